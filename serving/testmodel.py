@@ -1,0 +1,120 @@
+"""Random-weight BLOOM checkpoints with SeqGPT-560M's architecture, for tests, demos, benchmarks.
+
+No model can be downloaded in CI, so tests serve a checkpoint made here: a byte-level BPE
+tokenizer trained on a small built-in corpus (it encodes any text) and BloomForCausalLM with
+random weights. ``tiny`` loads in seconds (hidden 128, 2 heads of size 64: vLLM's CPU attention
+rejects smaller heads); ``560m`` has SeqGPT-560M's exact shape and cost. The weights are drawn
+with a large initializer range so the next-token choice is confident: greedy decoding is then
+stable across implementations (vLLM vs transformers), which the parity test relies on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["SIZES", "ModelShape", "make_test_model"]
+
+Size = Literal["tiny", "560m"]
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The architecture numbers of one test checkpoint size."""
+
+    hidden_size: int
+    n_layer: int
+    n_head: int
+    vocab_size: int | None  # None: exactly the tokenizer's vocabulary
+    dtype: str
+    initializer_range: float
+
+
+SIZES: dict[str, ModelShape] = {
+    "tiny": ModelShape(128, 2, 2, None, "float32", 1.0),
+    "560m": ModelShape(1024, 24, 16, 250_880, "bfloat16", 0.02),
+}
+
+_SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # ids 0-3, as in BLOOM / SeqGPT
+_CORPUS = [
+    "输入: 今天上证指数收涨1.2%，券商板块领涨。\n分类: 财经，体育，娱乐，科技\n输出: [GEN]财经",
+    "输入: 张三于2023年5月1日在北京加入阿里巴巴。\n抽取: 人物，地点，组织机构，时间\n输出: [GEN]",
+    "人物: 张三\n地点: 北京\n组织机构: 阿里巴巴\n时间: 2023年5月1日\n事件: None",
+    "The quick brown fox jumps over the lazy dog. Apple unveiled a new iPhone in California.",
+    "This product is great, delivery was fast. Terrible service, I want a refund!",
+    "Party A shall pay Party B the amount of 10,000 USD within 30 days of signing this contract.",
+    "北京时间昨晚，中国女排以3比1战胜巴西队，晋级世界杯决赛。这部电影的剧情非常感人。",
+    "positive, negative, neutral, sports, finance, politics, technology, entertainment",
+    "0123456789 ,.;:!?()[]{}<>'\"-_/\\@#$%^&*+=~`|，。；：！？（）【】《》、“”‘’",
+]
+
+
+def _train_tokenizer(vocab_size: int) -> object:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=_SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    return tokenizer
+
+
+def make_test_model(directory: Path, size: Size = "tiny", seed: int = 0) -> Path:
+    """Write a random-weight BLOOM checkpoint of ``size`` with its tokenizer into ``directory``."""
+    import torch
+    from transformers import (
+        BloomConfig,
+        BloomForCausalLM,
+        GenerationConfig,
+        PreTrainedTokenizerFast,
+    )
+
+    shape = SIZES[size]
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=_train_tokenizer(4096),
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        padding_side="left",
+    )
+    tokenizer.save_pretrained(directory)
+    config = BloomConfig(
+        vocab_size=shape.vocab_size or len(tokenizer),
+        hidden_size=shape.hidden_size,
+        n_layer=shape.n_layer,
+        n_head=shape.n_head,
+        initializer_range=shape.initializer_range,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=3,
+        dtype=shape.dtype,
+        architectures=["BloomForCausalLM"],
+    )
+    # Marks the checkpoint for what it is wherever its config is read.
+    config.seqgpt_serve_random_weights = True
+    config.seqgpt_serve_test_size = size
+    torch.manual_seed(seed)
+    model = BloomForCausalLM(config).to(getattr(torch, shape.dtype))
+    model.save_pretrained(directory, safe_serialization=True)
+    GenerationConfig(  # type: ignore[no-untyped-call]
+        bos_token_id=1, eos_token_id=2, pad_token_id=3
+    ).save_pretrained(directory)
+    (directory / "README.md").write_text(
+        f"# Random-weight test checkpoint ({size})\n\nMade by `seqgpt-serve make-test-model`. "
+        "SeqGPT-560M's architecture with RANDOM weights: its answers are nonsense.\n"
+        + "```json\n"
+        + json.dumps({"size": size, "seed": seed, "dtype": shape.dtype})
+        + "\n```\n",
+        encoding="utf-8",
+    )
+    return directory
