@@ -1,0 +1,138 @@
+"""Classification parser: which labels of the requested set a SeqGPT generation names.
+
+SeqGPT answers a classification prompt with the label text, sometimes several labels joined by
+``，`` or ``,``. Matching, first rule that finds anything wins:
+
+1. The whole answer (see ``normalize.clean_generation``) is one label.
+2. The answer split on ``，`` ``,`` ``、`` ``;`` ``；`` tab and newline: every piece that is a
+   label, in generated order.
+3. Fallback: labels occurring inside the answer, ordered by first occurrence. Longer labels are
+   preferred: a label is dropped where it overlaps an occurrence of a longer one, so with labels
+   "体育" and "体育新闻" the answer "体育新闻" gives only "体育新闻". A label that starts (ends)
+   with an ASCII letter or digit must not touch one there, so "A" is not found in "Art".
+
+A piece matches a label when it equals the stripped label, as is or trimmed of surrounding
+quotes and punctuation; exact case is tried before ASCII case-insensitive matching (and
+preferred at the same position in the fallback). Labels are compared stripped, as the prompt
+builder strips them, but the result holds the caller's label strings: never anything outside
+the set, no duplicates. A label that is blank once stripped is never matched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from parsers.normalize import ascii_lower, clean_generation, trim
+
+__all__ = ["parse_classification"]
+
+PIECE_SEPARATORS = re.compile(r"[，,、;；\t\r\n]+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Labels:
+    """The requested labels keyed by their stripped text, exactly and ASCII-case-folded."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    folded: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, labels: Sequence[str]) -> _Labels:
+        """Index labels by stripped text; the first label in request order wins a clash."""
+        index = cls()
+        for label in labels:
+            key = label.strip()
+            if key:
+                index.keys.setdefault(key, label)
+                if key.isascii():
+                    index.folded.setdefault(ascii_lower(key), label)
+        return index
+
+    def match(self, piece: str) -> str | None:
+        """The label a piece names exactly, else ASCII-case-insensitively, else None."""
+        forms = (piece.strip(), trim(piece))
+        for form in forms:
+            if form in self.keys:
+                return self.keys[form]
+        for form in forms:
+            if ascii_lower(form) in self.folded:
+                return self.folded[ascii_lower(form)]
+        return None
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Occurrence:
+    """A label found inside the answer; sorts longest first, exact case before folded."""
+
+    neg_length: int
+    folded: bool
+    start: int
+    rank: int
+    label: str = field(compare=False)
+
+
+def parse_classification(generated: str, labels: Sequence[str]) -> list[str]:
+    """Return the labels of ``labels`` named in ``generated``, in generated order, no duplicates."""
+    answer = clean_generation(generated).strip()
+    index = _Labels.of(labels)
+    if not answer or not index.keys:
+        return []
+    whole = index.match(answer)
+    if whole is not None:
+        return [whole]
+    named = _unique(index.match(piece) for piece in PIECE_SEPARATORS.split(answer))
+    return named or _labels_inside(answer, index)
+
+
+def _unique(labels: Iterator[str | None]) -> list[str]:
+    """Drop Nones and repeats, keeping first occurrences in order."""
+    return list(dict.fromkeys(label for label in labels if label is not None))
+
+
+def _labels_inside(answer: str, index: _Labels) -> list[str]:
+    """Labels occurring in the answer, longest preferred on overlap, by first occurrence."""
+    taken: set[int] = set()
+    kept: list[tuple[int, str]] = []
+    for occurrence in sorted(_occurrences(answer, index)):
+        start = occurrence.start
+        positions = range(start, start - occurrence.neg_length)
+        if taken.isdisjoint(positions):
+            taken.update(positions)
+            kept.append((start, occurrence.label))
+    kept.sort(key=lambda item: item[0])
+    return _unique(label for _, label in kept)
+
+
+def _occurrences(answer: str, index: _Labels) -> Iterator[_Occurrence]:
+    """Every bounded occurrence of every label key, exact and ASCII-case-folded."""
+    folded_answer = ascii_lower(answer)
+    searches = [(answer, key, label, False) for key, label in index.keys.items()]
+    searches += [(folded_answer, key, label, True) for key, label in index.folded.items()]
+    for rank, (haystack, key, label, folded) in enumerate(searches):
+        for start in _find_all(haystack, key):
+            if _is_bounded(answer, start, start + len(key)):
+                yield _Occurrence(-len(key), folded, start, rank, label)
+
+
+def _find_all(haystack: str, needle: str) -> Iterator[int]:
+    """Start offsets of every (possibly overlapping) occurrence of a non-empty needle."""
+    start = haystack.find(needle)
+    while start >= 0:
+        yield start
+        start = haystack.find(needle, start + 1)
+
+
+def _is_bounded(answer: str, start: int, end: int) -> bool:
+    """Whether ``answer[start:end]`` does not run into an ASCII word on either side."""
+    before = answer[start - 1] if start > 0 else ""
+    after = answer[end] if end < len(answer) else ""
+    return not (_is_word_char(before) and _is_word_char(answer[start])) and not (
+        _is_word_char(after) and _is_word_char(answer[end - 1])
+    )
+
+
+def _is_word_char(char: str) -> bool:
+    """ASCII letters and digits: the characters that make an English word."""
+    return char.isascii() and char.isalnum()

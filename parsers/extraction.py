@@ -1,0 +1,82 @@
+"""Extraction parser: the spans a SeqGPT generation gives for each requested label.
+
+SeqGPT answers an extraction prompt with one line per label, ``label: value``. Reading rules:
+
+- A line counts when, after leading whitespace, it starts with a requested label (stripped, as
+  the prompt builder strips labels) followed by optional whitespace and an ASCII ``:`` or
+  full-width ``：`` colon. Longer labels are tried first, so a label may itself contain a colon;
+  exact case is tried before ASCII case-insensitive matching. The value is the rest of the line
+  after that colon, so values may contain colons ("时间: 10:30").
+- Lines for labels outside the set, and lines without such a prefix, are ignored.
+- A label named on several lines gets the spans of all of them, in generated order.
+- Values are grounded in the text by ``parsers.grounding``: spans are always slices of the
+  text; values that do not occur there go to ``Extraction.ungrounded``, never to the fields.
+  Spans of a label are deduplicated by offsets, ungrounded values by text.
+- Every requested label is a key of the fields, in request order (repeats collapsed), with an
+  empty list when the model said ``None``, nothing or an empty value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from parsers.grounding import ground_value
+from parsers.normalize import ascii_lower, clean_generation
+from parsers.spans import Extraction, Span
+
+__all__ = ["parse_extraction", "parse_extraction_detailed"]
+
+COLONS = (":", "：")
+
+_T = TypeVar("_T")
+
+
+def parse_extraction(generated: str, labels: Sequence[str], text: str) -> dict[str, list[Span]]:
+    """Return the spans of ``text`` that ``generated`` gives for each label of ``labels``."""
+    return parse_extraction_detailed(generated, labels, text).fields
+
+
+def parse_extraction_detailed(generated: str, labels: Sequence[str], text: str) -> Extraction:
+    """Return the spans for each label, and the generated values that ``text`` lacks."""
+    requested = list(dict.fromkeys(labels))
+    keys = sorted(
+        ((label.strip(), label) for label in requested if label.strip()),
+        key=lambda pair: -len(pair[0]),
+    )
+    fields: dict[str, list[Span]] = {label: [] for label in requested}
+    ungrounded: dict[str, list[str]] = {label: [] for label in requested}
+    for line in clean_generation(generated).splitlines():
+        matched = _split_line(line, keys)
+        if matched is None:
+            continue
+        label, value = matched
+        spans, missing = ground_value(value, text)
+        _extend_unique(fields[label], spans)
+        _extend_unique(ungrounded[label], missing)
+    return Extraction(
+        fields=fields,
+        ungrounded={label: values for label, values in ungrounded.items() if values},
+    )
+
+
+def _split_line(line: str, keys: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
+    """The label a line is about and its value, or None when it is about no requested label."""
+    head = line.lstrip()
+    folded_head = ascii_lower(head)
+    for folded in (False, True):
+        for key, label in keys:
+            if folded and not key.isascii():
+                continue
+            starts = folded_head.startswith(ascii_lower(key)) if folded else head.startswith(key)
+            rest = head[len(key) :].lstrip() if starts else ""
+            if rest[:1] in COLONS:
+                return label, rest[1:]
+    return None
+
+
+def _extend_unique(items: list[_T], new: Sequence[_T]) -> None:
+    """Append the new items that are not in ``items`` yet, keeping order."""
+    for item in new:
+        if item not in items:
+            items.append(item)

@@ -1,0 +1,26 @@
+"""Result types of the parsers: spans grounded in the input text, and extraction results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Extraction", "Span"]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A piece of the input text: ``text[start:end] == span.text`` (character offsets)."""
+
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """Spans per requested label, plus the values the model produced that the text lacks."""
+
+    fields: dict[str, list[Span]]
+    """Every requested label, in request order, with its spans in generated order."""
+    ungrounded: dict[str, list[str]]
+    """Only labels with some: values that occur nowhere in the text (kept for diagnostics)."""
