@@ -32,17 +32,17 @@ def _usage(result: TaskResult) -> Usage:
     )
 
 
-def _echo(result: TaskResult, return_prompts: bool) -> dict[str, list[str] | None]:
+def _echo(result: TaskResult, return_prompts: bool) -> dict[str, list[str]]:
     """Prompts and raw generations, only when the client asked for them."""
     if not return_prompts:
-        return {"prompts": None, "generations": None}
+        return {}
     return {
         "prompts": [g.prompt for g in result.generations],
         "generations": [g.text for g in result.generations],
     }
 
 
-@router.post("/v1/classify", response_model_exclude_none=True)
+@router.post("/v1/classify", response_model_exclude_unset=True)
 async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     """Zero-shot classification of ``text`` into ``labels``."""
     labels = list(body.labels)
@@ -56,7 +56,7 @@ async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     )
 
 
-@router.post("/v1/extract", response_model_exclude_none=True)
+@router.post("/v1/extract", response_model_exclude_unset=True)
 async def extract(body: ExtractRequest, request: Request) -> ExtractResponse:
     """Zero-shot extraction of the spans of ``text`` for each field in ``labels``."""
     result = await _service(request).extract(body.text, list(body.labels))

@@ -89,11 +89,15 @@ class SeqGPTService:
         request_id = f"seqgpt-{task}-{uuid.uuid4().hex}"
         # A TaskGroup cancels the sibling prompts when one fails; cancelling a generate()
         # iterator aborts its request in the engine.
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(self._generate(spec, plan, text, f"{request_id}-{i}"))
-                for i, plan in enumerate(plans)
-            ]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(self._generate(spec, plan, text, f"{request_id}-{i}"))
+                    for i, plan in enumerate(plans)
+                ]
+        except BaseExceptionGroup as failed:
+            # The first failure decides the response (vLLM's handlers map it to its status).
+            raise failed.exceptions[0] from None
         return TaskResult(task, [t.result() for t in tasks])
 
     def _check_limits(self, text: str, labels: Sequence[str]) -> None:
