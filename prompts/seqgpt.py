@@ -11,11 +11,14 @@ nearly equal chunks (numpy ``array_split``: the first ``n mod k`` chunks get one
 Injection. The model reads the prompt as lines; a text holding a line that starts with one of
 the template's keys (``输入`` ``分类`` ``抽取`` ``输出``, ASCII or full-width colon) or the
 marker ``[GEN]`` could forge a second instruction or answer. We neutralise only those: a key at
-the start of a line inside the text gets a zero-width space (U+200B) before it, so the line no
-longer starts with the key, and ``[GEN]`` becomes ``[GEN\u200b]``. Ordinary text is untouched,
-so ordinary prompts are byte-identical to the official ones. Labels are validated instead of
-rewritten: a label holding a newline, a comma (either width) or a template key line is
-rejected, since it would change the label set the model sees.
+the start of a line inside the text (after optional blanks) gets a zero-width space (U+200B)
+before it, so the line no longer starts with the key, and ``[GEN]`` becomes ``[GEN\u200b]``.
+A line starts after any break ``str.splitlines`` knows (``\r``, ``\x0b``, ``\x0c``,
+``\x1c``-``\x1e``, ``\x85``, U+2028, U+2029 as well as ``\n``): SeqGPT's tokenizer breaks
+lines only at ``\n``, but whatever shows, logs or re-tokenizes the prompt may honour the
+others. Ordinary text is untouched, so ordinary prompts are byte-identical to the official ones.
+Labels are validated instead of rewritten: a label holding a line break, a comma (either width)
+or a template key line is rejected, since it would change the label set the model sees.
 
 Duplicates. Duplicate labels (after stripping) are dropped, keeping the first occurrence:
 SeqGPT gains nothing from reading a label twice and a parser cannot tell the copies apart.
@@ -47,8 +50,15 @@ LABEL_SEPARATOR = "，"
 ZERO_WIDTH_SPACE = "\u200b"
 
 _TEMPLATE_KEYS = ("输入", "输出", CLASSIFY_TASK, EXTRACT_TASK)
+# Every line boundary of str.splitlines(), as a regex character-class body.
+_BREAKS = r"\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029"
+_LINE_BREAK = re.compile(rf"[{_BREAKS}]")
+# Blanks that may stand before a key or its colon: any whitespace that is not a line break.
+_BLANK = rf"[^\S{_BREAKS}]"
 # A line of the text that starts (after optional blanks) with a template key and a colon.
-_KEY_LINE = re.compile(rf"^([ \t\u3000]*)(?=(?:{'|'.join(_TEMPLATE_KEYS)})[ \t]*[:：])", re.M)
+_KEY_LINE = re.compile(
+    rf"(?:\A|(?<=[{_BREAKS}]))({_BLANK}*)(?=(?:{'|'.join(_TEMPLATE_KEYS)}){_BLANK}*[:：])"
+)
 _LABEL_SPLIT = re.compile(r"[,，]")
 
 
@@ -75,8 +85,8 @@ def validate_labels(labels: Sequence[str]) -> list[str]:
             raise LabelError(f"label {position} is empty")
         if len(label) > MAX_LABEL_CHARS:
             raise LabelError(f"label {position} is longer than {MAX_LABEL_CHARS} characters")
-        if "\n" in label or "\r" in label or _LABEL_SPLIT.search(label):
-            raise LabelError(f"label {position} contains a newline or a comma: {label!r}")
+        if _LINE_BREAK.search(label) or _LABEL_SPLIT.search(label):
+            raise LabelError(f"label {position} contains a line break or a comma: {label!r}")
         if GEN_MARKER in label or _KEY_LINE.match(label):
             raise LabelError(f"label {position} contains a prompt template key: {label!r}")
         if label not in cleaned:

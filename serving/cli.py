@@ -136,3 +136,7 @@ def make_test_model_command(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

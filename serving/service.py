@@ -140,10 +140,15 @@ class SeqGPTService:
         per_label = decoding.per_label_tokens
         if spec.name == "extract" and settings.span_tokens_per_label is not None:
             per_label = settings.span_tokens_per_label
-        sizes = [len(self._tokenizer.encode(label, add_special_tokens=False)) for label in labels]
         if decoding.constrain_to_labels:
-            budget = max(sizes) + decoding.slack_tokens
+            # The grammar ends generation once a label is complete, so a generous budget costs
+            # nothing; the constrained path may spell a label in more tokens than its usual
+            # tokenisation, but never in more than its UTF-8 bytes (byte-level BPE).
+            budget = max(len(label.encode()) for label in labels) + decoding.slack_tokens
         else:
+            sizes = [
+                len(self._tokenizer.encode(label, add_special_tokens=False)) for label in labels
+            ]
             budget = sum(size + per_label for size in sizes) + decoding.slack_tokens
         structured = None
         if decoding.constrain_to_labels and settings.constrain_classification:

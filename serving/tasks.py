@@ -28,8 +28,8 @@ class PromptPlan:
 class Decoding:
     """How a task decodes: greedy, with a token budget sized from its labels.
 
-    The budget for a prompt is ``max(label tokens) + slack`` when the output is constrained to one
-    label, else ``sum(label tokens + per_label_tokens) + slack``; never above the server's
+    The budget for a prompt is ``max(label UTF-8 bytes) + slack`` when the output is constrained to
+    one label, else ``sum(label tokens + per_label_tokens) + slack``; never above the server's
     ``max_new_tokens``.
     """
 
@@ -49,6 +49,7 @@ class TaskSpec:
 
 
 def _plan_classify(text: str, labels: Sequence[str], _chunk_size: int) -> list[PromptPlan]:
+    labels = validate_labels(labels)
     return [PromptPlan(build_classify_prompt(text, labels), list(labels))]
 
 

@@ -45,8 +45,8 @@ def test_classify_sends_the_exact_prompt_constrained_and_greedy(
     assert call.params.temperature == 0.0
     assert call.params.structured_outputs is not None
     assert call.params.structured_outputs.choice == ["财经", "体育", "娱乐"]
-    # CharTokenizer: longest label is 2 tokens, plus 2 of slack.
-    assert call.params.max_tokens == 4
+    # Longest label is 6 UTF-8 bytes, plus 2 of slack.
+    assert call.params.max_tokens == 8
 
 
 def test_classify_without_return_prompts_omits_them(client: TestClient, engine: FakeEngine) -> None:

@@ -1,0 +1,47 @@
+"""vLLM's own OpenAI API, beside the task endpoints, through the real ``openai`` client."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from prompts import build_classify_prompt
+from tests.server import RemoteServer
+
+from .conftest import API_KEY
+
+PROMPT = build_classify_prompt("今天上证指数大涨", ["财经", "体育"])
+
+
+@pytest.fixture
+def client(server: RemoteServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=API_KEY)
+
+
+def test_models_lists_the_served_name(client: openai.OpenAI) -> None:
+    assert "seqgpt" in [model.id for model in client.models.list()]
+
+
+def test_completion_is_greedy_by_default(client: openai.OpenAI) -> None:
+    # No temperature sent: the server's default must be greedy, so two calls agree.
+    first = client.completions.create(model="seqgpt", prompt=PROMPT, max_tokens=8)
+    second = client.completions.create(model="seqgpt", prompt=PROMPT, max_tokens=8)
+    assert first.choices[0].text == second.choices[0].text
+    assert first.usage is not None
+    assert first.usage.completion_tokens == 8
+
+
+def test_streaming_completion_matches_the_plain_one(client: openai.OpenAI) -> None:
+    plain = client.completions.create(model="seqgpt", prompt=PROMPT, max_tokens=8, temperature=0)
+    stream = client.completions.create(
+        model="seqgpt", prompt=PROMPT, max_tokens=8, temperature=0, stream=True
+    )
+    chunks = [chunk.choices[0].text for chunk in stream if chunk.choices]
+    assert len(chunks) > 1
+    assert "".join(chunks) == plain.choices[0].text
+
+
+def test_wrong_key_is_rejected(server: RemoteServer) -> None:
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="wrong")
+    with pytest.raises(openai.AuthenticationError):
+        client.models.list()
