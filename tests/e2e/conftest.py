@@ -24,7 +24,12 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(tiny_model: Path) -> Iterator[RemoteServer]:
     # fp32 so the parity test compares like with like (vLLM's CPU default would be bf16).
     args = ["--enforce-eager", "--dtype", "float32", "--api-key", API_KEY]
-    env = {"SEQGPT_MAX_TEXT_CHARS": str(MAX_TEXT_CHARS), "SEQGPT_MAX_LABELS": "20"}
+    # Small span budgets keep random-weight extractions short (they never emit EOS).
+    env = {
+        "SEQGPT_MAX_TEXT_CHARS": str(MAX_TEXT_CHARS),
+        "SEQGPT_MAX_LABELS": "20",
+        "SEQGPT_SPAN_TOKENS_PER_LABEL": "8",
+    }
     with RemoteServer(tiny_model, args, env) as remote:
         yield remote
 

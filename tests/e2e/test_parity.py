@@ -16,7 +16,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-NEW_TOKENS = 64
+NEW_TOKENS = 24
 MIN_MARGIN = 1e-3  # logit gap between the best and second-best token at every step
 CASES = [
     (
