@@ -1,0 +1,52 @@
+"""The README's examples run against the real test server (random weights: shapes, not answers)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.server import RemoteServer
+
+from .conftest import API_KEY
+
+README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+CURL = [code for lang, code in BLOCKS if lang == "bash" and "curl " in code]
+PYTHON = [code for lang, code in BLOCKS if lang == "python"]
+README_URL = "http://localhost:8000"
+
+
+def test_readme_has_the_examples() -> None:
+    assert len(CURL) == 2
+    assert len(PYTHON) == 1
+    assert "make serve" in README
+    assert "make test" in README
+
+
+@pytest.mark.parametrize("command", CURL, ids=["classify", "extract"])
+def test_curl_example(server: RemoteServer, command: str) -> None:
+    command = command.replace(README_URL, server.url).replace(
+        "curl -s", f'curl -s -H "Authorization: Bearer {API_KEY}"', 1
+    )
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
+    data = json.loads(out.stdout)
+    assert "error" not in data, data
+    if "/v1/classify" in command:
+        assert data["label"] in ["财经", "体育", "娱乐", "科技"]
+    else:
+        assert list(data["fields"]) == ["人物", "地点", "组织机构", "时间"]
+
+
+def test_openai_example(server: RemoteServer) -> None:
+    (code,) = PYTHON
+    code = code.replace(README_URL, server.url).replace('api_key="EMPTY"', f'api_key="{API_KEY}"')
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(code, {})
+    assert printed.getvalue().strip()
