@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import openai
 import pytest
 
@@ -45,3 +46,13 @@ def test_wrong_key_is_rejected(server: RemoteServer) -> None:
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="wrong")
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
+
+
+def test_tokenize_and_metrics_are_served_beside_the_plugin(http: httpx.Client) -> None:
+    tokens = http.post("/tokenize", json={"model": "seqgpt", "prompt": PROMPT}).json()
+    assert tokens["count"] == len(tokens["tokens"]) > 0
+    http.post("/v1/classify", json={"text": "今天上证指数大涨", "labels": ["财经", "体育"]})
+    metrics = http.get("/metrics")
+    assert metrics.status_code == 200
+    assert "vllm:request_success_total" in metrics.text
+    assert 'handler="/v1/classify"' in metrics.text
