@@ -10,8 +10,11 @@ MODEL ?= DAMO-NLP/SeqGPT-560M
 PORT ?= 8000
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
+HOST ?=
+LOADTEST_ARGS ?=
+BENCHMARK_ARGS ?=
 
-.PHONY: setup serve demo test lint typecheck unit clean
+.PHONY: setup serve demo test lint typecheck unit loadtest benchmark clean
 
 setup: $(STAMP)
 
@@ -47,6 +50,16 @@ unit: setup
 
 test: lint typecheck
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Locust, headless, every answer checked, SLO gates; CSV + HTML in loadtest/reports/<time>/.
+# Without HOST it starts a server on the tiny random-weight model itself.
+loadtest: setup
+	$(PY) -m loadtest.run $(if $(HOST),--host $(HOST)) $(LOADTEST_ARGS)
+
+# Side-by-side benchmark on the 560M-shaped random checkpoint (~16 min on 2 cores);
+# rewrites BENCHMARKS.md and loadtest/plots/.
+benchmark: setup
+	$(PY) -m loadtest.benchmark $(BENCHMARK_ARGS)
 
 clean:
 	rm -rf $(VENV) .models .pytest_cache .mypy_cache .ruff_cache

@@ -1,10 +1,19 @@
-"""Marks every test by its folder tier (unit, api, e2e)."""
+"""Marks every test by its folder tier (unit, api, e2e); the tiny test checkpoint, made once."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight checkpoint made by the real CLI (seconds; nonsense answers)."""
+    from loadtest.server import ensure_model
+
+    return ensure_model(tmp_path_factory.mktemp("models") / "tiny", "tiny")
+
 
 _TIERS = {"unit": pytest.mark.unit, "api": pytest.mark.api, "e2e": pytest.mark.e2e}
 

@@ -9,33 +9,31 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server import RemoteServer, make_tiny_model
+from loadtest.server import ServerProcess
 
 API_KEY = "test-key"
 MAX_TEXT_CHARS = 3000
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
-
-
-@pytest.fixture(scope="session")
-def server(tiny_model: Path) -> Iterator[RemoteServer]:
+def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     # fp32 so the parity test compares like with like (vLLM's CPU default would be bf16).
-    args = ["--enforce-eager", "--dtype", "float32", "--api-key", API_KEY]
+    args = ("--dtype", "float32")
     # Small span budgets keep random-weight extractions short (they never emit EOS).
     env = {
         "SEQGPT_MAX_TEXT_CHARS": str(MAX_TEXT_CHARS),
         "SEQGPT_MAX_LABELS": "20",
         "SEQGPT_SPAN_TOKENS_PER_LABEL": "8",
     }
-    with RemoteServer(tiny_model, args, env) as remote:
+    log = tmp_path_factory.mktemp("logs") / "e2e-server.log"
+    with ServerProcess(
+        tiny_model, api_key=API_KEY, extra_args=args, env=env, log_path=log
+    ) as remote:
         yield remote
 
 
 @pytest.fixture
-def http(server: RemoteServer) -> Iterator[httpx.Client]:
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
         yield client

@@ -6,8 +6,8 @@ import httpx
 import openai
 import pytest
 
+from loadtest.server import ServerProcess
 from prompts import build_classify_prompt
-from tests.server import RemoteServer
 
 from .conftest import API_KEY
 
@@ -15,7 +15,7 @@ PROMPT = build_classify_prompt("今天上证指数大涨", ["财经", "体育"])
 
 
 @pytest.fixture
-def client(server: RemoteServer) -> openai.OpenAI:
+def client(server: ServerProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key=API_KEY)
 
 
@@ -42,7 +42,7 @@ def test_streaming_completion_matches_the_plain_one(client: openai.OpenAI) -> No
     assert "".join(chunks) == plain.choices[0].text
 
 
-def test_wrong_key_is_rejected(server: RemoteServer) -> None:
+def test_wrong_key_is_rejected(server: ServerProcess) -> None:
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="wrong")
     with pytest.raises(openai.AuthenticationError):
         client.models.list()

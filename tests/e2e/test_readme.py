@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import RemoteServer
+from loadtest.server import ServerProcess
 
 from .conftest import API_KEY
 
@@ -30,7 +30,7 @@ def test_readme_has_the_examples() -> None:
 
 
 @pytest.mark.parametrize("command", CURL, ids=["classify", "extract"])
-def test_curl_example(server: RemoteServer, command: str) -> None:
+def test_curl_example(server: ServerProcess, command: str) -> None:
     command = command.replace(README_URL, server.url).replace(
         "curl -s", f'curl -s -H "Authorization: Bearer {API_KEY}"', 1
     )
@@ -43,7 +43,7 @@ def test_curl_example(server: RemoteServer, command: str) -> None:
         assert list(data["fields"]) == ["人物", "地点", "组织机构", "时间"]
 
 
-def test_openai_example(server: RemoteServer) -> None:
+def test_openai_example(server: ServerProcess) -> None:
     (code,) = PYTHON
     code = code.replace(README_URL, server.url).replace('api_key="EMPTY"', f'api_key="{API_KEY}"')
     printed = io.StringIO()

@@ -6,8 +6,8 @@ import asyncio
 
 import httpx
 
+from loadtest.server import ServerProcess
 from prompts import build_classify_prompt, build_extract_prompts
-from tests.server import RemoteServer
 
 from .conftest import API_KEY
 
@@ -65,7 +65,7 @@ def test_extract_13_labels_in_3_chunk_prompts(http: httpx.Client) -> None:
     _grounded(TEXT, data["fields"])
 
 
-def test_concurrent_requests_all_succeed(server: RemoteServer) -> None:
+def test_concurrent_requests_all_succeed(server: ServerProcess) -> None:
     async def run() -> list[httpx.Response]:
         headers = {"Authorization": f"Bearer {API_KEY}"}
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=120) as c:

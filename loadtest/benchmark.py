@@ -1,0 +1,111 @@
+"""The side-by-side benchmark; writes ``BENCHMARKS.md`` and its plots.
+
+    python -m loadtest.benchmark                   # 560M-shaped model, about 15 minutes
+    python -m loadtest.benchmark --size tiny --quick --report /tmp/b/BENCHMARKS.md --plots /tmp/b
+
+One machine, one run, one server at a time: (1) our ``/v1/classify`` against the same prompts
+sent by hand to ``/v1/completions``; (2) Hugging Face ``transformers`` as SeqGPT's code runs it;
+(3) a 13-label extraction against a 6-label one, and prefix caching on and off; (4) throughput
+and p95 as concurrency grows. Random weights never stop generating, so every side is capped at
+the token budget our service computes for the request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from loadtest.measure import (
+    Bench,
+    measure_hf,
+    measure_overhead,
+    measure_scale,
+    project,
+    reserve_overhead,
+    warm_up,
+)
+from loadtest.measure_extract import measure_extract_latency, measure_extract_throughput
+from loadtest.plan import FULL, QUICK
+from loadtest.report import machine_facts, write_report
+from loadtest.server import ensure_model
+from loadtest.workloads import Workloads
+
+__all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=["tiny", "560m"], default="560m")
+    parser.add_argument("--model", type=Path, help="Checkpoint folder (default .models/SIZE).")
+    parser.add_argument("--quick", action="store_true", help="Tiny request counts (tests).")
+    parser.add_argument("--repeats", type=int, help="Override the plan's repeats.")
+    parser.add_argument("--report", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--plots", type=Path, default=ROOT / "loadtest" / "plots")
+    parser.add_argument("--logs", type=Path, help="Server logs (default loadtest/reports/...).")
+    return parser.parse_args(argv)
+
+
+def _measure_servers(
+    bench: Bench, model: Path, reserved: dict[tuple[int, int], list[Any]]
+) -> dict[str, Any]:
+    """Items 1, 3 and 4 on a server with prefix caching, then 3b on one without."""
+    plan = bench.plan
+    with bench.server(model, "prefix-on") as server:
+        alone, busy = warm_up(bench, server.url)
+        bench.log(f"projected: about {project(plan, alone, busy) / 60:.0f} more minutes")
+        overhead = measure_overhead(bench, server.url, reserved)
+        scale = measure_scale(bench, server.url, overhead)
+        latency = measure_extract_latency(bench, server.url)
+        batches = [bench.take(plan.extract_throughput_n) for _ in range(plan.repeats)]
+        on = measure_extract_throughput(bench, server.url, batches, "prefix on")
+    off = None
+    if plan.prefix_off_server:
+        with bench.server(model, "prefix-off", "--no-enable-prefix-caching") as server:
+            warm_up(bench, server.url, extract_only=True)
+            off = measure_extract_throughput(bench, server.url, batches, "prefix off")
+    return {
+        "overhead": overhead,
+        "scale": scale,
+        "extract_latency": latency,
+        "extract_throughput": {"on": on, "off": off},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and write the report; the exit code is 0 when it completed."""
+    args = _parse(argv)
+    plan = QUICK if args.quick else FULL
+    if args.repeats:
+        plan = dataclasses.replace(plan, repeats=args.repeats)
+    model = ensure_model(args.model or ROOT / ".models" / args.size, args.size)
+    logs = args.logs or ROOT / "loadtest" / "reports" / time.strftime("benchmark-%Y%m%d-%H%M%S")
+    logs.mkdir(parents=True, exist_ok=True)
+    command = "python -m loadtest.benchmark " + shlex.join(sys.argv[1:] if argv is None else argv)
+    results: dict[str, Any] = {
+        "meta": {"command": command.strip(), "size": args.size, "before": machine_facts()},
+        "plan": dataclasses.asdict(plan),
+    }
+    bench = Bench(plan, Workloads(model, plan.span_tokens_per_label), logs)
+    reserved = reserve_overhead(bench)
+    top = max(plan.overhead_levels)
+    samples = [reserved[(repeat, top)] for repeat in range(plan.repeats)]
+    results["hf"] = measure_hf(bench, model, samples)
+    results.update(_measure_servers(bench, model, reserved))
+    results["meta"]["after"] = machine_facts()
+    results["meta"]["elapsed_s"] = time.monotonic() - bench.started
+    (logs / "benchmark.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    write_report(results, args.report, args.plots)
+    bench.log(f"wrote {args.report} and plots in {args.plots}; logs in {logs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""How much the benchmark measures: request counts, concurrency levels, repeats.
+
+``FULL`` is sized to finish in about 15 minutes on a 2-core machine with the 560M-shaped model
+(the issue's limit is 20); ``QUICK`` exercises every code path in seconds on the tiny model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FULL", "QUICK", "Plan"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The benchmark's sizes. Request counts are per run; every run is repeated ``repeats``."""
+
+    repeats: int
+    overhead_levels: tuple[int, ...]
+    classify_levels: tuple[int, ...]
+    extract_levels: tuple[int, ...]
+    min_requests: int
+    requests_per_client: int
+    max_requests: int
+    hf_official_n: int
+    hf_batched_n: int
+    hf_batch_size: int
+    extract_latency_n: int
+    extract_throughput_concurrency: int
+    extract_throughput_n: int
+    prefix_off_server: bool
+    span_tokens_per_label: int = 4
+
+    def requests_at(self, concurrency: int) -> int:
+        """Requests in one run at ``concurrency``: enough for every client to send several."""
+        wanted = max(self.min_requests, self.requests_per_client * concurrency)
+        return max(concurrency, min(wanted, self.max_requests))
+
+
+FULL = Plan(
+    repeats=3,
+    overhead_levels=(1, 8, 32),
+    classify_levels=(1, 2, 4, 8, 16, 32, 64),
+    extract_levels=(1, 4, 16, 64),
+    min_requests=4,
+    requests_per_client=2,
+    max_requests=64,
+    hf_official_n=6,
+    hf_batched_n=16,
+    hf_batch_size=8,
+    extract_latency_n=4,
+    extract_throughput_concurrency=8,
+    extract_throughput_n=16,
+    prefix_off_server=True,
+)
+
+QUICK = Plan(
+    repeats=1,
+    overhead_levels=(1, 4),
+    classify_levels=(1, 4),
+    extract_levels=(1, 4),
+    min_requests=2,
+    requests_per_client=1,
+    max_requests=4,
+    hf_official_n=1,
+    hf_batched_n=2,
+    hf_batch_size=2,
+    extract_latency_n=1,
+    extract_throughput_concurrency=2,
+    extract_throughput_n=2,
+    prefix_off_server=False,
+)

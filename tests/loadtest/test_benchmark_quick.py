@@ -1,0 +1,47 @@
+"""The benchmark's quick mode runs end to end and writes its report (not a timed test)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTIONS = [
+    "## Results",
+    "## Machine, versions, command",
+    "## How it is measured",
+    "## 1. Our overhead",
+    "## 2. Against the official way",
+    "## 3. Extraction",
+    "## 4. Scale",
+    "## The physical limit on one H100",
+]
+
+
+def test_quick_benchmark_writes_report_and_plots(tiny_model: Path, tmp_path: Path) -> None:
+    report, plots = tmp_path / "BENCHMARKS.md", tmp_path / "plots"
+    command = [sys.executable, "-m", "loadtest.benchmark", "--size", "tiny", "--quick"]
+    command += ["--model", str(tiny_model), "--report", str(report), "--plots", str(plots)]
+    command += ["--logs", str(tmp_path / "logs")]
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    text = report.read_text(encoding="utf-8")
+    positions = [text.find(section) for section in SECTIONS]
+    assert -1 not in positions, [s for s, p in zip(SECTIONS, positions, strict=True) if p < 0]
+    assert positions == sorted(positions)
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(images) == 4
+    for image in images:
+        assert (report.parent / image).stat().st_size > 1000, image
+    results = json.loads((plots / "benchmark.json").read_text(encoding="utf-8"))
+    assert results["overhead"]["classify"]["1"]["errors"] == 0
+    assert results["overhead"]["raw"]["1"]["errors"] == 0
