@@ -77,3 +77,11 @@ def test_concurrent_requests_all_succeed(server: ServerProcess) -> None:
 
     responses = asyncio.run(run())
     assert [r.status_code for r in responses] == [200] * 20
+
+
+def test_latency_tool_measures_both_requests(server: ServerProcess) -> None:
+    from loadtest.latency import REQUESTS, measure
+
+    medians = measure(server.url, repeats=1, api_key=API_KEY)
+    assert set(medians) == set(REQUESTS)
+    assert all(seconds > 0 for seconds in medians.values())
