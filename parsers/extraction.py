@@ -8,10 +8,14 @@ SeqGPT answers an extraction prompt with one line per label, ``label: value``. R
   exact case is tried before ASCII case-insensitive matching. The value is the rest of the line
   after that colon, so values may contain colons ("时间: 10:30").
 - Lines for labels outside the set, and lines without such a prefix, are ignored.
-- A label named on several lines gets the spans of all of them, in generated order.
+- A label named on several lines gets the spans of all of them.
 - Values are grounded in the text by ``parsers.grounding``: spans are always slices of the
-  text; values that do not occur there go to ``Extraction.ungrounded``, never to the fields.
-  Spans of a label are deduplicated by offsets, ungrounded values by text.
+  text, one per mention (every non-overlapping occurrence of the value); values that do not
+  occur there go to ``Extraction.ungrounded``, never to the fields. Spans of a label are
+  deduplicated by offsets and sorted by start offset, ungrounded values deduplicated by text.
+- A span lying inside a strictly longer span of the result, under any label, is dropped
+  (``drop_nested_spans``): "北京" for 地点 is not reported inside "北京大学" given for 机构.
+  Callers merging several prompts of one request apply ``drop_nested_spans`` to the merge.
 - Every requested label is a key of the fields, in request order (repeats collapsed), with an
   empty list when the model said ``None``, nothing or an empty value.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from parsers.grounding import ground_value
+from parsers.grounding import drop_nested_spans, ground_value
 from parsers.normalize import ascii_lower, clean_generation
 from parsers.spans import Extraction, Span
 
@@ -55,9 +59,16 @@ def parse_extraction_detailed(generated: str, labels: Sequence[str], text: str) 
         _extend_unique(fields[label], spans)
         _extend_unique(ungrounded[label], missing)
     return Extraction(
-        fields=fields,
+        fields=drop_nested_spans(
+            {label: sorted(spans, key=_offsets) for label, spans in fields.items()}
+        ),
         ungrounded={label: values for label, values in ungrounded.items() if values},
     )
+
+
+def _offsets(span: Span) -> tuple[int, int]:
+    """Sort key of spans: by start offset, then end offset."""
+    return span.start, span.end
 
 
 def _split_line(line: str, keys: Sequence[tuple[str, str]]) -> tuple[str, str] | None:

@@ -21,6 +21,6 @@ class Extraction:
     """Spans per requested label, plus the values the model produced that the text lacks."""
 
     fields: dict[str, list[Span]]
-    """Every requested label, in request order, with its spans in generated order."""
+    """Every requested label, in request order, with its spans sorted by start offset."""
     ungrounded: dict[str, list[str]]
     """Only labels with some: values that occur nowhere in the text (kept for diagnostics)."""

@@ -13,8 +13,14 @@ EN_LABELS = ["person", "location", "organization"]
 
 
 def _spans(text: str, values: list[str]) -> list[Span]:
-    """Spans at the first occurrence of each value: the documented grounding rule."""
-    return [Span(value, text.find(value), text.find(value) + len(value)) for value in values]
+    """Spans at every non-overlapping occurrence of each value: the documented grounding rule."""
+    spans = []
+    for value in values:
+        start = text.find(value)
+        while start >= 0:
+            spans.append(Span(value, start, start + len(value)))
+            start = text.find(value, start + len(value))
+    return sorted(spans, key=lambda span: span.start)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +232,7 @@ def _spans(text: str, values: list[str]) -> list[Span]:
             "张三说张三",
             {"人名": ["张三"]},
             {},
-            id="first-occurrence-deduplicated",
+            id="every-mention-deduplicated",
         ),
         pytest.param(
             "人名: 张三<pad>\n地点: 北京",

@@ -32,6 +32,7 @@ EXPECTED: dict[str, set[str]] = {
     "parsers": {
         "Extraction",
         "Span",
+        "drop_nested_spans",
         "parse_classification",
         "parse_extraction",
         "parse_extraction_detailed",
