@@ -16,6 +16,9 @@ SeqGPT answers an extraction prompt with one line per label, ``label: value``. R
 - A span lying inside a strictly longer span of the result, under any label, is dropped
   (``drop_nested_spans``): "北京" for 地点 is not reported inside "北京大学" given for 机构.
   Callers merging several prompts of one request apply ``drop_nested_spans`` to the merge.
+- A cut-short generation (``complete=False``: it stopped on its token budget) has its last
+  line, the one being written when the budget ran out, ignored entirely: its value is neither
+  a span nor ungrounded. A generation ending with a line break loses nothing.
 - Every requested label is a key of the fields, in request order (repeats collapsed), with an
   empty list when the model said ``None``, nothing or an empty value.
 """
@@ -36,13 +39,21 @@ COLONS = (":", "：")
 _T = TypeVar("_T")
 
 
-def parse_extraction(generated: str, labels: Sequence[str], text: str) -> dict[str, list[Span]]:
+def parse_extraction(
+    generated: str, labels: Sequence[str], text: str, *, complete: bool = True
+) -> dict[str, list[Span]]:
     """Return the spans of ``text`` that ``generated`` gives for each label of ``labels``."""
-    return parse_extraction_detailed(generated, labels, text).fields
+    return parse_extraction_detailed(generated, labels, text, complete=complete).fields
 
 
-def parse_extraction_detailed(generated: str, labels: Sequence[str], text: str) -> Extraction:
-    """Return the spans for each label, and the generated values that ``text`` lacks."""
+def parse_extraction_detailed(
+    generated: str, labels: Sequence[str], text: str, *, complete: bool = True
+) -> Extraction:
+    """Return the spans for each label, and the generated values that ``text`` lacks.
+
+    ``complete=False`` says the generation was cut short, so its unterminated last line is
+    ignored.
+    """
     requested = list(dict.fromkeys(labels))
     keys = sorted(
         ((label.strip(), label) for label in requested if label.strip()),
@@ -50,7 +61,7 @@ def parse_extraction_detailed(generated: str, labels: Sequence[str], text: str) 
     )
     fields: dict[str, list[Span]] = {label: [] for label in requested}
     ungrounded: dict[str, list[str]] = {label: [] for label in requested}
-    for line in clean_generation(generated).splitlines():
+    for line in _finished_lines(clean_generation(generated), complete):
         matched = _split_line(line, keys)
         if matched is None:
             continue
@@ -64,6 +75,14 @@ def parse_extraction_detailed(generated: str, labels: Sequence[str], text: str) 
         ),
         ungrounded={label: values for label, values in ungrounded.items() if values},
     )
+
+
+def _finished_lines(answer: str, complete: bool) -> list[str]:
+    """The lines of the answer, without the unterminated last one when it was cut short."""
+    lines = answer.splitlines(keepends=True)
+    if not complete and lines and lines[-1].splitlines()[0] == lines[-1]:
+        lines.pop()
+    return [line.splitlines()[0] for line in lines]
 
 
 def _offsets(span: Span) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Extraction finds every mention, drops spans nested in longer ones."""
+"""Extraction finds every mention of a value and drops spans nested in longer ones."""
 
 from __future__ import annotations
 
