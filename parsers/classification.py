@@ -4,8 +4,13 @@ SeqGPT answers a classification prompt with the label text, sometimes several la
 ``，`` or ``,``. Matching, first rule that finds anything wins:
 
 1. The whole answer (see ``normalize.clean_generation``) is one label.
-2. The answer split on ``，`` ``,`` ``、`` ``;`` ``；`` tab and newline: every piece that is a
-   label, in generated order.
+2. The answer read left to right as pieces separated by ``，`` ``,`` ``、`` ``;`` ``；`` tab and
+   newline: every piece that is a label, in generated order. Requested labels are matched
+   whole before the answer is split: at the start of a piece (start of the answer, or right
+   after separators) the piece is the longest text that names a label and ends at a separator
+   or at the end of the answer, so "文化、艺术，体育" gives "文化、艺术" and "体育", never
+   "艺术" even when "艺术" is requested too. Where no label fits, the piece runs to the next
+   separator.
 3. Fallback: labels occurring inside the answer, ordered by first occurrence. Longer labels are
    preferred: a label is dropped where it overlaps an occurrence of a longer one, so with labels
    "体育" and "体育新闻" the answer "体育新闻" gives only "体育新闻". A label that starts (ends)
@@ -21,6 +26,7 @@ the set, no duplicates. A label that is blank once stripped is never matched.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +35,7 @@ from parsers.normalize import ascii_lower, clean_generation, trim
 __all__ = ["parse_classification"]
 
 PIECE_SEPARATORS = re.compile(r"[，,、;；\t\r\n]+")
+SEPARATOR = re.compile(r"[，,、;；\t\r\n]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +44,21 @@ class _Labels:
 
     keys: dict[str, str] = field(default_factory=dict)
     folded: dict[str, str] = field(default_factory=dict)
+    longest: int = 0
+    """Length of the longest key: a longer (trimmed) piece names no label."""
 
     @classmethod
     def of(cls, labels: Sequence[str]) -> _Labels:
         """Index labels by stripped text; the first label in request order wins a clash."""
-        index = cls()
+        keys: dict[str, str] = {}
+        folded: dict[str, str] = {}
         for label in labels:
             key = label.strip()
             if key:
-                index.keys.setdefault(key, label)
+                keys.setdefault(key, label)
                 if key.isascii():
-                    index.folded.setdefault(ascii_lower(key), label)
-        return index
+                    folded.setdefault(ascii_lower(key), label)
+        return cls(keys, folded, max(map(len, keys), default=0))
 
     def match(self, piece: str) -> str | None:
         """The label a piece names exactly, else ASCII-case-insensitively, else None."""
@@ -82,8 +92,39 @@ def parse_classification(generated: str, labels: Sequence[str]) -> list[str]:
     whole = index.match(answer)
     if whole is not None:
         return [whole]
-    named = _unique(index.match(piece) for piece in PIECE_SEPARATORS.split(answer))
+    named = _unique(_pieces(answer, index))
     return named or _labels_inside(answer, index)
+
+
+def _pieces(answer: str, index: _Labels) -> Iterator[str | None]:
+    """The label each piece of the answer names (None for none), left to right."""
+    ends = [match.start() for match in SEPARATOR.finditer(answer)] + [len(answer)]
+    start = 0
+    while start < len(answer):
+        separators = PIECE_SEPARATORS.match(answer, start)
+        if separators is not None:
+            start = separators.end()
+            continue
+        label, start = _piece_at(answer, start, ends, index)
+        yield label
+
+
+def _piece_at(answer: str, start: int, ends: list[int], index: _Labels) -> tuple[str | None, int]:
+    """The label of the piece at ``start`` and its end: the longest label, else to a separator.
+
+    ``ends`` are the offsets of every separator, then the answer's length.
+    """
+    candidates = ends[bisect_right(ends, start) :]
+    found = index.match(answer[start : candidates[0]]), candidates[0]
+    for end in candidates[1:]:
+        piece = answer[start:end]
+        # The trimmed piece only grows with ``end``: once too long, no later end can match.
+        if len(trim(piece)) > index.longest:
+            break
+        label = index.match(piece)
+        if label is not None:
+            found = label, end
+    return found
 
 
 def _unique(labels: Iterator[str | None]) -> list[str]:
