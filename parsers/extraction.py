@@ -26,7 +26,6 @@ SeqGPT answers an extraction prompt with one line per label, ``label: value``. R
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
 
 from parsers.grounding import drop_nested_spans, ground_value
 from parsers.normalize import ascii_lower, clean_generation
@@ -35,8 +34,6 @@ from parsers.spans import Extraction, Span
 __all__ = ["parse_extraction", "parse_extraction_detailed"]
 
 COLONS = (":", "：")
-
-_T = TypeVar("_T")
 
 
 def parse_extraction(
@@ -59,21 +56,23 @@ def parse_extraction_detailed(
         ((label.strip(), label) for label in requested if label.strip()),
         key=lambda pair: -len(pair[0]),
     )
-    fields: dict[str, list[Span]] = {label: [] for label in requested}
-    ungrounded: dict[str, list[str]] = {label: [] for label in requested}
+    # Keyed by offsets (spans) and by text (ungrounded values): dedupe in linear time, since a
+    # short value may have thousands of mentions.
+    found: dict[str, dict[tuple[int, int], Span]] = {label: {} for label in requested}
+    ungrounded: dict[str, dict[str, None]] = {label: {} for label in requested}
     for line in _finished_lines(clean_generation(generated), complete):
         matched = _split_line(line, keys)
         if matched is None:
             continue
         label, value = matched
         spans, missing = ground_value(value, text)
-        _extend_unique(fields[label], spans)
-        _extend_unique(ungrounded[label], missing)
+        for span in spans:
+            found[label].setdefault((span.start, span.end), span)
+        ungrounded[label].update(dict.fromkeys(missing))
+    fields = {label: [spans[key] for key in sorted(spans)] for label, spans in found.items()}
     return Extraction(
-        fields=drop_nested_spans(
-            {label: sorted(spans, key=_offsets) for label, spans in fields.items()}
-        ),
-        ungrounded={label: values for label, values in ungrounded.items() if values},
+        fields=drop_nested_spans(fields),
+        ungrounded={label: list(values) for label, values in ungrounded.items() if values},
     )
 
 
@@ -83,11 +82,6 @@ def _finished_lines(answer: str, complete: bool) -> list[str]:
     if not complete and lines and lines[-1].splitlines()[0] == lines[-1]:
         lines.pop()
     return [line.splitlines()[0] for line in lines]
-
-
-def _offsets(span: Span) -> tuple[int, int]:
-    """Sort key of spans: by start offset, then end offset."""
-    return span.start, span.end
 
 
 def _split_line(line: str, keys: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
@@ -103,10 +97,3 @@ def _split_line(line: str, keys: Sequence[tuple[str, str]]) -> tuple[str, str] |
             if rest[:1] in COLONS:
                 return label, rest[1:]
     return None
-
-
-def _extend_unique(items: list[_T], new: Sequence[_T]) -> None:
-    """Append the new items that are not in ``items`` yet, keeping order."""
-    for item in new:
-        if item not in items:
-            items.append(item)
