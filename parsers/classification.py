@@ -21,6 +21,14 @@ quotes and punctuation; exact case is tried before ASCII case-insensitive matchi
 preferred at the same position in the fallback). Labels are compared stripped, as the prompt
 builder strips them, but the result holds the caller's label strings: never anything outside
 the set, no duplicates. A label that is blank once stripped is never matched.
+
+A cut-short answer (``complete=False``: the generation stopped on its token budget) is read
+only up to its last separator: the trailing piece may be the prefix of a longer label ("体" of
+"体育"), so it is dropped, and the three rules above see only the finished part. The cut moves
+earlier when the answer from a piece start may be a label still being written: a proper prefix
+of a label ("文化、艺" of "文化、艺术"), or a label holding a separator that no separator
+follows yet ("Paris, France" with "Paris" requested too). A cut-short single answer gives
+nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from parsers.normalize import ascii_lower, clean_generation, trim
+from parsers.normalize import TRIM_CHARS, ascii_lower, clean_generation, trim
 
 __all__ = ["parse_classification"]
 
@@ -71,6 +79,17 @@ class _Labels:
                 return self.folded[ascii_lower(form)]
         return None
 
+    def may_be_writing(self, rest: str) -> bool:
+        """Whether a cut-short answer from a piece start on may be a label still being written."""
+        for form in (rest.lstrip(), rest.lstrip(TRIM_CHARS)):
+            folded = ascii_lower(form)
+            if form and (
+                any(key != form and key.startswith(form) for key in self.keys)
+                or any(key != folded and key.startswith(folded) for key in self.folded)
+            ):
+                return True
+        return not _ends_with_separator(rest) and self.match(rest) is not None
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class _Occurrence:
@@ -83,10 +102,18 @@ class _Occurrence:
     label: str = field(compare=False)
 
 
-def parse_classification(generated: str, labels: Sequence[str]) -> list[str]:
-    """Return the labels of ``labels`` named in ``generated``, in generated order, no duplicates."""
-    answer = clean_generation(generated).strip()
+def parse_classification(
+    generated: str, labels: Sequence[str], *, complete: bool = True
+) -> list[str]:
+    """Return the labels of ``labels`` named in ``generated``, in generated order, no duplicates.
+
+    ``complete=False`` says the generation was cut short: its unfinished tail names no label.
+    """
     index = _Labels.of(labels)
+    answer = clean_generation(generated)
+    if not complete:
+        answer = _finished(answer, index)
+    answer = answer.strip()
     if not answer or not index.keys:
         return []
     whole = index.match(answer)
@@ -94,6 +121,26 @@ def parse_classification(generated: str, labels: Sequence[str]) -> list[str]:
         return [whole]
     named = _unique(_pieces(answer, index))
     return named or _labels_inside(answer, index)
+
+
+def _finished(answer: str, index: _Labels) -> str:
+    """The finished part of a cut-short answer: it ends right after a separator."""
+    starts = [0] + [match.end() for match in PIECE_SEPARATORS.finditer(answer)]
+    cut = starts[-1]
+    # From the end back, as long as the rest could still be one label; the earliest start wins.
+    for start in reversed(starts[:-1]):
+        rest = answer[start:]
+        if len(trim(rest)) > index.longest:
+            break
+        if index.may_be_writing(rest):
+            cut = start
+    return answer[:cut]
+
+
+def _ends_with_separator(text: str) -> bool:
+    """Whether ``text`` ends with a separator, once spaces after it are set aside."""
+    last = max(len(text.rstrip()) - 1, 0)
+    return SEPARATOR.search(text, last) is not None
 
 
 def _pieces(answer: str, index: _Labels) -> Iterator[str | None]:
