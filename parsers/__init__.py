@@ -4,8 +4,9 @@
 ``parse_extraction`` maps it to spans of the input text per requested label
 (``parse_extraction_detailed`` also reports the values that the text lacks);
 ``drop_nested_spans`` removes spans lying inside longer spans of the same request. The parsers
-never raise on any string input, and every span satisfies
-``text[span.start:span.end] == span.text``.
+take ``complete=False`` for a generation cut short by its token budget, and then never present
+its unfinished tail as an answer. They never raise on any string input, and every span
+satisfies ``text[span.start:span.end] == span.text``.
 """
 
 from parsers.classification import parse_classification
