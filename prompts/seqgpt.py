@@ -26,6 +26,7 @@ SeqGPT gains nothing from reading a label twice and a parser cannot tell the cop
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ __all__ = [
     "chunk_labels",
     "neutralize_text",
     "parse_labels",
+    "split_labels",
     "validate_labels",
 ]
 
@@ -66,34 +68,42 @@ class LabelError(ValueError):
     """A label set that would break SeqGPT's prompt format."""
 
 
+def split_labels(labels: str | Sequence[str]) -> list[str]:
+    """The raw label items: ``"财经,体育，娱乐"`` split on either comma, or the list as given."""
+    return _LABEL_SPLIT.split(labels) if isinstance(labels, str) else list(labels)
+
+
 def parse_labels(labels: str | Sequence[str]) -> list[str]:
     """Turn ``"财经,体育，娱乐"`` (or a list) into validated, stripped, de-duplicated labels."""
-    items = _LABEL_SPLIT.split(labels) if isinstance(labels, str) else list(labels)
-    return validate_labels(items)
+    return validate_labels(split_labels(labels))
 
 
 def validate_labels(labels: Sequence[str]) -> list[str]:
     """Strip labels, drop duplicates (first kept) and reject any that would break the format."""
     if isinstance(labels, str):
-        raise LabelError("labels must be a sequence of strings, not one string")
-    cleaned: list[str] = []
+        raise LabelError("Labels must be a list of strings.")
+    cleaned: dict[str, None] = {}  # ordered and O(1) membership: linear in the label count
     for position, raw in enumerate(labels):
         if not isinstance(raw, str):
-            raise LabelError(f"label {position} is not a string")
+            raise LabelError(f"Label {position} is not a string.")
         label = raw.strip()
         if not label:
-            raise LabelError(f"label {position} is empty")
+            raise LabelError(f"Label {position} is empty.")
         if len(label) > MAX_LABEL_CHARS:
-            raise LabelError(f"label {position} is longer than {MAX_LABEL_CHARS} characters")
+            raise LabelError(f"Label {position} is longer than {MAX_LABEL_CHARS} characters.")
         if _LINE_BREAK.search(label) or _LABEL_SPLIT.search(label):
-            raise LabelError(f"label {position} contains a line break or a comma: {label!r}")
+            raise LabelError(f"Label {position} ({_shown(label)}) holds a line break or a comma.")
         if GEN_MARKER in label or _KEY_LINE.match(label):
-            raise LabelError(f"label {position} contains a prompt template key: {label!r}")
-        if label not in cleaned:
-            cleaned.append(label)
+            raise LabelError(f"Label {position} ({_shown(label)}) holds a prompt template key.")
+        cleaned.setdefault(label)
     if not cleaned:
-        raise LabelError("at least one label is required")
-    return cleaned
+        raise LabelError("At least one label is required.")
+    return list(cleaned)
+
+
+def _shown(label: str) -> str:
+    """A label as JSON shows it, so a line break reads as an escape."""
+    return json.dumps(label, ensure_ascii=False)
 
 
 def neutralize_text(text: str) -> str:

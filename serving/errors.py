@@ -1,19 +1,143 @@
-"""The task endpoints' errors, rendered by vLLM's own exception handlers.
+"""Every error the server answers, in one closed set, rendered in one body.
 
-Every error a client can cause is an ``InvalidInputError``: vLLM's ``VLLMValidationError``
-with the offending request field as ``param``, so vLLM's handler answers 400 with the same
-``{"error": {"message", "type", "param", "code"}}`` body as its OpenAI endpoints. Request-body
-schema errors (missing fields, wrong types, invalid JSON) are pydantic's, which vLLM's handler
-also answers with 400 in that body. Engine failures are vLLM's own ``EngineGenerateError`` /
-``EngineDeadError`` (500) and queue overflow ``QueueOverflowError`` (503); they pass through.
+The body is vLLM's OpenAI error body, ``{"error": {"message", "type", "param", "code"}}``, for
+every route of the app (ours and vLLM's) and every status, with one ``type`` per kind::
+
+    400 BadRequestError          invalid input (InvalidInputError, schema errors, invalid JSON)
+    401 AuthenticationError      missing or wrong API key (serving.gate)
+    404 NotFoundError            no such route (or a route this product does not serve)
+    405 MethodNotAllowedError    the route exists, not with this method
+    413 RequestTooLargeError     the body is over SEQGPT_MAX_BODY_BYTES (serving.gate)
+    429 RateLimitError           over SEQGPT_MAX_INFLIGHT task prompts (Overloaded, Retry-After)
+    503 ServiceUnavailableError  vLLM's queue is full (--max-num-queued-reqs, Retry-After)
+    504 TimeoutError             over SEQGPT_REQUEST_TIMEOUT_S (DeadlineExceeded)
+    500 InternalServerError      a failure of this server's own code (InternalError)
+    5xx                          engine failures, rendered by vLLM's own handlers
+
+Messages are sentences for people that name what is wrong; never a library's repr.
 """
 
 from __future__ import annotations
 
-from vllm.exceptions import VLLMValidationError
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
 
-__all__ = ["InvalidInputError"]
+from fastapi import FastAPI, Request
+from fastapi import HTTPException as FastAPIHTTPException
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from vllm.exceptions import QueueOverflowError, VLLMValidationError
+
+from serving.validation import describe_validation_errors
+
+__all__ = [
+    "DeadlineExceeded",
+    "InternalError",
+    "InvalidInputError",
+    "Overloaded",
+    "ServingError",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+]
+
+RETRY_AFTER_S = 1
+_TYPES = {
+    HTTPStatus.BAD_REQUEST: "BadRequestError",
+    HTTPStatus.UNAUTHORIZED: "AuthenticationError",
+    HTTPStatus.NOT_FOUND: "NotFoundError",
+    HTTPStatus.METHOD_NOT_ALLOWED: "MethodNotAllowedError",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "RequestTooLargeError",
+    HTTPStatus.TOO_MANY_REQUESTS: "RateLimitError",
+    HTTPStatus.SERVICE_UNAVAILABLE: "ServiceUnavailableError",
+    HTTPStatus.GATEWAY_TIMEOUT: "TimeoutError",
+    HTTPStatus.INTERNAL_SERVER_ERROR: "InternalServerError",
+}
+_MESSAGES = {
+    HTTPStatus.NOT_FOUND: "There is no such route on this server.",
+    HTTPStatus.METHOD_NOT_ALLOWED: "This route does not accept the {method} method.",
+}
 
 
 class InvalidInputError(VLLMValidationError):
     """A request the task endpoints cannot serve as sent (400, with ``param``)."""
+
+
+class ServingError(Exception):
+    """An error of the task endpoints with its own status (not a client's bad input)."""
+
+    status: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
+    retry_after: int | None = None
+
+
+class InternalError(ServingError):
+    """A failure inside this server that is not the client's doing (500, details logged)."""
+
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+class Overloaded(ServingError):
+    """More task prompts in flight than ``SEQGPT_MAX_INFLIGHT`` allows: retry later."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    retry_after = RETRY_AFTER_S
+
+
+class DeadlineExceeded(ServingError):
+    """The request ran past ``SEQGPT_REQUEST_TIMEOUT_S``; its prompts were aborted."""
+
+    status = HTTPStatus.GATEWAY_TIMEOUT
+
+
+def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    """vLLM's OpenAI error body for ``status``."""
+    kind = _TYPES.get(HTTPStatus(status), HTTPStatus(status).phrase.replace(" ", "") + "Error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": status}}
+
+
+def error_response(
+    status: int,
+    message: str,
+    param: str | None = None,
+    retry_after: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """A JSON response holding the common error body (and ``Retry-After`` when given)."""
+    headers = dict(headers or {})
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(error_body(status, message, param), status_code=status, headers=headers)
+
+
+async def _serving_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServingError)
+    return error_response(exc.status, str(exc), retry_after=exc.retry_after)
+
+
+async def _queue_full(_request: Request, _exc: Exception) -> JSONResponse:
+    message = "The server's request queue is full; retry in a moment."
+    return error_response(HTTPStatus.SERVICE_UNAVAILABLE, message, retry_after=RETRY_AFTER_S)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    template = _MESSAGES.get(HTTPStatus(exc.status_code))
+    message = template.format(method=request.method) if template else str(exc.detail)
+    return error_response(exc.status_code, message, headers=exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    message, param = describe_validation_errors(exc.errors())
+    return error_response(HTTPStatus.BAD_REQUEST, message, param)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render framework and task errors in the common body (after vLLM registered its own)."""
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(FastAPIHTTPException, _http_error)  # replaces vLLM's
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ServingError, _serving_error)
+    app.add_exception_handler(QueueOverflowError, _queue_full)

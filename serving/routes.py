@@ -1,8 +1,18 @@
-"""The task endpoints: thin handlers that validate, call the service and shape the response."""
+"""The task endpoints: thin handlers that validate, call the service and shape the response.
+
+Each handler runs under vLLM's ``with_cancellation``: when the client disconnects, the handler
+is cancelled, which closes its ``generate`` iterators and so aborts its prompts in the engine
+(vLLM's own routes do this; a plugin's routes must do it themselves).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, Response
+from vllm.entrypoints.serve.utils.api_utils import with_cancellation
 
 from serving.schemas import (
     ClassifyRequest,
@@ -18,57 +28,68 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["seqgpt"])
 
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
+_R = TypeVar("_R")
+
+
+def cancel_on_disconnect(
+    handler: Callable[..., Awaitable[_R]],
+) -> Callable[..., Awaitable[_R | Response]]:
+    """vLLM's ``with_cancellation``, answering 499 (to nobody) instead of an invalid None."""
+    cancellable = with_cancellation(handler)  # type: ignore[no-untyped-call]
+
+    @functools.wraps(handler)
+    async def run(*args: Any, **kwargs: Any) -> _R | Response:
+        result: _R | None = await cancellable(*args, **kwargs)
+        return Response(status_code=CLIENT_CLOSED_REQUEST) if result is None else result
+
+    return run
+
 
 def _service(request: Request) -> SeqGPTService:
     service: SeqGPTService = request.app.state.seqgpt
     return service
 
 
-def _usage(result: TaskResult) -> Usage:
-    return Usage(
+def _common(result: TaskResult, return_prompts: bool) -> dict[str, object]:
+    """Truncation, usage, and the prompts and raw generations when the client asked."""
+    usage = Usage(
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
         total_tokens=result.prompt_tokens + result.completion_tokens,
     )
-
-
-def _echo(result: TaskResult, return_prompts: bool) -> dict[str, list[str]]:
-    """Prompts and raw generations, only when the client asked for them."""
-    if not return_prompts:
-        return {}
-    return {
-        "prompts": [g.prompt for g in result.generations],
-        "generations": [g.text for g in result.generations],
-    }
+    common: dict[str, object] = {"truncated": result.truncated, "usage": usage}
+    if return_prompts:
+        common["prompts"] = [g.prompt for g in result.generations]
+        common["generations"] = [g.text for g in result.generations]
+    return common
 
 
 @router.post("/v1/classify", response_model_exclude_unset=True)
-async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
+@cancel_on_disconnect
+async def classify(body: ClassifyRequest, raw_request: Request) -> ClassifyResponse:
     """Zero-shot classification of ``text`` into ``labels``."""
-    labels = list(body.labels)
-    result = await _service(request).classify(body.text, labels, multi_label=body.multi_label)
-    named: list[str] = result.generations[0].parsed
+    service = _service(raw_request)
+    result = await service.classify(body.text, body.labels, multi_label=body.multi_label)
+    named: list[str] = result.value
     return ClassifyResponse(
         label=named[0] if named else None,
         labels=named,
-        usage=_usage(result),
-        **_echo(result, body.return_prompts),
+        **_common(result, body.return_prompts),  # type: ignore[arg-type]
     )
 
 
 @router.post("/v1/extract", response_model_exclude_unset=True)
-async def extract(body: ExtractRequest, request: Request) -> ExtractResponse:
+@cancel_on_disconnect
+async def extract(body: ExtractRequest, raw_request: Request) -> ExtractResponse:
     """Zero-shot extraction of the spans of ``text`` for each field in ``labels``."""
-    result = await _service(request).extract(body.text, list(body.labels))
-    fields: dict[str, list[SpanModel]] = {}
-    ungrounded: dict[str, list[str]] = {}
-    for generation in result.generations:
-        for label, spans in generation.parsed.fields.items():
-            fields[label] = [SpanModel(text=s.text, start=s.start, end=s.end) for s in spans]
-        ungrounded.update(generation.parsed.ungrounded)
+    result = await _service(raw_request).extract(body.text, body.labels)
+    fields = {
+        label: [SpanModel(text=s.text, start=s.start, end=s.end) for s in spans]
+        for label, spans in result.value.fields.items()
+    }
     return ExtractResponse(
         fields=fields,
-        ungrounded=ungrounded,
-        usage=_usage(result),
-        **_echo(result, body.return_prompts),
+        ungrounded=result.value.ungrounded,
+        **_common(result, body.return_prompts),  # type: ignore[arg-type]
     )

@@ -1,10 +1,14 @@
-"""Request and response bodies of the task endpoints (pydantic)."""
+"""Request and response bodies of the task endpoints (pydantic).
+
+Requests are strict: unknown fields are rejected (a client setting ``temperature`` must learn
+that it is not honoured), booleans must be JSON booleans (``"yes"``, ``1`` and ``"true"`` are
+400s), and text and labels must be valid Unicode (a lone surrogate such as ``"\\udfff"`` is a
+400). Label limits and label rules are checked by the service, after the label count.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from prompts import parse_labels
 
 __all__ = [
     "ClassifyRequest",
@@ -16,10 +20,18 @@ __all__ = [
 ]
 
 
+def _check_unicode(value: str, what: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"The {what} holds an invalid character (an unpaired surrogate) at position "
+            f"{exc.start}; send valid Unicode."
+        ) from None
+
+
 class _TaskRequest(BaseModel):
-    # Unknown fields are rejected: a client setting e.g. "temperature" must learn that it is not
-    # honoured rather than believe it was.
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     text: str = Field(description="The input text. Surrounding whitespace is stripped.")
     labels: list[str] | str = Field(
@@ -29,15 +41,18 @@ class _TaskRequest(BaseModel):
 
     @field_validator("text")
     @classmethod
-    def _text_not_blank(cls, text: str) -> str:
+    def _text_valid(cls, text: str) -> str:
         if not text.strip():
-            raise ValueError("text must not be empty or blank")
+            raise ValueError("The text is empty or blank.")
+        _check_unicode(text, "text")
         return text
 
     @field_validator("labels")
     @classmethod
-    def _labels_valid(cls, labels: list[str] | str) -> list[str]:
-        return parse_labels(labels)
+    def _labels_unicode(cls, labels: list[str] | str) -> list[str] | str:
+        for label in [labels] if isinstance(labels, str) else labels:
+            _check_unicode(label, "labels")
+        return labels
 
 
 class ClassifyRequest(_TaskRequest):
@@ -62,16 +77,23 @@ class Usage(BaseModel):
 
 
 class _TaskResponse(BaseModel):
+    # Listed first among the bases of a response, so these fields follow its answer fields.
+    truncated: bool = Field(
+        description="True when a prompt's answer stopped at its token budget: the values it was "
+        "writing are left out, never returned cut."
+    )
+    usage: Usage
     prompts: list[str] | None = Field(default=None, description="Only with return_prompts.")
     generations: list[str] | None = Field(default=None, description="Only with return_prompts.")
-    usage: Usage
 
 
-class ClassifyResponse(_TaskResponse):
+class _ClassifyAnswer(BaseModel):
+    label: str | None = Field(description="The answer: one label of the set, or null.")
+    labels: list[str] = Field(description="Every label of the set the model named, in order.")
+
+
+class ClassifyResponse(_TaskResponse, _ClassifyAnswer):
     """The chosen label (``None`` if the model named none of the set) and all named labels."""
-
-    label: str | None
-    labels: list[str]
 
 
 class SpanModel(BaseModel):
@@ -82,11 +104,15 @@ class SpanModel(BaseModel):
     end: int
 
 
-class ExtractResponse(_TaskResponse):
-    """Every requested label with its grounded spans, and values not found in the text."""
-
-    fields: dict[str, list[SpanModel]]
+class _ExtractAnswer(BaseModel):
+    fields: dict[str, list[SpanModel]] = Field(
+        description="Every requested label, with each mention in the text of each value."
+    )
     ungrounded: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Values generated for a label that do not occur in the text.",
     )
+
+
+class ExtractResponse(_TaskResponse, _ExtractAnswer):
+    """Every requested label with its grounded spans, and values not found in the text."""

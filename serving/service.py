@@ -3,31 +3,59 @@
 The engine is reached only through vLLM's ``EngineClient.generate``; tests hand in a fake.
 All prompts of one request (the label chunks of an extraction) are submitted at once, so vLLM's
 continuous batching runs them together and its prefix cache shares the common text prefix.
+
+Guarantees, in the order they are applied:
+
+- Limits (text length, label count) are checked before any label is validated, so a request
+  with 40,000 labels costs one ``len``.
+- Prompts are tokenized here, with special-token strings (``</s>`` …) in the user's text or
+  labels tokenized as text: a user cannot end or forge the prompt with a special token. The
+  engine receives the token ids. A prompt whose tokens plus its answer budget do not fit the
+  model's context is a 400, never a shortened answer.
+- At most ``max_inflight`` task prompts are in flight; a request that does not fit is refused
+  at once with ``Overloaded`` (429), never queued without bound.
+- A request running past ``request_timeout_s`` raises ``DeadlineExceeded`` (504). Cancellation
+  (timeout, client disconnect, a failed sibling prompt) closes the ``generate`` iterators, and
+  vLLM aborts their requests in the engine.
+- A generation that stopped for length is parsed as incomplete (its unfinished last value is
+  dropped) and the result says ``truncated``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from vllm.exceptions import VLLMError
+from vllm.inputs import TokensPrompt
 from vllm.outputs import RequestOutput
 from vllm.sampling_params import SamplingParams, StructuredOutputsParams
 
-from prompts import LabelError
-from serving.errors import InvalidInputError
+from prompts import LabelError, split_labels
+from serving.errors import (
+    DeadlineExceeded,
+    InternalError,
+    InvalidInputError,
+    Overloaded,
+    ServingError,
+)
 from serving.settings import Settings
 from serving.tasks import TASKS, PromptPlan, TaskSpec
 
 __all__ = ["Generation", "SeqGPTService", "TaskResult"]
 
+logger = logging.getLogger(__name__)
+
 
 class Tokenizer(Protocol):
     """The part of a Hugging Face tokenizer the service uses."""
 
-    def encode(self, text: str, add_special_tokens: bool = ...) -> list[int]: ...
+    def encode(self, text: str, **kwargs: Any) -> list[int]: ...
 
 
 @dataclass(frozen=True)
@@ -40,14 +68,21 @@ class Generation:
     parsed: Any
     prompt_tokens: int
     completion_tokens: int
+    finish_reason: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the generation stopped at its token budget rather than at its end."""
+        return self.finish_reason == "length"
 
 
 @dataclass(frozen=True)
 class TaskResult:
-    """All generations of one task request, in prompt order."""
+    """All generations of one task request, in prompt order, and their combined answer."""
 
     task: str
     generations: list[Generation] = field(default_factory=list)
+    value: Any = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -59,97 +94,183 @@ class TaskResult:
         """Generated tokens summed over the request's prompts."""
         return sum(g.completion_tokens for g in self.generations)
 
+    @property
+    def truncated(self) -> bool:
+        """Whether any prompt's generation stopped at its token budget."""
+        return any(g.truncated for g in self.generations)
+
+
+@dataclass(frozen=True)
+class _Submission:
+    plan: PromptPlan
+    token_ids: list[int]
+    params: SamplingParams
+
 
 class SeqGPTService:
     """Runs SeqGPT tasks on a vLLM engine client."""
 
-    def __init__(self, engine: Any, tokenizer: Tokenizer, settings: Settings) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        tokenizer: Tokenizer,
+        settings: Settings,
+        *,
+        max_model_len: int,
+        max_inflight: int,
+    ) -> None:
         self._engine = engine
         self._tokenizer = tokenizer
         self._settings = settings
+        self._max_model_len = max_model_len
+        self._max_inflight = max_inflight
+        self._inflight = 0
+
+    @property
+    def inflight(self) -> int:
+        """Task prompts admitted and not finished yet."""
+        return self._inflight
 
     async def classify(
-        self, text: str, labels: Sequence[str], *, multi_label: bool = False
+        self, text: str, labels: str | Sequence[str], *, multi_label: bool = False
     ) -> TaskResult:
         """Classify ``text`` into one label of ``labels`` (or several, with ``multi_label``)."""
         return await self.run("classify_multi" if multi_label else "classify", text, labels)
 
-    async def extract(self, text: str, labels: Sequence[str]) -> TaskResult:
+    async def extract(self, text: str, labels: str | Sequence[str]) -> TaskResult:
         """Extract the spans of ``text`` for each field in ``labels``."""
         return await self.run("extract", text, labels)
 
-    async def run(self, task: str, text: str, labels: Sequence[str]) -> TaskResult:
+    async def run(self, task: str, text: str, labels: str | Sequence[str]) -> TaskResult:
         """Run one registered task: all its prompts concurrently, each parsed on its own."""
         spec = TASKS[task]
-        self._check_limits(text, labels)
+        submissions = self._prepare(spec, text, labels)
+        request_id = f"seqgpt-{task}-{uuid.uuid4().hex}"
+        with self._admitted(len(submissions)):
+            generations = await self._generate_all(spec, submissions, text, request_id)
+        return TaskResult(task, generations, spec.combine(generations))
+
+    def _prepare(self, spec: TaskSpec, text: str, labels: str | Sequence[str]) -> list[_Submission]:
+        """Check limits, plan the prompts, tokenize them and size their budgets."""
+        items = self._check_limits(text, labels)
         try:
-            plans = spec.plan(text, labels, self._settings.chunk_size)
+            plans = spec.plan(text, items, self._settings.chunk_size)
         except LabelError as exc:
             raise InvalidInputError(str(exc), parameter="labels") from exc
-        request_id = f"seqgpt-{task}-{uuid.uuid4().hex}"
-        # A TaskGroup cancels the sibling prompts when one fails; cancelling a generate()
-        # iterator aborts its request in the engine.
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(self._generate(spec, plan, text, f"{request_id}-{i}"))
-                    for i, plan in enumerate(plans)
-                ]
-        except BaseExceptionGroup as failed:
-            # The first failure decides the response (vLLM's handlers map it to its status).
-            raise failed.exceptions[0] from None
-        return TaskResult(task, [t.result() for t in tasks])
+        submissions = []
+        for plan in plans:
+            # Special-token strings in user text stay text (never </s> as a token).
+            token_ids = self._tokenizer.encode(plan.prompt, split_special_tokens=True)
+            params = self.sampling_params(spec, plan.labels)
+            self._check_fits(len(token_ids), params.max_tokens or 0)
+            submissions.append(_Submission(plan, token_ids, params))
+        return submissions
 
-    def _check_limits(self, text: str, labels: Sequence[str]) -> None:
+    def _check_limits(self, text: str, labels: str | Sequence[str]) -> list[str]:
         if not text.strip():
-            raise InvalidInputError("text must not be empty or blank", parameter="text")
-        if len(text) > self._settings.max_text_chars:
-            raise InvalidInputError(
-                f"text has {len(text)} characters; the limit is {self._settings.max_text_chars}",
-                parameter="text",
+            raise InvalidInputError("The text is empty or blank.", parameter="text")
+        limit = self._settings.max_text_chars
+        if len(text) > limit:
+            message = f"The text has {len(text)} characters; this server accepts at most {limit}."
+            raise InvalidInputError(message, parameter="text")
+        items = split_labels(labels)
+        if len(items) > self._settings.max_labels:
+            message = (
+                f"{len(items)} labels were given; this server accepts at most "
+                f"{self._settings.max_labels} per request."
             )
-        if len(labels) > self._settings.max_labels:
-            raise InvalidInputError(
-                f"{len(labels)} labels given; the limit is {self._settings.max_labels}",
-                parameter="labels",
+            raise InvalidInputError(message, parameter="labels")
+        return items
+
+    def _check_fits(self, prompt_tokens: int, budget: int) -> None:
+        room = self._max_model_len - prompt_tokens
+        if room < budget:
+            message = (
+                f"The text is too long for the model: its prompt takes {prompt_tokens} tokens "
+                f"and the answer needs up to {budget} more, over the model's context of "
+                f"{self._max_model_len} tokens. Send a shorter text."
             )
+            raise InvalidInputError(message, parameter="text")
+
+    @contextmanager
+    def _admitted(self, prompts: int) -> Iterator[None]:
+        if self._inflight + prompts > self._max_inflight:
+            raise Overloaded(
+                f"The server is at its limit of {self._max_inflight} prompts in flight; "
+                "retry in a moment."
+            )
+        self._inflight += prompts
+        try:
+            yield
+        finally:
+            self._inflight -= prompts
+
+    async def _generate_all(
+        self, spec: TaskSpec, submissions: list[_Submission], text: str, request_id: str
+    ) -> list[Generation]:
+        timeout = self._settings.request_timeout_s
+        try:
+            async with asyncio.timeout(timeout), asyncio.TaskGroup() as group:
+                # A TaskGroup cancels the sibling prompts when one fails; cancelling a
+                # generate() iterator aborts its request in the engine.
+                tasks = [
+                    group.create_task(self._generate(spec, s, text, f"{request_id}-{i}"))
+                    for i, s in enumerate(submissions)
+                ]
+        except TimeoutError:
+            message = f"The request took longer than {timeout:g} s and was stopped."
+            raise DeadlineExceeded(message) from None
+        except BaseExceptionGroup as failed:
+            # The first failure decides the response: the engine's errors keep their status
+            # (vLLM's handlers map them); anything else is a bug here, never the client's 400.
+            first = failed.exceptions[0]
+            if isinstance(first, VLLMError | ServingError):
+                raise first from None
+            logger.error("seqgpt %s failed: %s", request_id, type(first).__name__)
+            logger.debug("seqgpt %s failure", request_id, exc_info=first)
+            raise InternalError("The server failed to answer this request.") from first
+        return [t.result() for t in tasks]
 
     async def _generate(
-        self, spec: TaskSpec, plan: PromptPlan, text: str, request_id: str
+        self, spec: TaskSpec, submission: _Submission, text: str, request_id: str
     ) -> Generation:
-        params = self.sampling_params(spec, plan.labels)
+        plan = submission.plan
+        prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
         final: RequestOutput | None = None
-        async for output in self._engine.generate(plan.prompt, params, request_id):
+        async for output in self._engine.generate(prompt, submission.params, request_id):
             final = output
         if final is None or not final.outputs:
             raise RuntimeError(f"engine returned no output for {request_id}")
         completion = final.outputs[0]
+        finish_reason = completion.finish_reason
+        complete = finish_reason != "length"
         return Generation(
             prompt=plan.prompt,
             labels=plan.labels,
             text=completion.text,
-            parsed=spec.parse(completion.text, plan.labels, text),
-            prompt_tokens=len(final.prompt_token_ids or ()),
+            parsed=spec.parse(completion.text, plan.labels, text, complete),
+            prompt_tokens=len(submission.token_ids),
             completion_tokens=len(completion.token_ids),
+            finish_reason=finish_reason,
         )
 
     def sampling_params(self, spec: TaskSpec, labels: Sequence[str]) -> SamplingParams:
         """Greedy decoding with a token budget sized to the labels of one prompt."""
         settings, decoding = self._settings, spec.decoding
-        # Precedence: server setting, else the task's default.
-        per_label = decoding.per_label_tokens
-        if spec.name == "extract" and settings.span_tokens_per_label is not None:
-            per_label = settings.span_tokens_per_label
         if decoding.constrain_to_labels:
             # The grammar ends generation once a label is complete, so a generous budget costs
             # nothing; the constrained path may spell a label in more tokens than its usual
             # tokenisation, but never in more than its UTF-8 bytes (byte-level BPE).
             budget = max(len(label.encode()) for label in labels) + decoding.slack_tokens
         else:
-            sizes = [
-                len(self._tokenizer.encode(label, add_special_tokens=False)) for label in labels
-            ]
-            budget = sum(size + per_label for size in sizes) + decoding.slack_tokens
+            # Precedence: server setting, else the task's default; None means the full budget.
+            per_label = decoding.per_label_tokens
+            if spec.name == "extract":
+                per_label = settings.span_tokens_per_label
+            budget = settings.max_new_tokens
+            if per_label is not None:
+                sizes = [len(self._tokenizer.encode(lb, add_special_tokens=False)) for lb in labels]
+                budget = sum(size + per_label for size in sizes) + decoding.slack_tokens
         structured = None
         if decoding.constrain_to_labels and settings.constrain_classification:
             structured = StructuredOutputsParams(choice=list(labels))

@@ -1,7 +1,8 @@
 """The plugin's own settings, read once from ``SEQGPT_*`` environment variables at startup.
 
 vLLM's flags (model, port, ``--api-key``, ``--max-model-len`` …) stay vLLM's; these are only
-what the task endpoints add on top.
+what this product adds on top: the task endpoints' limits and decoding, and the server's
+security surface (which routes are served, which are open, how large a body may be).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ __all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
-    """Limits and decoding defaults of the task endpoints."""
+    """Limits, decoding defaults and the security surface of the server."""
 
     model_config = SettingsConfigDict(env_prefix="SEQGPT_", frozen=True)
 
@@ -25,14 +26,45 @@ class Settings(BaseSettings):
     """Most labels accepted in one request."""
 
     chunk_size: int = Field(default=6, ge=1, le=64)
-    """Labels per extraction prompt (SeqGPT was trained with 6)."""
+    """At most this many labels per extraction prompt (SeqGPT was trained with 6)."""
 
     max_new_tokens: int = Field(default=256, ge=1)
-    """Upper bound on generated tokens per prompt (SeqGPT's reference ``max_new_tokens``)."""
+    """Generated tokens per prompt at most (SeqGPT's reference ``max_new_tokens``); also the
+    extraction budget unless ``span_tokens_per_label`` is set."""
 
     span_tokens_per_label: int | None = Field(default=None, ge=1)
-    """Extraction budget per label for its spans, on top of the label's own tokens (unset: the
-    task registry's default)."""
+    """Size the extraction budget per label instead (label tokens + this per label), capped by
+    ``max_new_tokens``. Unset: every extraction prompt may use ``max_new_tokens``."""
 
     constrain_classification: bool = True
     """Constrain single-label classification to the label set (vLLM structured outputs)."""
+
+    max_inflight: int | None = Field(default=None, ge=1)
+    """Task prompts (extraction chunks included) admitted at once; a request that does not fit
+    gets a 429 with Retry-After. Unset: twice the engine's ``max_num_seqs``."""
+
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    """A task request running longer gets a 504 and its prompts are aborted in the engine."""
+
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    """Largest request body on any route; larger bodies get a 413 before they are parsed."""
+
+    max_completion_tokens: int = Field(default=2048, ge=1)
+    """Most ``max_tokens`` a completions request may ask for."""
+
+    max_completion_n: int = Field(default=4, ge=1)
+    """Most ``n`` / ``best_of`` a completions request may ask for."""
+
+    max_logprobs: int = Field(default=5, ge=0)
+    """Most ``logprobs`` / ``top_logprobs`` a completions request may ask for."""
+
+    api_keys: list[str] = Field(default_factory=list)
+    """Extra accepted API keys (JSON list), beside vLLM's ``--api-key`` / ``VLLM_API_KEY``; the
+    launcher passes every key here so none appears on a command line."""
+
+    public_metrics: bool = False
+    """Serve ``/metrics`` without the API key (``/health`` and ``/ping`` always are)."""
+
+    enable_routes: list[str] = Field(default_factory=list)
+    """vLLM routes to serve beyond this product's own set (JSON list of paths, ``["*"]`` for
+    all): admin and debugging routes such as ``/scale_elastic_ep`` are off by default."""

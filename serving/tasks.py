@@ -1,4 +1,4 @@
-"""The task registry: one table from task name to prompt plan, parser and decoding policy.
+"""The task registry: one table from task name to prompt plan, parser, combiner and decoding.
 
 The service reads only this table, so a new task (or a new decoding policy such as beam search)
 is one entry here, not a new code path.
@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from parsers import parse_classification, parse_extraction_detailed
+from parsers import Extraction, drop_nested_spans, parse_classification, parse_extraction_detailed
 from prompts import build_classify_prompt, build_extract_prompts, chunk_labels, validate_labels
+
+if TYPE_CHECKING:
+    from serving.service import Generation
 
 __all__ = ["TASKS", "Decoding", "PromptPlan", "TaskSpec"]
 
@@ -29,22 +32,23 @@ class Decoding:
     """How a task decodes: greedy, with a token budget sized from its labels.
 
     The budget for a prompt is ``max(label UTF-8 bytes) + slack`` when the output is constrained to
-    one label, else ``sum(label tokens + per_label_tokens) + slack``; never above the server's
-    ``max_new_tokens``.
+    one label; else ``sum(label tokens + per_label_tokens) + slack``, or the server's whole
+    ``max_new_tokens`` when ``per_label_tokens`` is None; never above ``max_new_tokens``.
     """
 
     constrain_to_labels: bool
-    per_label_tokens: int
+    per_label_tokens: int | None
     slack_tokens: int = 2
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task: how to plan its prompts, how to parse each generation, how to decode."""
+    """A task: how to plan its prompts, parse each generation, combine them, and decode."""
 
     name: str
     plan: Callable[[str, Sequence[str], int], list[PromptPlan]]
-    parse: Callable[[str, Sequence[str], str], Any]
+    parse: Callable[[str, Sequence[str], str, bool], Any]
+    combine: Callable[[Sequence[Generation]], Any]
     decoding: Decoding
 
 
@@ -61,16 +65,40 @@ def _plan_extract(text: str, labels: Sequence[str], chunk_size: int) -> list[Pro
     ]
 
 
-def _parse_classify(generated: str, labels: Sequence[str], _text: str) -> list[str]:
-    return parse_classification(generated, labels)
+def _parse_classify(generated: str, labels: Sequence[str], _text: str, complete: bool) -> list[str]:
+    return parse_classification(generated, labels, complete=complete)
+
+
+def _parse_extract(generated: str, labels: Sequence[str], text: str, complete: bool) -> Extraction:
+    return parse_extraction_detailed(generated, labels, text, complete=complete)
+
+
+def _combine_classify(generations: Sequence[Generation]) -> list[str]:
+    """The labels named by the one classification prompt."""
+    named: list[str] = generations[0].parsed
+    return named
+
+
+def _combine_extract(generations: Sequence[Generation]) -> Extraction:
+    """Every chunk's fields in label order; spans inside a longer span of another dropped."""
+    fields: dict[str, list[Any]] = {}
+    ungrounded: dict[str, list[str]] = {}
+    for generation in generations:
+        fields.update(generation.parsed.fields)
+        ungrounded.update(generation.parsed.ungrounded)
+    return Extraction(fields=drop_nested_spans(fields), ungrounded=ungrounded)
 
 
 TASKS: dict[str, TaskSpec] = {
-    "classify": TaskSpec("classify", _plan_classify, _parse_classify, Decoding(True, 0)),
+    "classify": TaskSpec(
+        "classify", _plan_classify, _parse_classify, _combine_classify, Decoding(True, 0)
+    ),
     # Several labels may be named, separated by "，": one separator token per label.
     "classify_multi": TaskSpec(
-        "classify_multi", _plan_classify, _parse_classify, Decoding(False, 1)
+        "classify_multi", _plan_classify, _parse_classify, _combine_classify, Decoding(False, 1)
     ),
-    # per_label_tokens here is the default; the server setting span_tokens_per_label overrides it.
-    "extract": TaskSpec("extract", _plan_extract, parse_extraction_detailed, Decoding(False, 48)),
+    # SeqGPT's reference budget (the server's max_new_tokens) unless span_tokens_per_label is set.
+    "extract": TaskSpec(
+        "extract", _plan_extract, _parse_extract, _combine_extract, Decoding(False, None)
+    ),
 }

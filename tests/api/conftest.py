@@ -1,9 +1,11 @@
-"""The real plugin router and vLLM's real exception handlers, over a fake engine."""
+"""The real plugin (routes, gate, error handlers) and vLLM's exception handlers, over a fake
+engine, wired the way vLLM's ``build_app`` and ``init_app_state`` wire them."""
 
 from __future__ import annotations
 
+import asyncio
 from argparse import Namespace
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -12,9 +14,10 @@ from fastapi.testclient import TestClient
 from vllm.entrypoints.serve.exception_handling.register import init_exception_handler
 
 from serving.plugin import SeqGPTPlugin
-from serving.service import SeqGPTService
 from serving.settings import Settings
-from tests.api.fake_engine import CharTokenizer, FakeEngine
+from tests.api.fake_engine import FakeEngine
+
+API_KEY = "api-test-key"
 
 
 @pytest.fixture
@@ -27,14 +30,39 @@ def settings() -> Settings:
     return Settings(max_text_chars=200, max_labels=20)
 
 
-@pytest.fixture
-def client(engine: FakeEngine, settings: Settings) -> Iterator[TestClient]:
+def build_app(engine: FakeEngine, settings: Settings, api_keys: list[str]) -> FastAPI:
+    """A FastAPI app wired like vLLM's, with the plugin's routes and state."""
     app = FastAPI()
+    plugin = SeqGPTPlugin(settings)
+    plugin.attach_router(app)
     init_exception_handler(app)
-    SeqGPTPlugin().attach_router(app)
-    app.state.args = Namespace(log_error_stack=False)
+    args = Namespace(log_error_stack=False, api_key=api_keys or None)
+    app.state.args = args
     app.state.server = SimpleNamespace(should_exit=False)
     app.state.engine_client = engine
-    app.state.seqgpt = SeqGPTService(engine, CharTokenizer(), settings)
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        yield test_client
+    asyncio.run(plugin.init_state(engine, app.state, args))
+    return app
+
+
+@pytest.fixture
+def make_client(
+    engine: FakeEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., TestClient]]:
+    clients: list[TestClient] = []
+
+    def make(api_keys: list[str] | None = None, **overrides: object) -> TestClient:
+        monkeypatch.delenv("VLLM_API_KEY", raising=False)
+        chosen = settings.model_copy(update=overrides) if overrides else settings
+        app = build_app(engine, chosen, api_keys or [])
+        client = TestClient(app, raise_server_exceptions=False)
+        clients.append(client.__enter__())
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()

@@ -3,6 +3,7 @@ engine failures get a 5xx in the same body."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,47 +13,68 @@ from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
 from tests.api.fake_engine import FakeEngine
 
+JSON = {"content-type": "application/json"}
 OK = {"text": "今天股市大涨", "labels": ["财经", "体育"]}
 
 
-def _assert_error_body(response: Any, status: int, param: str | None) -> None:
+def _assert_error_body(
+    response: Any, status: int, param: str | None, message: str | None = None
+) -> None:
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert error["code"] == status
     assert error["message"]
     assert error["param"] == param
+    if message is not None:
+        assert message in error["message"]
+    # A sentence for people: no Python reprs of errors or of pydantic's internals.
+    for leak in ("ValueError(", "{'type'", "Traceback", "validation error"):
+        assert leak not in error["message"]
 
 
 BAD_BODIES = [
-    ("empty text", {**OK, "text": ""}, "body.text"),
-    ("blank text", {**OK, "text": " \n\t "}, "body.text"),
-    ("text too long", {**OK, "text": "字" * 201}, "text"),
-    ("no labels", {**OK, "labels": []}, "body.labels"),
-    ("empty label string", {**OK, "labels": ""}, "body.labels"),
-    ("blank label", {**OK, "labels": ["财经", " "]}, "body.labels"),
-    ("label with newline", {**OK, "labels": ["财\n经"]}, "body.labels"),
-    ("label with full-width comma", {**OK, "labels": ["财，经"]}, "body.labels"),
-    ("label too long", {**OK, "labels": ["x" * 65]}, "body.labels"),
-    ("label is a template key", {**OK, "labels": ["输出: 财经"]}, "body.labels"),
-    ("too many labels", {**OK, "labels": [f"l{i}" for i in range(21)]}, "labels"),
-    ("text wrong type", {**OK, "text": 42}, "body.text"),
-    ("labels wrong type", {**OK, "labels": 42}, "body.labels"),
-    ("label item wrong type", {**OK, "labels": ["财经", 3]}, "body.labels.1"),
-    ("missing text", {"labels": ["a"]}, "body.text"),
-    ("missing labels", {"text": "a"}, "body.labels"),
-    ("unknown field", {**OK, "temperature": 1.5}, "body.temperature"),
-    ("body is a list", [OK], "body"),
+    ("empty text", {**OK, "text": ""}, "text", "The text is empty or blank."),
+    ("blank text", {**OK, "text": " \n\t "}, "text", "The text is empty or blank."),
+    ("text too long", {**OK, "text": "字" * 201}, "text", "201 characters"),
+    ("lone surrogate in text", {**OK, "text": "x\udfff y"}, "text", "unpaired surrogate"),
+    ("lone surrogate in a label", {**OK, "labels": ["a\ud800"]}, "labels", "unpaired surrogate"),
+    ("no labels", {**OK, "labels": []}, "labels", "At least one label"),
+    ("empty label string", {**OK, "labels": ""}, "labels", "Label 0 is empty."),
+    ("blank label", {**OK, "labels": ["财经", " "]}, "labels", "Label 1 is empty."),
+    ("label with newline", {**OK, "labels": ["财\n经"]}, "labels", "line break"),
+    ("label with full-width comma", {**OK, "labels": ["财，经"]}, "labels", "comma"),
+    ("label too long", {**OK, "labels": ["x" * 65]}, "labels", "longer than 64"),
+    ("label is a template key", {**OK, "labels": ["输出: 财经"]}, "labels", "template key"),
+    ("too many labels", {**OK, "labels": [f"l{i}" for i in range(21)]}, "labels", "at most 20"),
+    ("text wrong type", {**OK, "text": 42}, "text", "'text': input should be a valid string"),
+    ("labels wrong type", {**OK, "labels": 42}, "labels", "'labels'"),
+    ("label item wrong type", {**OK, "labels": ["财经", 3]}, "labels", "'labels[1]'"),
+    ("missing text", {"labels": ["a"]}, "text", "The field 'text' is required."),
+    ("missing labels", {"text": "a"}, "labels", "The field 'labels' is required."),
+    ("unknown field", {**OK, "temperature": 1.5}, "temperature", "not accepted"),
+    ("return_prompts as a string", {**OK, "return_prompts": "no"}, "return_prompts", "boolean"),
+    ("return_prompts as 1", {**OK, "return_prompts": 1}, "return_prompts", "boolean"),
+    ("body is a list", [OK], None, "The body must be a JSON object."),
 ]
 
 
 @pytest.mark.parametrize("path", ["/v1/classify", "/v1/extract"])
-@pytest.mark.parametrize(("case", "body", "param"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+@pytest.mark.parametrize(
+    ("case", "body", "param", "message"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES]
+)
 def test_bad_input_is_a_400_and_never_reaches_the_engine(
-    client: TestClient, engine: FakeEngine, path: str, case: str, body: Any, param: str
+    client: TestClient,
+    engine: FakeEngine,
+    path: str,
+    case: str,
+    body: Any,
+    param: str | None,
+    message: str,
 ) -> None:
-    response = client.post(path, json=body)
-    _assert_error_body(response, 400, param)
+    response = client.post(path, content=json.dumps(body), headers=JSON)
+    _assert_error_body(response, 400, param, message)
+    assert response.json()["error"]["type"] == "BadRequestError"
     assert engine.calls == []
 
 
@@ -69,9 +91,10 @@ def test_invalid_json_is_a_400(
     assert engine.calls == []
 
 
-def test_multi_label_wrong_type_is_a_400(client: TestClient) -> None:
-    response = client.post("/v1/classify", json={**OK, "multi_label": "maybe"})
-    _assert_error_body(response, 400, "body.multi_label")
+@pytest.mark.parametrize("value", ["maybe", "yes", "true", 1, 0, None])
+def test_multi_label_must_be_a_json_boolean(client: TestClient, value: object) -> None:
+    response = client.post("/v1/classify", json={**OK, "multi_label": value})
+    _assert_error_body(response, 400, "multi_label", "boolean")
 
 
 @pytest.mark.parametrize(

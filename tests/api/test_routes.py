@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi.testclient import TestClient
 
 from prompts import build_classify_prompt, build_extract_prompts
@@ -112,10 +114,18 @@ def test_extract_reports_ungrounded_values_apart(client: TestClient, engine: Fak
     assert data["ungrounded"] == {"人物": ["李四"]}
 
 
-def test_extract_budget_is_sized_per_chunk_and_capped(
+def test_extract_budget_is_the_reference_256_tokens_by_default(
     client: TestClient, engine: FakeEngine
 ) -> None:
-    engine.respond = lambda _p, _s: ""
+    client.post("/v1/extract", json={"text": TEXT, "labels": FIELDS})
+    assert [c.params.max_tokens for c in engine.calls] == [256, 256, 256]
+    assert all(c.params.temperature == 0.0 for c in engine.calls)
+
+
+def test_extract_budget_per_label_when_set_is_sized_per_chunk_and_capped(
+    make_client: Callable[..., TestClient], engine: FakeEngine
+) -> None:
+    client = make_client(span_tokens_per_label=48)
     client.post("/v1/extract", json={"text": TEXT, "labels": ["人物"]})
     client.post("/v1/extract", json={"text": TEXT, "labels": FIELDS})
     small, *chunks = engine.calls
@@ -124,10 +134,10 @@ def test_extract_budget_is_sized_per_chunk_and_capped(
     for call in chunks:
         labels = call.prompt.split("\n")[1].removeprefix("抽取: ").split("，")
         assert call.params.max_tokens == min(256, sum(len(lb) + 48 for lb in labels) + 2)
-    assert all(c.params.temperature == 0.0 for c in engine.calls)
 
 
 def test_extract_budget_never_exceeds_max_new_tokens(engine: FakeEngine) -> None:
-    service = SeqGPTService(engine, CharTokenizer(), Settings(max_new_tokens=100))
+    settings = Settings(max_new_tokens=100, span_tokens_per_label=48)
+    service = SeqGPTService(engine, CharTokenizer(), settings, max_model_len=2048, max_inflight=8)
     params = service.sampling_params(TASKS["extract"], FIELDS[:6])
     assert params.max_tokens == 100

@@ -197,9 +197,9 @@ def test_validate_labels_accepts(given: list[str], expected: list[str]) -> None:
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        pytest.param([], "at least one label", id="empty-list"),
-        pytest.param([""], "label 0 is empty", id="empty"),
-        pytest.param(["体育", " \t\u3000"], "label 1 is empty", id="blank"),
+        pytest.param([], "At least one label", id="empty-list"),
+        pytest.param([""], "Label 0 is empty", id="empty"),
+        pytest.param(["体育", " \t\u3000"], "Label 1 is empty", id="blank"),
         pytest.param(["体育\n财经"], "line break", id="newline"),
         pytest.param(["体育\r财经"], "line break", id="carriage-return"),
         pytest.param(["体育\r\n财经"], "line break", id="crlf"),
@@ -217,10 +217,10 @@ def test_validate_labels_accepts(given: list[str], expected: list[str]) -> None:
         pytest.param([" 抽取：人名"], "template key", id="extract-key-after-strip"),
         pytest.param(["[GEN]"], "template key", id="gen-marker"),
         pytest.param(["体育[GEN]"], "template key", id="gen-marker-inside"),
-        pytest.param(["体育", 3], "label 1 is not a string", id="int-item"),
-        pytest.param([None], "label 0 is not a string", id="none-item"),
-        pytest.param([b"bytes"], "label 0 is not a string", id="bytes-item"),
-        pytest.param("体育", "not one string", id="plain-string"),
+        pytest.param(["体育", 3], "Label 1 is not a string", id="int-item"),
+        pytest.param([None], "Label 0 is not a string", id="none-item"),
+        pytest.param([b"bytes"], "Label 0 is not a string", id="bytes-item"),
+        pytest.param("体育", "list of strings", id="plain-string"),
     ],
 )
 def test_validate_labels_rejects(given: Any, message: str) -> None:

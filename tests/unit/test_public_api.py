@@ -27,6 +27,7 @@ EXPECTED: dict[str, set[str]] = {
         "chunk_labels",
         "neutralize_text",
         "parse_labels",
+        "split_labels",
         "validate_labels",
     },
     "parsers": {

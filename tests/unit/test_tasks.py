@@ -76,9 +76,14 @@ def test_plans_reject_bad_labels(task: str, labels: list[str]) -> None:
 
 
 def test_parsers_are_wired() -> None:
-    assert TASKS["classify"].parse("财经", ["体育", "财经"], "x") == ["财经"]
-    assert TASKS["classify_multi"].parse("体育，财经", ["体育", "财经"], "x") == ["体育", "财经"]
-    extraction = TASKS["extract"].parse("人名: 张三\n地点: None", ["人名", "地点"], "张三在北京")
+    assert TASKS["classify"].parse("财经", ["体育", "财经"], "x", True) == ["财经"]
+    assert TASKS["classify_multi"].parse("体育，财经", ["体育", "财经"], "x", True) == [
+        "体育",
+        "财经",
+    ]
+    extraction = TASKS["extract"].parse(
+        "人名: 张三\n地点: None", ["人名", "地点"], "张三在北京", True
+    )
     assert isinstance(extraction, Extraction)
     assert [span.text for span in extraction.fields["人名"]] == ["张三"]
     assert extraction.fields["地点"] == []

@@ -1,0 +1,321 @@
+"""Reliability and security against a real server: every route walked for its key rule,
+overload, clients that leave, deadlines, privacy of the logs, and engine death (last).
+
+The module has its own server: two API keys, a small in-flight bound, a 3 s deadline and a
+3,000-token answer budget (the random-weight model never ends an answer, so an extraction
+runs far past the deadline and a client can leave mid-generation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from loadtest.server import ServerProcess
+from serving.surface import ALWAYS_OPEN, SERVED_VLLM_PATHS
+
+KEYS = ("reliability-key-one", "reliability-key-two")
+AUTH = {"Authorization": f"Bearer {KEYS[1]}"}
+MAX_INFLIGHT = 8
+TIMEOUT_S = 3
+MARKER = "隐私标记PRIVACY7F3A"
+OWN_PATHS = {"/v1/classify", "/v1/extract"}
+LABELS_13 = [f"字段{i}" for i in range(13)]
+TEXT = "张三于2023年5月1日在北京加入阿里巴巴，担任技术总监。"
+
+
+@pytest.fixture(scope="module")
+def guarded(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {
+        "SEQGPT_MAX_INFLIGHT": str(MAX_INFLIGHT),
+        "SEQGPT_MAX_LABELS": "24",
+        "SEQGPT_REQUEST_TIMEOUT_S": str(TIMEOUT_S),
+        "SEQGPT_MAX_NEW_TOKENS": "3000",
+        "SEQGPT_MAX_COMPLETION_TOKENS": "3000",
+    }
+    log = tmp_path_factory.mktemp("logs") / "reliability-server.log"
+    args = ("--max-model-len", "4096")
+    with ServerProcess(tiny_model, api_key=KEYS, extra_args=args, env=env, log_path=log) as srv:
+        yield srv
+
+
+@pytest.fixture
+def http(guarded: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=guarded.url, headers=AUTH, timeout=60) as client:
+        yield client
+
+
+# ---------------------------------------------------------------- every route, its rule
+
+
+def _vllm_routes(model: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every (method, path) vLLM's own ``build_app`` registers, with our plugin, in-process."""
+    from vllm.entrypoints.launchers.app import build_app
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    monkeypatch.setenv("VLLM_PLUGINS", "seqgpt")
+    args = make_arg_parser(FlexibleArgumentParser()).parse_args(["--model", str(model)])
+    routes = []
+    for route in build_app(args, ("generate",)).routes:
+        methods = sorted(getattr(route, "methods", None) or {"GET"})
+        path = route.path.replace("{response_id}", "x")  # type: ignore[attr-defined]
+        routes.append(("GET" if "GET" in methods else methods[0], path))
+    return sorted(set(routes))
+
+
+def test_every_route_needs_the_key_and_unneeded_routes_are_not_served(
+    guarded: ServerProcess, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routes = _vllm_routes(tiny_model, monkeypatch)
+    assert ("POST", "/scale_elastic_ep") in routes
+    assert ("POST", "/invocations") in routes
+    table = []
+    for method, path in routes:
+        url = guarded.url + path
+        anonymous = httpx.request(method, url, json={}, timeout=30).status_code
+        keyed = httpx.request(method, url, json={}, headers=AUTH, timeout=30).status_code
+        table.append((method, path, anonymous, keyed))
+        if path in ALWAYS_OPEN:
+            assert anonymous != 401, path
+        else:
+            assert anonymous == 401, (path, anonymous)
+        served = path in SERVED_VLLM_PATHS or path in OWN_PATHS
+        assert (keyed != 404) if served else (keyed == 404), (path, keyed)
+    print("\nroute auth table (method, path, without key, with key):")
+    for row in table:
+        print("  ", *row)
+
+
+def test_metrics_need_the_key_unless_made_public(guarded: ServerProcess) -> None:
+    assert httpx.get(f"{guarded.url}/metrics").status_code == 401
+    assert httpx.get(f"{guarded.url}/metrics", headers=AUTH).status_code == 200
+
+
+def test_both_keys_work_and_neither_is_on_a_command_line(guarded: ServerProcess) -> None:
+    for key in KEYS:
+        headers = {"Authorization": f"Bearer {key}"}
+        assert httpx.get(f"{guarded.url}/v1/models", headers=headers).status_code == 200
+    tree = psutil.Process(guarded.pid)
+    for process in [tree, *tree.children(recursive=True)]:
+        command = " ".join(process.cmdline())
+        assert not any(key in command for key in KEYS), command
+
+
+def test_a_foreign_origin_gets_no_cors_grant(guarded: ServerProcess) -> None:
+    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    response = httpx.options(f"{guarded.url}/v1/classify", headers=preflight)
+    assert "access-control-allow-origin" not in response.headers
+    simple = httpx.get(f"{guarded.url}/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in simple.headers
+
+
+# ---------------------------------------------------------------- overload
+
+
+async def _burst(url: str, count: int) -> list[tuple[int, float, dict[str, Any], str | None]]:
+    limits = httpx.Limits(max_connections=count)
+    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120, limits=limits) as client:
+
+        async def one(i: int) -> tuple[int, float, dict[str, Any], str | None]:
+            started = time.perf_counter()
+            body = {"text": f"第{i}条：今天上证指数收涨", "labels": ["财经", "体育", "娱乐"]}
+            response = await client.post("/v1/classify", json=body)
+            elapsed = time.perf_counter() - started
+            return (
+                response.status_code,
+                elapsed,
+                response.json(),
+                response.headers.get("retry-after"),
+            )
+
+        return await asyncio.gather(*(one(i) for i in range(count)))
+
+
+def _tree_rss(pid: int) -> int:
+    root = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+
+
+def test_a_burst_over_the_bound_gets_fast_429s_and_every_accepted_answer(
+    guarded: ServerProcess, http: httpx.Client
+) -> None:
+    sent = 10 * MAX_INFLIGHT
+    before = _tree_rss(guarded.pid)
+    results = asyncio.run(_burst(guarded.url, sent))
+    after = _tree_rss(guarded.pid)
+    accepted = [r for r in results if r[0] == 200]
+    rejected = [r for r in results if r[0] == 429]
+    assert len(accepted) + len(rejected) == sent, sorted({r[0] for r in results})
+    assert accepted
+    assert rejected
+    for _, _, data, _ in accepted:
+        assert data["label"] in {"财经", "体育", "娱乐"}
+    for _, _, data, retry_after in rejected:
+        assert data["error"]["type"] == "RateLimitError"
+        assert retry_after == "1"
+    p95 = statistics.quantiles([r[1] for r in accepted], n=20)[-1] if len(accepted) > 1 else 0
+    slowest_rejection = max(r[1] for r in rejected)
+    print(
+        f"\noverload: sent {sent}, accepted {len(accepted)}, rejected {len(rejected)}, "
+        f"p95 accepted {p95 * 1000:.0f} ms, slowest 429 {slowest_rejection * 1000:.0f} ms, "
+        f"server RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MiB"
+    )
+    assert after - before < 512 * 2**20
+    assert http.post("/v1/classify", json={"text": "a", "labels": ["x", "y"]}).status_code == 200
+
+
+# ---------------------------------------------------------------- clients that leave, deadlines
+
+
+def _engine_counts(http: httpx.Client) -> dict[str, float]:
+    counts = {"running": 0.0, "waiting": 0.0, "abort": 0.0, "length": 0.0}
+    for family in text_string_to_metric_families(http.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "vllm:num_requests_running":
+                counts["running"] += sample.value
+            elif sample.name == "vllm:num_requests_waiting":
+                counts["waiting"] += sample.value
+            elif sample.name == "vllm:request_success_total":
+                reason = sample.labels.get("finished_reason", "")
+                if reason in counts:
+                    counts[reason] += sample.value
+    return counts
+
+
+def _wait_idle(http: httpx.Client, timeout: float) -> tuple[float, dict[str, float]]:
+    """Seconds until nothing runs or waits in the engine (or the timeout), and the counts."""
+    started = time.perf_counter()
+    while True:
+        counts = _engine_counts(http)
+        elapsed = time.perf_counter() - started
+        if counts["running"] + counts["waiting"] == 0 or elapsed > timeout:
+            return elapsed, counts
+        time.sleep(0.05)
+
+
+def _leave_after(guarded: ServerProcess, seconds: float, path: str, body: dict[str, Any]) -> None:
+    """Send a request and hang up after ``seconds`` (streams: after the first chunk)."""
+    with httpx.Client(base_url=guarded.url, headers=AUTH, timeout=seconds) as client:
+        if body.get("stream"):
+            with client.stream("POST", path, json=body) as response:
+                assert response.status_code == 200
+                next(response.iter_bytes())
+                time.sleep(seconds)
+            return
+        with pytest.raises(httpx.ReadTimeout):
+            client.post(path, json=body)
+
+
+LEAVING = [
+    ("/v1/extract", {"text": TEXT, "labels": LABELS_13}, 3),
+    ("/v1/completions", {"model": "seqgpt", "prompt": TEXT, "max_tokens": 3000}, 1),
+    ("/v1/completions", {"model": "seqgpt", "prompt": TEXT, "max_tokens": 3000, "stream": True}, 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "prompts"), LEAVING, ids=["extract", "completion", "stream"]
+)
+def test_a_client_that_leaves_frees_its_engine_work(
+    guarded: ServerProcess, http: httpx.Client, path: str, body: dict[str, Any], prompts: int
+) -> None:
+    _wait_idle(http, 10)
+    before = _engine_counts(http)
+    _leave_after(guarded, 1.0, path, body)
+    freed_in, after = _wait_idle(http, 10)
+    print(f"\n{path} ({'stream' if body.get('stream') else 'plain'}): freed in {freed_in:.2f} s")
+    assert freed_in < 2, after
+    assert after["abort"] - before["abort"] == prompts
+    assert after["length"] == before["length"]
+
+
+def test_a_request_past_the_deadline_is_a_504_and_its_prompts_are_aborted(
+    http: httpx.Client,
+) -> None:
+    _wait_idle(http, 10)
+    before = _engine_counts(http)
+    started = time.perf_counter()
+    response = http.post("/v1/extract", json={"text": TEXT, "labels": LABELS_13})
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 504, response.text
+    assert response.json()["error"]["type"] == "TimeoutError"
+    assert TIMEOUT_S <= elapsed < TIMEOUT_S + 2
+    freed_in, after = _wait_idle(http, 10)
+    assert freed_in < 2
+    assert after["abort"] - before["abort"] == 3
+
+
+# ---------------------------------------------------------------- privacy
+
+
+def test_no_text_label_generation_or_key_reaches_the_logs(
+    guarded: ServerProcess, http: httpx.Client
+) -> None:
+    body = {"text": f"{MARKER} 今天股市大涨", "labels": [f"{MARKER}甲", "乙"]}
+    assert http.post("/v1/classify", json=body).status_code == 200
+    assert http.post("/v1/extract", json={**body, "labels": ["人物"]}).status_code == 200
+    assert http.post("/v1/extract", json={**body, "labels": [f"{MARKER}\n"]}).status_code == 400
+    completion = {"model": "seqgpt", "prompt": MARKER, "max_tokens": 4}
+    assert http.post("/v1/completions", json=completion).status_code == 200
+    log = guarded.log_path.read_text(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
+    assert "POST /v1/classify" in log  # the access log is there, and only that
+    for secret in (MARKER, *KEYS):
+        assert secret not in log
+
+
+# ---------------------------------------------------------------- engine death (last)
+
+
+def _engine_core(pid: int) -> psutil.Process:
+    for child in psutil.Process(pid).children(recursive=True):
+        if "EngineCore" in " ".join([child.name(), *child.cmdline()]):
+            return child
+    raise AssertionError("no EngineCore process under the server")
+
+
+async def _inflight_extractions(url: str, count: int) -> list[httpx.Response | Exception]:
+    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=60) as client:
+        body = {"text": TEXT, "labels": ["人物"]}
+        return await asyncio.gather(
+            *(client.post("/v1/extract", json=body) for _ in range(count)), return_exceptions=True
+        )
+
+
+def test_engine_death_fails_requests_fast_and_the_server_exits_non_zero(
+    guarded: ServerProcess,
+) -> None:
+    core = _engine_core(guarded.pid)
+
+    async def scenario() -> tuple[list[httpx.Response | Exception], float]:
+        requests = asyncio.ensure_future(_inflight_extractions(guarded.url, 4))
+        await asyncio.sleep(1.0)
+        killed_at = time.perf_counter()
+        os.kill(core.pid, signal.SIGKILL)
+        results = await requests
+        return results, time.perf_counter() - killed_at
+
+    results, failed_in = asyncio.run(scenario())
+    print(f"\nengine killed: in-flight requests failed within {failed_in:.1f} s")
+    assert failed_in < 10
+    for result in results:
+        assert isinstance(result, httpx.Response), result
+        assert result.status_code >= 500
+        assert set(result.json()["error"]) == {"message", "type", "param", "code"}
+    with contextlib.suppress(httpx.TransportError):  # already gone: the exit is what matters
+        assert httpx.get(f"{guarded.url}/health", timeout=5).status_code == 503
+    status = guarded.wait(timeout=60)
+    assert status is not None, "the server did not exit after its engine died"
+    assert status != 0
