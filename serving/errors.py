@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
 from fastapi import HTTPException as FastAPIHTTPException
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -134,8 +134,15 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(HTTPStatus.BAD_REQUEST, message, param)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Render framework and task errors in the common body (after vLLM registered its own)."""
+class _HandlesExceptions(Protocol):
+    def add_exception_handler(self, exc_class_or_status_code: Any, handler: Any) -> None: ...
+
+
+def install_error_handlers(app: _HandlesExceptions) -> None:
+    """Render framework and task errors in the common body (after vLLM registered its own).
+
+    ``app`` is the FastAPI app, or the ExceptionMiddleware of a stack already built from it.
+    """
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(FastAPIHTTPException, _http_error)  # replaces vLLM's
     app.add_exception_handler(RequestValidationError, _validation_error)

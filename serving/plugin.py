@@ -4,19 +4,23 @@ vLLM loads it when ``VLLM_PLUGINS`` names ``seqgpt``. ``attach_router`` adds the
 vLLM's own OpenAI API app; ``init_state`` (called once the engine is up, before the server
 starts) reads the settings, builds the service around the server's ``EngineClient``, and
 secures the whole app: it removes the routes this product does not serve, renders every error
-in the common body, and puts ``serving.gate.Gate`` in front of every request. Starlette builds
-the middleware stack on the first request, so a middleware added here is the outermost.
+in the common body, and puts ``serving.gate.Gate`` in front of every request, outermost.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import math
 from argparse import Namespace
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from starlette.datastructures import State
+from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 
 if TYPE_CHECKING:
     from serving.settings import Settings
@@ -77,7 +81,7 @@ def _service(engine_client: Any, settings: Settings) -> Any:
 
 
 def _secure(app: FastAPI, settings: Settings, args: Namespace) -> None:
-    """Prune the routes, install the error handlers and the gate."""
+    """Prune the routes, install the error handlers and the gate in front of everything."""
     from vllm import envs
     from vllm.entrypoints.serve.middleware.authenticate import AuthenticationMiddleware
 
@@ -86,25 +90,49 @@ def _secure(app: FastAPI, settings: Settings, args: Namespace) -> None:
     from serving.routes import router
     from serving.surface import open_paths, prune_routes
 
-    removed = prune_routes(app, {r.path for r in router.routes}, settings.enable_routes)  # type: ignore[attr-defined]
+    own_paths = {route.path for route in router.routes}  # type: ignore[attr-defined]
+    removed = prune_routes(app, own_paths, settings.enable_routes)
     logger.info("seqgpt: not serving %d vLLM routes (SEQGPT_ENABLE_ROUTES)", len(removed))
-    install_error_handlers(app)
     keys = [*(getattr(args, "api_key", None) or []), envs.VLLM_API_KEY, *settings.api_keys]
-    # The gate checks every key on every path; vLLM's middleware would accept only its own key.
-    app.user_middleware[:] = [
-        m
-        for m in app.user_middleware
-        if m.cls is not AuthenticationMiddleware  # type: ignore[comparison-overlap]
-    ]
+    keys = list(dict.fromkeys(key for key in keys if key))
     limits = CompletionLimits(
         max_tokens=settings.max_completion_tokens,
         n=settings.max_completion_n,
         logprobs=settings.max_logprobs,
     )
-    app.add_middleware(
+    gate = functools.partial(
         Gate,
-        keys=[key for key in keys if key],
+        keys=keys,
         open_paths=open_paths(settings.public_metrics),
         max_body_bytes=settings.max_body_bytes,
         limits=limits,
     )
+    # For a middleware stack built from here on: the handlers, every key for vLLM's own check
+    # (on /v1 only, kept as a second lock), and the gate, outermost.
+    install_error_handlers(app)
+    app.user_middleware[:] = [
+        Middleware(AuthenticationMiddleware, tokens=keys)
+        if m.cls is AuthenticationMiddleware  # type: ignore[comparison-overlap]
+        else m
+        for m in app.user_middleware
+    ]
+    app.user_middleware.insert(0, Middleware(gate))
+    if app.middleware_stack is None:
+        return
+    # vLLM's build_app has already built the stack (its SageMaker bootstrap does). Building it
+    # again would re-create vLLM's Prometheus middleware, whose second instance records
+    # nothing, so the built stack is completed in place instead.
+    for layer in _layers(app.middleware_stack):
+        if isinstance(layer, ExceptionMiddleware):
+            install_error_handlers(layer)
+        elif isinstance(layer, AuthenticationMiddleware):
+            layer.api_tokens = [hashlib.sha256(key.encode()).digest() for key in keys]
+    app.middleware_stack = gate(app.middleware_stack)
+
+
+def _layers(stack: Any) -> Iterator[Any]:
+    """Every layer of a built middleware stack, outermost first, down to the router."""
+    layer = stack
+    while layer is not None:
+        yield layer
+        layer = getattr(layer, "app", None)

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
+from vllm.entrypoints.serve.engine.protocol import ErrorResponse
 from vllm.entrypoints.serve.utils.api_utils import with_cancellation
 
 from serving.schemas import (
@@ -26,7 +27,19 @@ from serving.service import SeqGPTService, TaskResult
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["seqgpt"])
+_ERRORS = {
+    400: "Invalid input: the message names the field (param) and what is wrong.",
+    401: "Missing or wrong API key.",
+    413: "The body is over the server's size limit.",
+    429: "Over the server's in-flight limit; retry after Retry-After seconds.",
+    500: "The server failed.",
+    503: "The engine's queue is full, or the engine is down.",
+    504: "The request ran past the server's deadline; its prompts were aborted.",
+}
+router = APIRouter(
+    tags=["seqgpt"],
+    responses={status: {"model": ErrorResponse, "description": d} for status, d in _ERRORS.items()},
+)
 
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
 _R = TypeVar("_R")

@@ -125,6 +125,8 @@ class SeqGPTService:
         self._max_model_len = max_model_len
         self._max_inflight = max_inflight
         self._inflight = 0
+        # The parsers treat these strings as noise, so a label holding one could never match.
+        self._special_tokens = tuple(getattr(tokenizer, "all_special_tokens", ()))
 
     @property
     def inflight(self) -> int:
@@ -153,6 +155,7 @@ class SeqGPTService:
     def _prepare(self, spec: TaskSpec, text: str, labels: str | Sequence[str]) -> list[_Submission]:
         """Check limits, plan the prompts, tokenize them and size their budgets."""
         items = self._check_limits(text, labels)
+        self._check_special_tokens(items)
         try:
             plans = spec.plan(text, items, self._settings.chunk_size)
         except LabelError as exc:
@@ -181,6 +184,16 @@ class SeqGPTService:
             )
             raise InvalidInputError(message, parameter="labels")
         return items
+
+    def _check_special_tokens(self, labels: Sequence[str]) -> None:
+        for position, label in enumerate(labels):
+            for token in self._special_tokens:
+                if token in label:
+                    message = (
+                        f"Label {position} holds the model's special token {token}; labels must "
+                        "be plain text."
+                    )
+                    raise InvalidInputError(message, parameter="labels")
 
     def _check_fits(self, prompt_tokens: int, budget: int) -> None:
         room = self._max_model_len - prompt_tokens
