@@ -50,6 +50,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--report", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--plots", type=Path, default=ROOT / "loadtest" / "plots")
     parser.add_argument("--logs", type=Path, help="Server logs (default loadtest/reports/...).")
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="Write BENCHMARKS.md from a tree with uncommitted changes (its figures then name "
+        "no commit anyone can check out).",
+    )
     return parser.parse_args(argv)
 
 
@@ -82,6 +88,10 @@ def _measure_servers(
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the report; the exit code is 0 when it completed."""
     args = _parse(argv)
+    if args.report.resolve() == (ROOT / "BENCHMARKS.md").resolve() and not args.allow_dirty:
+        if "uncommitted" in machine_facts()["commit"]:
+            print("error: BENCHMARKS.md is generated from a clean commit: commit first.")
+            return 2
     plan = QUICK if args.quick else FULL
     if args.repeats:
         plan = dataclasses.replace(plan, repeats=args.repeats)

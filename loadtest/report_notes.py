@@ -47,8 +47,8 @@ def h100_section(results: dict[str, Any], ours_level: str, gflop_per_token: floa
     return [
         "## The physical limit on one H100, and what it would take",
         "",
-        "No GPU can run vLLM here, so this is planned on paper (DESIGN.md, *Performance "
-        "anchors*). One H100 SXM does 989 TFLOP/s in bf16 with 3.35 TB/s of memory bandwidth. "
+        "No GPU can run vLLM here, so this is planned on paper, from the H100 SXM datasheet "
+        "and 2 FLOPs per parameter per token. One H100 SXM does 989 TFLOP/s in bf16 with 3.35 TB/s of memory bandwidth. "
         "SeqGPT-560M costs ≈0.6 GFLOP per prompt token, ≈96 GFLOP for a 150-token "
         "classification: **~10,000 classifications/s at full peak, ~3,000–5,000/s at a "
         "realistic 30–50 % utilisation**. A decode step at batch 1 cannot beat 0.33 ms (1.12 GB "
@@ -69,7 +69,7 @@ def h100_section(results: dict[str, Any], ours_level: str, gflop_per_token: floa
         "3. **Enough requests in flight.** By Little's law, 4,000 req/s at ~50 ms each needs "
         "≈200 concurrent requests: clients (or a gateway) must keep that many open; the "
         "locust suite and `loadtest/benchmark.py` can drive it (`--host`, `-u 256`).",
-        "4. **The CPU side becomes the bottleneck** (DESIGN.md): HTTP, JSON, pydantic, "
+        "4. **The CPU side becomes the bottleneck**: HTTP, JSON, pydantic, "
         "tokenization and xgrammar's grammar for each label set cost ~0.2–1 ms of one core "
         "per request, so one API process tops out around 1,000–3,000 req/s. Use "
         "`--api-server-count` (several API processes in front of one engine) and enough "
