@@ -48,7 +48,8 @@ def h100_section(results: dict[str, Any], ours_level: str, gflop_per_token: floa
         "## The physical limit on one H100, and what it would take",
         "",
         "No GPU can run vLLM here, so this is planned on paper, from the H100 SXM datasheet "
-        "and 2 FLOPs per parameter per token. One H100 SXM does 989 TFLOP/s in bf16 with 3.35 TB/s of memory bandwidth. "
+        "and 2 FLOPs per parameter per token. One H100 SXM does 989 TFLOP/s in bf16 with "
+        "3.35 TB/s of memory bandwidth. "
         "SeqGPT-560M costs ≈0.6 GFLOP per prompt token, ≈96 GFLOP for a 150-token "
         "classification: **~10,000 classifications/s at full peak, ~3,000–5,000/s at a "
         "realistic 30–50 % utilisation**. A decode step at batch 1 cannot beat 0.33 ms (1.12 GB "
