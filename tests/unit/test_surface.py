@@ -1,0 +1,39 @@
+"""Which routes are served and which are open: the allowlist and its settings."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from serving.surface import ALWAYS_OPEN, open_paths, prune_routes
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    for path in ("/v1/completions", "/v1/classify", "/scale_elastic_ep", "/reset_prefix_cache"):
+        app.post(path)(lambda: None)
+    return app
+
+
+def _paths(app: FastAPI) -> set[str]:
+    return {route.path for route in app.routes}  # type: ignore[attr-defined]
+
+
+def test_only_health_and_ping_are_open_unless_metrics_are_made_public() -> None:
+    assert open_paths(public_metrics=False) == ALWAYS_OPEN == {"/health", "/ping"}
+    assert open_paths(public_metrics=True) == {"/health", "/ping", "/metrics"}
+
+
+def test_routes_outside_the_allowlist_are_removed() -> None:
+    app = _app()
+    removed = prune_routes(app, {"/v1/classify"}, [])
+    assert sorted(removed) == ["/reset_prefix_cache", "/scale_elastic_ep"]
+    assert {"/v1/completions", "/v1/classify"} <= _paths(app)
+    assert not {"/reset_prefix_cache", "/scale_elastic_ep"} & _paths(app)
+
+
+def test_enable_routes_keeps_the_named_routes_or_all() -> None:
+    app = _app()
+    assert prune_routes(app, {"/v1/classify"}, ["/scale_elastic_ep"]) == ["/reset_prefix_cache"]
+    app = _app()
+    assert prune_routes(app, set(), ["*"]) == []
+    assert "/reset_prefix_cache" in _paths(app)
