@@ -72,7 +72,7 @@ def test_make_test_model_writes_a_labelled_loadable_checkpoint(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["seqgpt_serve_random_weights"] is True
-    assert (config["hidden_size"] // config["n_head"], config["dtype"]) == (64, "float32")
+    assert (config["hidden_size"] // config["n_head"], config["dtype"]) == (64, "bfloat16")
     assert (tmp_path / "m" / "tokenizer.json").exists()
 
 
