@@ -19,7 +19,16 @@ import signal
 import sys
 from typing import Any, NoReturn
 
-__all__ = ["DEFAULT_MODEL", "SERVED_MODEL_NAME", "added_flags", "main", "parse_vllm_args"]
+__all__ = [
+    "DEFAULT_MAX_MODEL_LEN",
+    "DEFAULT_MODEL",
+    "SERVED_MODEL_NAME",
+    "UsageError",
+    "added_flags",
+    "main",
+    "parse_vllm_args",
+    "served_model",
+]
 
 DEFAULT_MODEL = "DAMO-NLP/SeqGPT-560M"
 SERVED_MODEL_NAME = "seqgpt"
@@ -99,8 +108,8 @@ def main() -> NoReturn:
         _fail(f"error: {exc}")
     if args.api_key:
         _fail(
-            "error: API keys in --config reach vLLM's flags; pass them with --api-key KEY "
-            "or VLLM_API_KEY (the launcher hands them to the server through its environment)"
+            "error: API keys go through --api-key KEY or VLLM_API_KEY, not the --config file "
+            "(the launcher hands them to the server through its environment)"
         )
     import vllm.envs
 

@@ -65,8 +65,11 @@ def _stopped_leaving_nothing(server: ServerProcess) -> None:
     assert session_processes(sid) == []
 
 
-def _start(model: Path, log: Path, **kwargs: object) -> ServerProcess:
-    return ServerProcess(model, log_path=log, **kwargs).start()  # type: ignore[arg-type]
+def _start_log(server: ServerProcess) -> list[str]:
+    """The server's output up to uvicorn's "startup complete"."""
+    assert server.log_path is not None
+    text = server.log_path.read_text(encoding="utf-8")
+    return text[: text.index("Application startup complete.")].splitlines()
 
 
 # --- a healthy server: start output, keys, and a requested stop (the last test) ---------------
@@ -75,15 +78,13 @@ def _start(model: Path, log: Path, **kwargs: object) -> ServerProcess:
 @pytest.fixture(scope="module")
 def healthy(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     log = tmp_path_factory.mktemp("launcher") / "healthy.log"
-    server = _start(tiny_model, log, api_key=KEYS)
-    server.start_log = log.read_text(encoding="utf-8")  # type: ignore[attr-defined]
+    server = ServerProcess(tiny_model, api_key=KEYS, log_path=log).start()
     yield server
     server.stop()
 
 
 def test_a_healthy_start_is_short_and_has_none_of_our_warnings(healthy: ServerProcess) -> None:
-    text: str = healthy.start_log  # type: ignore[attr-defined]
-    lines = text[: text.index("Application startup complete.")].splitlines()
+    lines = _start_log(healthy)
     assert len(lines) <= MAX_START_LINES, len(lines)
     for warning in OWN_WARNINGS:
         assert not [line for line in lines if warning in line], warning
@@ -124,7 +125,7 @@ def test_sigterm_stops_everything_with_status_0_and_no_leak_report(
 
 @pytest.fixture
 def doomed(tiny_model: Path, tmp_path: Path) -> Iterator[ServerProcess]:
-    server = _start(tiny_model, tmp_path / "server.log")
+    server = ServerProcess(tiny_model, log_path=tmp_path / "server.log").start()
     yield server
     server.stop()
 
