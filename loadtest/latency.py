@@ -1,12 +1,17 @@
 """Start-up time and one request's latency (classify, 13-label extract), one request at a time.
 
-python -m loadtest.latency                # starts a tiny-model server itself
+python -m loadtest.latency                # starts a tiny-model server itself (free port)
+python -m loadtest.latency --port 8123    # ... on this port
 python -m loadtest.latency --url URL      # measures a running server (no start-up time)
+
+``--api-key`` (default ``$LOCUST_API_KEY``, as for ``loadtest.run``) is sent as the bearer key,
+and the server it starts requires it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -53,20 +58,22 @@ def measure(url: str, repeats: int = 7, api_key: str | None = None) -> dict[str,
     return medians
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print start-up time (when it starts the server) and median request latencies."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", help="a running server; default: start a tiny-model server")
     parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
+    parser.add_argument("--api-key", default=os.environ.get("LOCUST_API_KEY"), help="Bearer key.")
+    parser.add_argument("--port", type=int, help="Port for the started server (default: free).")
+    args = parser.parse_args(argv)
     if args.url:
-        results = measure(args.url, args.repeats)
+        results = measure(args.url, args.repeats, args.api_key)
     else:
         model = ensure_model(Path(".models/tiny"), "tiny")
         started = time.perf_counter()
-        with ServerProcess(model) as server:
+        with ServerProcess(model, port=args.port, api_key=args.api_key) as server:
             print(f"start-up to /health 200: {time.perf_counter() - started:.1f} s")
-            results = measure(server.url, args.repeats)
+            results = measure(server.url, args.repeats, args.api_key)
     for name, seconds in results.items():
         print(f"{name}: median {seconds * 1000:.0f} ms")
 

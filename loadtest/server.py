@@ -1,7 +1,9 @@
 """Start and stop a seqgpt-serve server for load tests and benchmarks.
 
-The server runs in its own process group and is polled on ``/health`` until ready, with a
-deadline; ``stop`` ends the whole group (vLLM's engine and workers are child processes).
+The launcher runs in a session of its own and is polled on ``/health`` until ready, with a
+deadline. ``stop`` asks it to stop (SIGTERM: it stops vLLM and its engine), and then ends every
+process left in that session, whatever its process group (the launcher gives the server one of
+its own, and vLLM's data-parallel servers make their own).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
-__all__ = ["ServerProcess", "ensure_model", "free_port", "seqgpt_serve"]
+__all__ = ["ServerProcess", "ensure_model", "free_port", "seqgpt_serve", "session_processes"]
 
 PORT_RANGE = (8100, 8199)  # the project's load-test ports; pass --port to pick another
 READY_TIMEOUT_S = 240.0
@@ -59,7 +62,7 @@ class ServerProcess:
         model: Path | str,
         *,
         port: int | None = None,
-        api_key: str | None = None,
+        api_key: str | Sequence[str] | None = None,
         extra_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
@@ -68,26 +71,31 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [seqgpt_serve(), "serve", "--model", str(model), "--host", "127.0.0.1"]
         self.command += ["--port", str(self.port), "--enforce-eager", *extra_args]
-        if api_key:
-            self.command += ["--api-key", api_key]
+        for key in [api_key] if isinstance(api_key, str) else list(api_key or ()):
+            self.command += ["--api-key", key]
         self.env = {**os.environ, **(env or {})}
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._log = None
 
-    def start(self, timeout: float = READY_TIMEOUT_S) -> ServerProcess:
-        """Start the server and wait until ``/health`` answers 200 (or fail with its log)."""
+    def spawn(self) -> ServerProcess:
+        """Start the launcher without waiting for the server to be ready."""
         self._log = self.log_path.open("wb") if self.log_path else None
         self._process = subprocess.Popen(
             self.command,
             env=self.env,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, ended as one in stop()
+            start_new_session=True,  # its own session, ended as one in stop()
         )
+        return self
+
+    def start(self, timeout: float = READY_TIMEOUT_S) -> ServerProcess:
+        """Start the server and wait until ``/health`` answers 200 (or fail with its log)."""
+        pid = self.spawn().pid
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if _exited(self._process.pid):
+            if _exited(pid):
                 self.stop()
                 raise RuntimeError(f"server exited before it was ready{self._tail()}")
             try:
@@ -99,17 +107,39 @@ class ServerProcess:
         self.stop()
         raise TimeoutError(f"server not ready after {timeout:.0f} s{self._tail()}")
 
+    @property
+    def pid(self) -> int:
+        """The launcher's process id (it leads the server's session)."""
+        if self._process is None:
+            raise RuntimeError("the server is not running")
+        return self._process.pid
+
+    def processes(self) -> list[int]:
+        """The server's processes still running: the launcher's session, zombies aside."""
+        return session_processes(self.pid)
+
+    def wait(self, timeout: float) -> int | None:
+        """The launcher's exit status (``-N`` for signal N) once it has exited within
+        ``timeout`` seconds, else None. It stays unreaped (its id reserved) until ``stop``."""
+        deadline = time.monotonic() + timeout
+        while (info := _exit_info(self.pid)) is None:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.1)
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
     def stop(self, grace: float = 30.0) -> None:
-        """End the server's process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+        """Stop the server: SIGTERM to the launcher, SIGKILL after ``grace`` seconds, then
+        SIGKILL to anything left in its session."""
         process, self._process = self._process, None
         if process is not None:
-            # The leader is reaped only at the end, so its id cannot be reused by another
-            # process group while we signal this one.
+            # The launcher is reaped only at the end, so its id (the process group's and the
+            # session's) cannot be reused while we signal them.
             _signal_group(process.pid, signal.SIGTERM)
             if not _wait_exited(process.pid, grace):
                 _signal_group(process.pid, signal.SIGKILL)
                 _wait_exited(process.pid, grace)
-            _signal_group(process.pid, signal.SIGKILL)  # workers that outlived the server
+            _end_session(process.pid, grace)
             process.wait()
         if self._log is not None:
             self._log.close()
@@ -133,9 +163,14 @@ class ServerProcess:
         self.stop()
 
 
+def _exit_info(pid: int) -> os.waitid_result | None:
+    """How our child ``pid`` exited, or None while it runs; without reaping it."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+
+
 def _exited(pid: int) -> bool:
     """Whether our child ``pid`` has exited, without reaping it."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    return _exit_info(pid) is not None
 
 
 def _wait_exited(pid: int, timeout: float) -> bool:
@@ -150,3 +185,30 @@ def _wait_exited(pid: int, timeout: float) -> bool:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
+
+
+def session_processes(sid: int) -> list[int]:
+    """Running processes of session ``sid``, its leader excluded (zombies are not running)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == sid:
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if os.getsid(int(entry.name)) == sid and stat.rsplit(")", 1)[1].split()[0] != "Z":
+                members.append(int(entry.name))
+        except (OSError, ProcessLookupError):  # ended while we looked
+            continue
+    return members
+
+
+def _end_session(sid: int, grace: float) -> None:
+    """SIGKILL every process left in session ``sid`` and wait (``grace`` s at most) for them."""
+    deadline = time.monotonic() + grace
+    while members := session_processes(sid):
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.1)

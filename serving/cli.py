@@ -1,124 +1,102 @@
-"""The ``seqgpt-serve`` command: ``serve`` (vLLM's API server with the plugin) and
-``make-test-model`` (a random-weight checkpoint for offline tests and demos)."""
+"""The ``seqgpt-serve`` command: ``serve`` (the launcher) and ``make-test-model``.
+
+Every user error is one line on stderr saying what to do, with exit status 2.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-__all__ = ["app", "main", "server_command", "server_env"]
+from serving.entry import DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL, SERVED_MODEL_NAME
 
-DEFAULT_MODEL = "DAMO-NLP/SeqGPT-560M"
-SERVED_MODEL_NAME = "seqgpt"
-# SeqGPT was trained at 1024 tokens; ALiBi lets it read a little further. Prompts longer than
-# this are rejected with a 400, never truncated.
-DEFAULT_MAX_MODEL_LEN = 2048
-# vLLM's CPU backend keeps a core for itself unless told not to; on a small machine that halves
-# throughput (DESIGN.md: 7.9 vs 4.3 req/s on 2 cores).
-SMALL_MACHINE_CORES = 4
-# KV cache size on CPU builds, GiB (~43k tokens of SeqGPT-560M). Setting it also skips vLLM's
-# check that a fraction of the NUMA node's memory is free, which fails on shared machines.
-DEFAULT_CPU_KVCACHE_GIB = "4"
+__all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+APP_HELP = (
+    "Serve the zero-shot NLU model SeqGPT-560M on vLLM (serve), or write a random-weight "
+    "checkpoint with its architecture for offline tests and demos (make-test-model)."
+)
+SERVE_HELP = "\n\n".join(
+    [
+        "Start vLLM's OpenAI API server with the SeqGPT task endpoints (/v1/classify, "
+        "/v1/extract), and stay its parent until it and its engine are gone.",
+        "MODEL is a hub id or a local folder, given the ways vLLM takes it: positional "
+        "(serve ./my-model), --model, or in a --config YAML file. Every other flag is vLLM's; "
+        "list them with: .venv/bin/python -m vllm.entrypoints.launchers.api_server.entry --help",
+        "Defaults added only where you set nothing (by flag or --config): model "
+        f"{DEFAULT_MODEL}, --host 0.0.0.0, --port 8000, --served-model-name "
+        f"{SERVED_MODEL_NAME} MODEL, --max-model-len {DEFAULT_MAX_MODEL_LEN}, "
+        "--generation-config vllm, --override-generation-config '{\"temperature\": 0.0}' "
+        "(greedy). On CPU builds, unless set: VLLM_CPU_KVCACHE_SPACE=4 and, on 4 cores or "
+        "fewer, VLLM_CPU_NUM_OF_RESERVED_CPU=0.",
+        "API keys: --api-key KEY (repeatable) or the environment variable VLLM_API_KEY (one "
+        "key). They reach the server through its environment, never its command line.",
+        "The task endpoints read SEQGPT_* environment variables (SEQGPT_MAX_TEXT_CHARS, "
+        "SEQGPT_MAX_LABELS, ...: see the README's Settings); a bad value stops the launch at "
+        "once.",
+        "Exit status: 0 after a requested stop (SIGTERM, SIGINT, SIGHUP); the server's status "
+        "when it failed (128+N when killed by signal N); 1 when it stopped by itself (its "
+        "engine died); 2 for a usage or setup error.",
+    ]
+)
 
-
-def _has_flag(args: list[str], flag: str) -> bool:
-    return any(a == flag or a.startswith(flag + "=") for a in args)
-
-
-def _is_cpu_build() -> bool:
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        distribution("vllm-cpu")
-    except PackageNotFoundError:
-        return False
-    return True
-
-
-def server_command(
-    model: str, host: str, port: int, api_key: str | None, extra: list[str]
-) -> list[str]:
-    """The argv that starts vLLM's OpenAI API server with SeqGPT defaults; ``extra`` wins."""
-    # `python -m` rather than the `vllm` script: the script fails under the vllm-cpu distribution.
-    argv = [sys.executable, "-m", "vllm.entrypoints.launchers.api_server.entry"]
-    argv += ["--model", model, "--host", host, "--port", str(port)]
-    if api_key:
-        argv += ["--api-key", api_key]
-    defaults = {
-        "--served-model-name": [SERVED_MODEL_NAME, model],
-        "--max-model-len": [str(DEFAULT_MAX_MODEL_LEN)],
-        # Greedy by default on /v1/completions too, never the sampling defaults the model's
-        # generation_config would bring (it holds only token ids: temperature 1.0).
-        "--generation-config": ["vllm"],
-        "--override-generation-config": ['{"temperature": 0.0}'],
-    }
-    for flag, values in defaults.items():
-        if not _has_flag(extra, flag):
-            argv += [flag, *values]
-    return argv + extra
+app = typer.Typer(
+    add_completion=False,
+    help=APP_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
-def server_env(base: dict[str, str]) -> dict[str, str]:
-    """The environment for the server: the plugin enabled, CPU tuning on CPU builds."""
-    env = dict(base)
-    plugins = [p for p in env.get("VLLM_PLUGINS", "").split(",") if p]
-    env["VLLM_PLUGINS"] = ",".join([*plugins, "seqgpt"] if "seqgpt" not in plugins else plugins)
-    if _is_cpu_build():
-        env.setdefault("VLLM_CPU_KVCACHE_SPACE", DEFAULT_CPU_KVCACHE_GIB)
-        if (os.cpu_count() or 1) <= SMALL_MACHINE_CORES:
-            env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    return env
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
 
 
-def _check_model(model: str) -> None:
-    """Fail early, with what to do, when the model is neither a folder nor downloadable."""
-    if Path(model).is_dir():
-        return
-    try:
-        from huggingface_hub import hf_hub_download
-
-        hf_hub_download(model, "config.json")
-    except Exception as exc:
-        typer.echo(
-            f"error: cannot find or download the model {model!r} ({type(exc).__name__}).\n"
-            "  - with network access: check the name, or set HF_TOKEN / HF_ENDPOINT;\n"
-            "  - offline: copy the SeqGPT-560M files to a folder and pass --model FOLDER;\n"
-            "  - to try the server without weights: seqgpt-serve make-test-model ./test-model\n"
-            "    then seqgpt-serve serve --model ./test-model --enforce-eager",
-            err=True,
-        )
-        raise typer.Exit(2) from exc
-
-
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(
+    help=SERVE_HELP,
+    options_metavar="[MODEL] [--api-key KEY] [VLLM FLAGS]",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
 def serve(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option(help="Hub id or local folder.")] = DEFAULT_MODEL,
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     api_key: Annotated[
-        str | None, typer.Option(help="Require this bearer key on /v1/*.", envvar="VLLM_API_KEY")
+        list[str] | None,
+        typer.Option(
+            "--api-key",
+            "--api_key",
+            metavar="KEY",
+            help="Require this bearer key on /v1/* (repeatable; default: $VLLM_API_KEY).",
+        ),
     ] = None,
 ) -> None:
-    """Start vLLM's OpenAI API server with the SeqGPT task endpoints. Other flags go to vLLM."""
-    if importlib.util.find_spec("vllm") is None:
-        typer.echo("error: vLLM is not installed; run `make setup`.", err=True)
-        raise typer.Exit(2)
-    _check_model(model)
-    argv = server_command(model, host, port, api_key, list(ctx.args))
-    os.execve(argv[0], argv, server_env(dict(os.environ)))
+    """Start and supervise the server (help: SERVE_HELP)."""
+    from serving.launcher import api_keys, launch
+
+    if any(not key for key in api_key or []):
+        _fail("--api-key needs a non-empty key")
+    _hide_keys_from_process_list(api_key or [])
+    raise typer.Exit(launch(list(ctx.args), api_keys(api_key or [], os.environ), os.environ))
+
+
+def _hide_keys_from_process_list(keys: list[str]) -> None:
+    """Blank the keys out of our own title (/proc/PID/cmdline) as soon as we run."""
+    if not keys:
+        return
+    from setproctitle import setproctitle
+
+    title = " ".join(sys.argv)
+    for key in keys:
+        title = title.replace(key, "***")
+    setproctitle(title)
 
 
 @app.command("make-test-model")
 def make_test_model_command(
-    directory: Annotated[Path, typer.Argument(help="Folder to write the checkpoint to.")],
+    directory: Annotated[Path, typer.Argument(help="New or empty folder to write it to.")],
     size: Annotated[str, typer.Option(help="tiny (seconds) or 560m (SeqGPT-560M's shape).")] = (
         "tiny"
     ),
@@ -128,15 +106,28 @@ def make_test_model_command(
     from serving.testmodel import SIZES, make_test_model
 
     if size not in SIZES:
-        raise typer.BadParameter(f"size must be one of {sorted(SIZES)}", param_hint="--size")
+        _fail(f"--size must be one of {', '.join(sorted(SIZES))}, not {size!r}")
+    if directory.exists() and not directory.is_dir():
+        _fail(f"{directory} is a file; pass a new or empty folder")
+    if directory.is_dir() and any(directory.iterdir()):
+        _fail(f"{directory} is not empty; pass a new or empty folder, or remove it first")
     path = make_test_model(directory, size, seed)  # type: ignore[arg-type]
     typer.echo(f"wrote a random-weight {size} test model to {path}")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the command, print usage errors as one line."""
+    try:
+        status = app(args=argv, prog_name="seqgpt-serve", standalone_mode=False)
+    except typer.Abort:
+        return 130
+    except typer.TyperException as exc:  # usage errors: a missing command, an unknown option …
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context else "seqgpt-serve"
+        typer.echo(f"error: {exc.format_message().rstrip('.')}; see: {command} --help", err=True)
+        return int(exc.exit_code)
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -6,6 +6,11 @@ random weights. ``tiny`` loads in seconds (hidden 128, 2 heads of size 64: vLLM'
 rejects smaller heads); ``560m`` has SeqGPT-560M's exact shape and cost. The weights are drawn
 with a large initializer range so the next-token choice is confident: greedy decoding is then
 stable across implementations (vLLM vs transformers), which the parity test relies on.
+
+Both are stored in bf16, the dtype vLLM's CPU backend serves by default: a checkpoint in another
+dtype makes it warn once per tensor at every start ("Attempted to load weight ... with dtype
+torch.float32 into parameter with dtype torch.bfloat16"). Serving or loading them in fp32
+(``--dtype float32``, as the parity test does) widens bf16 exactly.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ class ModelShape:
 
 
 SIZES: dict[str, ModelShape] = {
-    "tiny": ModelShape(128, 2, 2, None, "float32", 1.0),
+    "tiny": ModelShape(128, 2, 2, None, "bfloat16", 1.0),
     "560m": ModelShape(1024, 24, 16, 250_880, "bfloat16", 0.02),
 }
 

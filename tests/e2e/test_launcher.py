@@ -1,0 +1,165 @@
+"""The launcher against a real vLLM server on the tiny model: what it prints, where the keys go,
+and that every way the server can end leaves no process behind and a truthful exit status.
+
+Each kill test needs a server of its own (~30 s to start here); the healthy server is shared by
+the tests of its section and stopped by the last of them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loadtest.server import ServerProcess, session_processes
+
+KEYS = ("first-key-3f9a", "second-key-7c1d")
+EXIT_TIMEOUT_S = 45.0
+# Lines of a healthy start of the tiny model (up to uvicorn's "startup complete"): 133 before the
+# test model was stored in bf16 and the reserved-core warning was dropped, 106 after.
+MAX_START_LINES = 110
+OWN_WARNINGS = [
+    # Our test model: one per tensor when its dtype is not the one vLLM serves (bf16 on CPU).
+    "Attempted to load weight",
+    # Our VLLM_CPU_NUM_OF_RESERVED_CPU=0 default on small machines.
+    "VLLM_CPU_NUM_OF_RESERVED_CPU is less than the minimum requirement",
+]
+STOP_NOISE = ["nanobind: leaked", "resource_tracker: There appear to be"]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _api_server(server: ServerProcess) -> int:
+    """The launcher's child: vLLM's API server."""
+    (pid,) = [pid for pid in server.processes() if _ppid(pid) == server.pid]
+    return pid
+
+
+def _engine_cores(server: ServerProcess) -> list[int]:
+    return [pid for pid in server.processes() if _cmdline(pid).startswith("VLLM::EngineCore")]
+
+
+def _engine_core(server: ServerProcess) -> int:
+    (pid,) = _engine_cores(server)
+    return pid
+
+
+def _stopped_leaving_nothing(server: ServerProcess) -> None:
+    """``ServerProcess.stop`` ends the launcher's whole session."""
+    sid = server.pid
+    server.stop()
+    assert session_processes(sid) == []
+
+
+def _start_log(server: ServerProcess) -> list[str]:
+    """The server's output up to uvicorn's "startup complete"."""
+    assert server.log_path is not None
+    text = server.log_path.read_text(encoding="utf-8")
+    return text[: text.index("Application startup complete.")].splitlines()
+
+
+# --- a healthy server: start output, keys, and a requested stop (the last test) ---------------
+
+
+@pytest.fixture(scope="module")
+def healthy(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    log = tmp_path_factory.mktemp("launcher") / "healthy.log"
+    server = ServerProcess(tiny_model, api_key=KEYS, log_path=log).start()
+    yield server
+    server.stop()
+
+
+def test_a_healthy_start_is_short_and_has_none_of_our_warnings(healthy: ServerProcess) -> None:
+    lines = _start_log(healthy)
+    assert len(lines) <= MAX_START_LINES, len(lines)
+    for warning in OWN_WARNINGS:
+        assert not [line for line in lines if warning in line], warning
+
+
+def test_no_key_is_on_any_command_line_of_the_server(healthy: ServerProcess) -> None:
+    processes = [healthy.pid, *healthy.processes()]
+    assert len(processes) >= 3  # launcher, API server, engine core (and its worker)
+    for pid in processes:
+        command = _cmdline(pid)
+        assert not [key for key in KEYS if key in command], (pid, command)
+
+
+def test_vllm_guards_v1_with_the_first_key(healthy: ServerProcess) -> None:
+    url = f"{healthy.url}/v1/models"
+    assert httpx.get(url, headers={"Authorization": f"Bearer {KEYS[0]}"}).status_code == 200
+    assert httpx.get(url).status_code == 401
+
+
+def test_sigterm_stops_everything_with_status_0_and_no_leak_report(
+    healthy: ServerProcess,
+) -> None:
+    log_path = healthy.log_path
+    assert log_path is not None
+    started = len(log_path.read_text(encoding="utf-8"))
+    os.kill(healthy.pid, signal.SIGTERM)
+    assert healthy.wait(EXIT_TIMEOUT_S) == 0
+    assert healthy.processes() == []
+    stop_log = log_path.read_text(encoding="utf-8")[started:]
+    assert "[shutdown] API server: shutdown triggered" in stop_log
+    for noise in STOP_NOISE:
+        assert noise not in stop_log, noise
+    _stopped_leaving_nothing(healthy)
+
+
+# --- servers that die: each needs its own ----------------------------------------------------
+
+
+@pytest.fixture
+def doomed(tiny_model: Path, tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(tiny_model, log_path=tmp_path / "server.log").start()
+    yield server
+    server.stop()
+
+
+def test_engine_death_is_a_failure_and_ends_the_tree(doomed: ServerProcess) -> None:
+    os.kill(_engine_core(doomed), signal.SIGKILL)
+    status = doomed.wait(EXIT_TIMEOUT_S)
+    assert status not in (None, 0)
+    assert doomed.processes() == []
+    assert doomed.log_path is not None
+    log = doomed.log_path.read_text(encoding="utf-8")
+    if status == 1:  # vLLM's API server exited 0 after its engine died: we say so
+        assert "error: the server exited with status 0 without being asked to stop" in log
+    _stopped_leaving_nothing(doomed)
+
+
+def test_a_killed_api_server_takes_its_engine_core_along(doomed: ServerProcess) -> None:
+    os.kill(_api_server(doomed), signal.SIGKILL)
+    assert doomed.wait(EXIT_TIMEOUT_S) == 128 + signal.SIGKILL
+    assert doomed.processes() == []  # the engine core and its worker too
+    _stopped_leaving_nothing(doomed)
+
+
+def test_sigterm_while_the_engine_starts_stops_the_server(tiny_model: Path, tmp_path: Path) -> None:
+    """vLLM loses a SIGTERM that arrives while it waits for its engine; the launcher repeats it."""
+    server = ServerProcess(tiny_model, log_path=tmp_path / "server.log").spawn()
+    try:
+        deadline = time.monotonic() + EXIT_TIMEOUT_S
+        while not _engine_cores(server):
+            assert time.monotonic() < deadline, "no engine core started"
+            time.sleep(0.2)
+        os.kill(server.pid, signal.SIGTERM)
+        assert server.wait(EXIT_TIMEOUT_S + 30) == 0
+        assert server.processes() == []
+        assert "Traceback" not in (tmp_path / "server.log").read_text(encoding="utf-8")
+    finally:
+        _stopped_leaving_nothing(server)
