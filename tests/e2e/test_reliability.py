@@ -277,7 +277,7 @@ def test_no_text_label_generation_or_key_reaches_the_logs(
     body = {"text": f"{MARKER} 今天股市大涨", "labels": [f"{MARKER}甲", "乙"]}
     assert http.post("/v1/classify", json=body).status_code == 200
     assert http.post("/v1/extract", json={**body, "labels": ["人物"]}).status_code == 504
-    assert http.post("/v1/extract", json={**body, "labels": [f"{MARKER}\n"]}).status_code == 400
+    assert http.post("/v1/extract", json={**body, "labels": [f"{MARKER}[GEN]"]}).status_code == 400
     completion = {"model": "seqgpt", "prompt": MARKER, "max_tokens": 4}
     assert http.post("/v1/completions", json=completion).status_code == 200
     log = guarded.log_path.read_text(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
