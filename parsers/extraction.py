@@ -60,11 +60,13 @@ def parse_extraction_detailed(
     # short value may have thousands of mentions.
     found: dict[str, dict[tuple[int, int], Span]] = {label: {} for label in requested}
     ungrounded: dict[str, dict[str, None]] = {label: {} for label in requested}
+    answered: dict[str, None] = {}
     for line in _finished_lines(clean_generation(generated), complete):
         matched = _split_line(line, keys)
         if matched is None:
             continue
         label, value = matched
+        answered.setdefault(label)
         spans, missing = ground_value(value, text)
         for span in spans:
             found[label].setdefault((span.start, span.end), span)
@@ -73,6 +75,7 @@ def parse_extraction_detailed(
     return Extraction(
         fields=drop_nested_spans(fields),
         ungrounded={label: list(values) for label, values in ungrounded.items() if values},
+        answered=tuple(answered),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Extraction", "Span"]
 
@@ -24,3 +24,6 @@ class Extraction:
     """Every requested label, in request order, with its spans sorted by start offset."""
     ungrounded: dict[str, list[str]]
     """Only labels with some: values that occur nowhere in the text (kept for diagnostics)."""
+    answered: tuple[str, ...] = field(default=(), compare=False)
+    """The requested labels the generation wrote a line for (``None`` included), in order;
+    diagnostics only, so it takes no part in comparing results."""

@@ -2,6 +2,9 @@
 
 Rules, in order, for every HTTP request:
 
+0. **Draining.** While the server drains before a stop (``serving.lifecycle``), every request
+   but ``/metrics`` gets a 503 with ``Retry-After``; requests already admitted are counted, so
+   the drain knows when none is left.
 1. **Key.** With any API key configured, every path needs ``Authorization: Bearer <key>``
    except the open ones (``/health``, ``/ping``, and ``/metrics`` when
    ``SEQGPT_PUBLIC_METRICS``). This is deny-by-default: a route vLLM adds in a later version is
@@ -30,6 +33,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.errors import error_response
+from serving.lifecycle import Drain
 
 __all__ = ["COMPLETION_PATHS", "CompletionLimits", "Gate", "completion_limit_error"]
 
@@ -37,6 +41,8 @@ COMPLETION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions", "/invoc
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _UNAUTHORIZED = "A valid API key is required: send the header 'Authorization: Bearer <key>'."
 _POLICY_VIOLATION = 1008
+_GOING_AWAY = 1001
+METRICS_PATH = "/metrics"
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,10 @@ class Gate:
         open_paths: Iterable[str],
         max_body_bytes: int,
         limits: CompletionLimits,
+        drain: Drain,
     ) -> None:
         self.app = app
+        self._drain = drain
         self._key_hashes = [_digest(key) for key in keys if key]
         self._open_paths = frozenset(open_paths)
         self._max_body_bytes = max_body_bytes
@@ -95,6 +103,19 @@ class Gate:
             await self.app(scope, receive, send)
             return
         path = scope["path"].removeprefix(scope.get("root_path", ""))
+        if path == METRICS_PATH:  # readable while draining, guarded like any other path
+            await self._guarded(scope, receive, send, path)
+            return
+        if self._drain.draining:
+            await self._draining(scope, receive, send)
+            return
+        self._drain.active += 1
+        try:
+            await self._guarded(scope, receive, send, path)
+        finally:
+            self._drain.active -= 1
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         headers = Headers(scope=scope)
         if not self._allowed(scope, path, headers):
             if scope["type"] == "websocket":
@@ -144,6 +165,15 @@ class Gate:
                 await error_response(HTTPStatus.BAD_REQUEST, message, field)(scope, receive, send)
                 return
         await self.app(scope, _replay(body, receive), send)
+
+    async def _draining(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": _GOING_AWAY})
+            return
+        message = "The server is shutting down; retry in a moment (another replica will answer)."
+        response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, message, retry_after=1)
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self._max_body_bytes

@@ -4,15 +4,18 @@ vLLM loads it when ``VLLM_PLUGINS`` names ``seqgpt``. ``attach_router`` adds the
 vLLM's own OpenAI API app; ``init_state`` (called once the engine is up, before the server
 starts) reads the settings, builds the service around the server's ``EngineClient``, and
 secures the whole app: it removes the routes this product does not serve, renders every error
-in the common body, and puts ``serving.gate.Gate`` in front of every request, outermost.
+in the common body, and puts ``serving.observe.Observer`` (request ids, metrics, the request
+log) and ``serving.gate.Gate`` (drain, key, limits) in front of every request, outermost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
 import math
+import signal
 from argparse import Namespace
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -23,6 +26,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 
 if TYPE_CHECKING:
+    from serving.lifecycle import Drain
     from serving.settings import Settings
 
 __all__ = ["SeqGPTPlugin"]
@@ -50,14 +54,28 @@ class SeqGPTPlugin:
 
     async def init_state(self, engine_client: Any, state: State, args: Namespace) -> None:
         """Build the task service and secure the app, with settings read from the env."""
+        from serving.lifecycle import Drain
+        from serving.observe import AuditLog, Observation, configure_request_log, task_metrics
         from serving.settings import Settings
 
         settings = self._settings or Settings()
+        drain = Drain(settings.drain_timeout_s)
+        audit = None
+        if settings.audit_log is not None:
+            audit = AuditLog(
+                settings.audit_log, settings.audit_log_max_bytes, settings.audit_log_backups
+            )
+        state.seqgpt_drain = drain
+        state.seqgpt_observation = Observation(task_metrics(), audit)
+        if settings.request_log:
+            configure_request_log()
         if self._app is not None:
-            _secure(self._app, settings, args)
+            _secure(self._app, settings, args, drain)
         if engine_client is None:  # vLLM's render-only server: no engine, no tasks
             return
         state.seqgpt = _service(engine_client, settings)
+        # The launcher turns the SIGTERM it gets into SIGUSR1: drain, then stop.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drain.start, state)
 
 
 def _service(engine_client: Any, settings: Settings) -> Any:
@@ -80,13 +98,14 @@ def _service(engine_client: Any, settings: Settings) -> Any:
     )
 
 
-def _secure(app: FastAPI, settings: Settings, args: Namespace) -> None:
+def _secure(app: FastAPI, settings: Settings, args: Namespace, drain: Drain) -> None:
     """Prune the routes, install the error handlers and the gate in front of everything."""
     from vllm import envs
     from vllm.entrypoints.serve.middleware.authenticate import AuthenticationMiddleware
 
     from serving.errors import install_error_handlers
     from serving.gate import CompletionLimits, Gate
+    from serving.observe import Observer, task_metrics
     from serving.routes import router
     from serving.surface import open_paths, prune_routes
 
@@ -106,6 +125,10 @@ def _secure(app: FastAPI, settings: Settings, args: Namespace) -> None:
         open_paths=open_paths(settings.public_metrics),
         max_body_bytes=settings.max_body_bytes,
         limits=limits,
+        drain=drain,
+    )
+    observer = functools.partial(
+        Observer, metrics=task_metrics(), drain=drain, log=settings.request_log
     )
     # For a middleware stack built from here on: the handlers, every key for vLLM's own check
     # (on /v1 only, kept as a second lock), and the gate, outermost.
@@ -116,7 +139,7 @@ def _secure(app: FastAPI, settings: Settings, args: Namespace) -> None:
         else m
         for m in app.user_middleware
     ]
-    app.user_middleware.insert(0, Middleware(gate))
+    app.user_middleware[:0] = [Middleware(observer), Middleware(gate)]
     if app.middleware_stack is None:
         return
     # vLLM's build_app has already built the stack (its SageMaker bootstrap does). Building it
@@ -127,7 +150,7 @@ def _secure(app: FastAPI, settings: Settings, args: Namespace) -> None:
             install_error_handlers(layer)
         elif isinstance(layer, AuthenticationMiddleware):
             layer.api_tokens = [hashlib.sha256(key.encode()).digest() for key in keys]
-    app.middleware_stack = gate(app.middleware_stack)
+    app.middleware_stack = observer(gate(app.middleware_stack))
 
 
 def _layers(stack: Any) -> Iterator[Any]:

@@ -133,6 +133,11 @@ class SeqGPTService:
         """Task prompts admitted and not finished yet."""
         return self._inflight
 
+    @property
+    def max_inflight(self) -> int:
+        """The most task prompts admitted at once."""
+        return self._max_inflight
+
     async def classify(
         self, text: str, labels: str | Sequence[str], *, multi_label: bool = False
     ) -> TaskResult:
@@ -143,11 +148,17 @@ class SeqGPTService:
         """Extract the spans of ``text`` for each field in ``labels``."""
         return await self.run("extract", text, labels)
 
-    async def run(self, task: str, text: str, labels: str | Sequence[str]) -> TaskResult:
-        """Run one registered task: all its prompts concurrently, each parsed on its own."""
+    async def run(
+        self, task: str, text: str, labels: str | Sequence[str], *, request_id: str | None = None
+    ) -> TaskResult:
+        """Run one registered task: all its prompts concurrently, each parsed on its own.
+
+        The engine request ids start with ``request_id`` (the client's X-Request-Id, when sent);
+        a random part follows, since two clients may send the same id.
+        """
         spec = TASKS[task]
         submissions = self._prepare(spec, text, labels)
-        request_id = f"seqgpt-{task}-{uuid.uuid4().hex}"
+        request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
         with self._admitted(len(submissions)):
             generations = await self._generate_all(spec, submissions, text, request_id)
         return TaskResult(task, generations, spec.combine(generations))

@@ -7,6 +7,8 @@ security surface (which routes are served, which are open, how large a body may 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -68,3 +70,21 @@ class Settings(BaseSettings):
     enable_routes: list[str] = Field(default_factory=list)
     """vLLM routes to serve beyond this product's own set (JSON list of paths, ``["*"]`` for
     all): admin and debugging routes such as ``/scale_elastic_ep`` are off by default."""
+
+    drain_timeout_s: float = Field(default=30.0, ge=0)
+    """On SIGTERM the server answers new requests 503 and lets those in flight finish for up to
+    this long before it stops (0: stop at once). Give Kubernetes' grace period more."""
+
+    request_log: bool = True
+    """One JSON line per task request (id, task, sizes, prompts, latency, status) on stderr;
+    never the text, the labels or a key."""
+
+    audit_log: Path | None = None
+    """Opt-in JSONL file of every task request with its text, labels, prompts, raw generations
+    and result, to trace a wrong answer by its request id. It holds user data: off by default."""
+
+    audit_log_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    """Size of one audit log file before it is rotated."""
+
+    audit_log_backups: int = Field(default=5, ge=1)
+    """Rotated audit log files kept (older ones are deleted)."""

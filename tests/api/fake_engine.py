@@ -50,6 +50,10 @@ class FakeEngine:
     max_num_seqs: int = 8
     max_model_len: int = 2048
 
+    async def check_health(self) -> None:
+        if self.errored:
+            raise RuntimeError("engine dead")
+
     @property
     def vllm_config(self) -> Any:
         return SimpleNamespace(scheduler_config=SimpleNamespace(max_num_seqs=self.max_num_seqs))

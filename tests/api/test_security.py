@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
 from serving.gate import CompletionLimits, Gate
+from serving.lifecycle import Drain
 from tests.api.fake_engine import FakeEngine
 
 OK = {"text": "今天股市大涨", "labels": ["财经", "体育"]}
@@ -195,6 +196,7 @@ def _gate_client(keys: list[str] | None = None) -> TestClient:
         open_paths={"/health"},
         max_body_bytes=10_000,
         limits=CompletionLimits(max_tokens=100, n=2, logprobs=5),
+        drain=Drain(timeout_s=1),
     )
     return TestClient(gate)  # type: ignore[arg-type]
 

@@ -278,3 +278,20 @@ def test_extraction_offsets_are_character_offsets() -> None:
 def test_extraction_keys_follow_request_order() -> None:
     fields = parse_extraction("组织: 阿里巴巴\n人名: 张三", ZH_LABELS, ZH_TEXT)
     assert list(fields) == ZH_LABELS
+
+
+@pytest.mark.parametrize(
+    ("generated", "complete", "answered"),
+    [
+        ("人物: 张三\n地点: None", True, ("人物", "地点")),
+        ("地点: 北京\n人物: 李四", True, ("地点", "人物")),
+        ("天气: 晴\n无关的话", True, ()),
+        ("人物: 张三\n地点: 北", False, ("人物",)),
+        ("", True, ()),
+    ],
+)
+def test_answered_lists_the_labels_the_generation_wrote_a_line_for(
+    generated: str, complete: bool, answered: tuple[str, ...]
+) -> None:
+    result = parse_extraction_detailed(generated, ["人物", "地点"], "张三在北京", complete=complete)
+    assert result.answered == answered

@@ -1,0 +1,63 @@
+"""The server's status in one small document: health, model, device and load.
+
+``GET /v1/status`` serves it (behind the key); ``seqgpt-serve status`` prints it as one line and
+the web UI shows it as a status light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import REGISTRY
+from pydantic import BaseModel, Field
+
+__all__ = ["StatusResponse", "server_status"]
+
+
+class StatusResponse(BaseModel):
+    """Body of ``GET /v1/status``."""
+
+    healthy: bool = Field(description="The engine answers its health check.")
+    model: str = Field(description="The served model name.")
+    device: str = Field(description='Where the engine runs: "cpu", "cuda", …')
+    running: int = Field(description="Requests the engine is running (all routes).")
+    waiting: int = Field(description="Requests waiting in the engine's queue (all routes).")
+    inflight_prompts: int = Field(description="Task prompts admitted and not finished.")
+    max_inflight_prompts: int = Field(description="SEQGPT_MAX_INFLIGHT in force.")
+    draining: bool = Field(description="Shutting down: new requests get 503.")
+
+
+async def server_status(state: Any) -> StatusResponse:
+    """The status of the server whose app state is ``state``."""
+    from vllm.platforms import current_platform
+
+    engine = state.engine_client
+    try:
+        await engine.check_health()
+        healthy = not engine.errored
+    except Exception:  # the engine is dead or unreachable: exactly what this reports
+        healthy = False
+    names = getattr(state.args, "served_model_name", None) or [getattr(state.args, "model", "")]
+    service = state.seqgpt
+    return StatusResponse(
+        healthy=healthy,
+        model=str(names[0]),
+        device=str(current_platform.device_type or "unknown"),
+        running=_gauge("vllm:num_requests_running"),
+        waiting=_gauge("vllm:num_requests_waiting"),
+        inflight_prompts=service.inflight,
+        max_inflight_prompts=service.max_inflight,
+        draining=state.seqgpt_drain.draining,
+    )
+
+
+def _gauge(name: str) -> int:
+    """A vLLM gauge summed over its label sets (engines), from this process's registry."""
+    return int(
+        sum(
+            sample.value
+            for family in REGISTRY.collect()
+            for sample in family.samples
+            if sample.name == name
+        )
+    )
