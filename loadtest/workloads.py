@@ -43,7 +43,8 @@ class Workloads:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self._tokenizer = tokenizer
         settings = Settings(span_tokens_per_label=span_tokens_per_label)
-        self._service = SeqGPTService(None, tokenizer, settings)
+        # Only its budget rules are used: no engine, no limits.
+        self._service = SeqGPTService(None, tokenizer, settings, max_model_len=0, max_inflight=0)
         self._classify = TASKS["classify"]
         self._tags = itertools.count(1)
         self._entries = list(load_corpus())
