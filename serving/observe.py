@@ -192,6 +192,7 @@ class AuditLog:
         self._logger.setLevel(logging.INFO)
         self._logger.addHandler(logging.handlers.QueueHandler(records))
         # The file is written by a thread, never on the event loop.
+        self._handler = handler
         self._listener = logging.handlers.QueueListener(records, handler)
         self._listener.start()
 
@@ -200,8 +201,10 @@ class AuditLog:
         self._logger.info(json.dumps({"time": _now(), **entry}, ensure_ascii=False))
 
     def close(self) -> None:
-        """Flush and stop the writer thread."""
-        self._listener.stop()
+        """Write what is queued, stop the writer thread and close the file (once)."""
+        if self._listener._thread is not None:  # stop() may not be called twice
+            self._listener.stop()
+        self._handler.close()
 
 
 def configure_request_log() -> None:

@@ -11,6 +11,7 @@ log) and ``serving.gate.Gate`` (drain, key, limits) in front of every request, o
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import hashlib
 import logging
@@ -65,6 +66,7 @@ class SeqGPTPlugin:
             audit = AuditLog(
                 settings.audit_log, settings.audit_log_max_bytes, settings.audit_log_backups
             )
+            atexit.register(audit.close)
         state.seqgpt_drain = drain
         state.seqgpt_observation = Observation(task_metrics(), audit)
         if settings.request_log:

@@ -4,10 +4,14 @@ vLLM's API server, run directly, leaves a supervisor guessing: it exits with sta
 engine core dies, and when it is SIGKILLed its engine core keeps running with no parent. The
 launcher therefore runs it as a child (never ``exec``) and:
 
-- forwards SIGTERM and SIGINT to it (SIGHUP as SIGTERM: vLLM does not handle SIGHUP and would
-  die without stopping its engine), and again every ``resend`` seconds until it exits: while it
-  waits for its engine to start, vLLM loses a SIGTERM (its handler cannot run inside the ZMQ
-  poll, and the server then starts as if nothing happened); vLLM ignores repeats once it is
+- turns the first SIGTERM into SIGUSR1, on which the server drains (``serving.lifecycle``:
+  new requests get 503, those in flight finish) and then stops by itself; only ``drain``
+  seconds later does SIGTERM follow. The child ignores SIGUSR1 until the plugin handles it, so
+  one that arrives during start-up is harmless;
+- forwards SIGINT, a second SIGTERM, and SIGHUP as SIGTERM (vLLM does not handle SIGHUP and
+  would die without stopping its engine), and again every ``resend`` seconds until it exits:
+  while it waits for its engine to start, vLLM loses a SIGTERM (its handler cannot run inside
+  the ZMQ poll, and the server then starts as if nothing happened); vLLM ignores repeats once it is
   stopping. The child has its own process group, so a terminal's Ctrl-C reaches it once, through
   us, not twice;
 - makes the child die with us (``PR_SET_PDEATHSIG``: SIGTERM, which vLLM handles by stopping its
@@ -56,9 +60,11 @@ def _prctl(option: int, value: int) -> None:
 
 
 def _die_with(parent: int) -> Callable[[], None]:
-    """A ``preexec_fn``: the child gets SIGTERM when ``parent`` dies, even by SIGKILL."""
+    """A ``preexec_fn``: the child gets SIGTERM when ``parent`` dies, even by SIGKILL, and
+    ignores SIGUSR1 (the drain request) until it installs its handler."""
 
     def preexec() -> None:
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os.kill(os.getpid(), signal.SIGTERM)
@@ -69,13 +75,19 @@ def _die_with(parent: int) -> Callable[[], None]:
 class _Stop:
     """Forwards stop signals to the child and remembers the last one, to send it again."""
 
-    def __init__(self) -> None:
+    def __init__(self, drain: float) -> None:
         self.signal: signal.Signals | None = None
         self.sent_at = 0.0
         self.child: subprocess.Popen[bytes] | None = None
+        self._drain = drain
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
+        first = self.signal is None
         self.signal = _FORWARDED[signal.Signals(signum)]
+        if first and signum == signal.SIGTERM and self._drain > 0 and self.child is not None:
+            self.child.send_signal(signal.SIGUSR1)
+            self.sent_at = time.monotonic() + self._drain  # SIGTERM only once the drain is over
+            return
         self.send()
 
     def send(self) -> None:
@@ -86,12 +98,17 @@ class _Stop:
 
 
 def supervise(
-    argv: list[str], env: dict[str, str], *, grace: float = GRACE_S, resend: float = RESEND_S
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    grace: float = GRACE_S,
+    resend: float = RESEND_S,
+    drain: float = 0.0,
 ) -> int:
     """Run ``argv`` as our child until it exits, end its process tree, return our exit status."""
     if sys.platform == "linux":
         _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    stop = _Stop()
+    stop = _Stop(drain)
     for signum in _FORWARDED:
         signal.signal(signum, stop)
     preexec = _die_with(os.getpid()) if sys.platform == "linux" else None

@@ -44,6 +44,11 @@ FAKE_SERVER = textwrap.dedent(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if mode == "drains":  # like the plugin: on SIGUSR1, finish (here: at once) and exit 0
+        def drained(signum, frame):
+            open(pids + ".drained", "w").close()
+            stop(signum, frame)
+        signal.signal(signal.SIGUSR1, drained)
     with open(pids + ".tmp", "w") as f:
         json.dump({"child": os.getpid(), "grandchild": grandchild.pid}, f)
     os.rename(pids + ".tmp", pids)
@@ -60,7 +65,8 @@ FAKE_SERVER = textwrap.dedent(
 LAUNCHER = (
     "import os, sys\n"
     "from serving.supervisor import supervise\n"
-    "sys.exit(supervise(sys.argv[1:], dict(os.environ), grace=1.0, resend=0.5))\n"
+    "drain = float(os.environ.get('TEST_DRAIN_S', '0'))\n"
+    "sys.exit(supervise(sys.argv[1:], dict(os.environ), grace=1.0, resend=0.5, drain=drain))\n"
 )
 DEADLINE_S = 20.0
 
@@ -84,7 +90,9 @@ def _until(condition: Callable[[], bool], what: str) -> None:
 class Launched:
     """The launcher running the fake server; ``pids`` once the fake server has started."""
 
-    def __init__(self, tmp_path: Path, mode: str, grandchild: str = "polite") -> None:
+    def __init__(
+        self, tmp_path: Path, mode: str, grandchild: str = "polite", drain: float = 0
+    ) -> None:
         fake = tmp_path / "fake_server.py"
         fake.write_text(FAKE_SERVER)
         self.pids_file = tmp_path / f"pids-{mode}-{grandchild}.json"
@@ -92,7 +100,7 @@ class Launched:
         self.process = subprocess.Popen(
             [*command, mode, str(self.pids_file), grandchild],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(ROOT), "TEST_DRAIN_S": str(drain)},
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
@@ -120,8 +128,8 @@ Launch = Callable[..., Launched]
 def launch(tmp_path: Path) -> Iterator[Launch]:
     started: list[Launched] = []
 
-    def start(mode: str, grandchild: str = "polite") -> Launched:
-        started.append(Launched(tmp_path, mode, grandchild))
+    def start(mode: str, grandchild: str = "polite", drain: float = 0) -> Launched:
+        started.append(Launched(tmp_path, mode, grandchild, drain))
         return started[-1]
 
     yield start
@@ -162,6 +170,31 @@ def test_a_lost_stop_signal_is_sent_again(launch: Launch) -> None:
     launched = launch("deaf")
     os.kill(launched.process.pid, signal.SIGTERM)
     assert launched.finish() == (0, "")
+
+
+def test_sigterm_asks_the_server_to_drain_first(launch: Launch) -> None:
+    launched = launch("drains", drain=30)
+    os.kill(launched.process.pid, signal.SIGTERM)
+    assert launched.finish() == (0, "")
+    assert launched.pids_file.with_name(launched.pids_file.name + ".drained").exists()
+
+
+def test_a_server_that_cannot_drain_gets_sigterm_after_the_drain_time(launch: Launch) -> None:
+    launched = launch("serve", drain=1.5)  # SIGUSR1 ignored, as before the plugin is up
+    started = time.monotonic()
+    os.kill(launched.process.pid, signal.SIGTERM)
+    assert launched.finish() == (0, "")
+    assert time.monotonic() - started >= 1.5
+
+
+def test_a_second_sigterm_does_not_wait_for_the_drain(launch: Launch) -> None:
+    launched = launch("serve", drain=60)
+    started = time.monotonic()
+    os.kill(launched.process.pid, signal.SIGTERM)
+    time.sleep(0.3)
+    os.kill(launched.process.pid, signal.SIGTERM)
+    assert launched.finish() == (0, "")
+    assert time.monotonic() - started < 10
 
 
 def test_the_server_dies_with_a_sigkilled_launcher(launch: Launch) -> None:
