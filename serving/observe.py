@@ -193,6 +193,7 @@ class AuditLog:
         self._logger.addHandler(logging.handlers.QueueHandler(records))
         # The file is written by a thread, never on the event loop.
         self._handler = handler
+        self._closed = False
         self._listener = logging.handlers.QueueListener(records, handler)
         self._listener.start()
 
@@ -202,9 +203,10 @@ class AuditLog:
 
     def close(self) -> None:
         """Write what is queued, stop the writer thread and close the file (once)."""
-        if self._listener._thread is not None:  # stop() may not be called twice
+        if not self._closed:  # QueueListener.stop() may not be called twice
+            self._closed = True
             self._listener.stop()
-        self._handler.close()
+            self._handler.close()
 
 
 def configure_request_log() -> None:
