@@ -1,0 +1,133 @@
+"""Operations against a real server: request ids, task metrics on vLLM's /metrics, the request
+log and the audit log, the status route, and (last) a graceful stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from loadtest.server import ServerProcess
+
+KEY = "operations-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+SECRET = "运维机密QX9"
+BUDGET = 600  # tokens per extraction prompt: a couple of seconds on the tiny model
+
+
+@pytest.fixture(scope="module")
+def ops(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    folder = tmp_path_factory.mktemp("operations")
+    env = {
+        "SEQGPT_MAX_NEW_TOKENS": str(BUDGET),
+        "SEQGPT_AUDIT_LOG": str(folder / "audit.jsonl"),
+        "SEQGPT_DRAIN_TIMEOUT_S": "30",
+    }
+    with ServerProcess(tiny_model, api_key=KEY, env=env, log_path=folder / "server.log") as srv:
+        yield srv
+
+
+@pytest.fixture
+def http(ops: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=ops.url, headers=AUTH, timeout=60) as client:
+        yield client
+
+
+def _metric(http: httpx.Client, name: str, **labels: str) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(http.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                total += sample.value
+    return total
+
+
+def test_task_responses_carry_the_request_id(http: httpx.Client) -> None:
+    body = {"text": "今天股市大涨", "labels": ["财经", "体育"]}
+    response = http.post("/v1/classify", json=body, headers={"X-Request-Id": "ops-e2e-1"})
+    assert response.headers["x-request-id"] == "ops-e2e-1"
+    fresh = http.post("/v1/classify", json=body).headers["x-request-id"]
+    assert len(fresh) == 32
+
+
+def test_task_metrics_are_on_vllms_metrics_route(http: httpx.Client) -> None:
+    before = _metric(http, "seqgpt_requests_total", task="classify", status="200")
+    rejected = _metric(http, "seqgpt_rejections_total", reason="invalid_input")
+    http.post("/v1/classify", json={"text": "今天股市大涨", "labels": ["财经", "体育"]})
+    http.post("/v1/classify", json={"text": "", "labels": ["财经"]})
+    assert _metric(http, "seqgpt_requests_total", task="classify", status="200") == before + 1
+    assert _metric(http, "seqgpt_rejections_total", reason="invalid_input") == rejected + 1
+    assert _metric(http, "seqgpt_request_duration_seconds_count", task="classify") >= 1
+    assert _metric(http, "vllm:num_requests_running") == 0  # vLLM's own, in the same response
+
+
+def test_one_request_log_line_and_an_audit_entry_per_task_request(
+    ops: ServerProcess, http: httpx.Client
+) -> None:
+    body = {"text": f"{SECRET}在北京", "labels": ["地点"]}
+    response = http.post("/v1/extract", json=body, headers={"X-Request-Id": "ops-audit-1"})
+    assert response.status_code == 200
+    log = ops.log_path.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    lines = [json.loads(line) for line in log.splitlines() if '"request_id": "ops-audit-1"' in line]
+    assert len(lines) == 1
+    assert (lines[0]["task"], lines[0]["status"], lines[0]["labels"]) == ("extract", 200, 1)
+    assert SECRET not in log
+    audit = Path(ops.env["SEQGPT_AUDIT_LOG"])
+    deadline = time.monotonic() + 10
+    while "ops-audit-1" not in (audit.read_text(encoding="utf-8") if audit.exists() else ""):
+        assert time.monotonic() < deadline, "no audit entry"
+        time.sleep(0.1)
+    entries = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
+    (entry,) = [e for e in entries if e["request_id"] == "ops-audit-1"]
+    assert entry["text"] == body["text"]
+    assert entry["result"]["fields"] == response.json()["fields"]
+
+
+def test_status_says_healthy_model_and_device(http: httpx.Client) -> None:
+    status = http.get("/v1/status").json()
+    assert status["healthy"] is True
+    assert status["model"] == "seqgpt"
+    assert status["device"] == "cpu"
+    assert status["draining"] is False
+
+
+# ---------------------------------------------------------------- graceful stop (last)
+
+
+async def _stop_under_load(ops: ServerProcess) -> tuple[list[httpx.Response], list[int], float]:
+    async with httpx.AsyncClient(base_url=ops.url, headers=AUTH, timeout=60) as client:
+        body = {"text": "张三于2023年5月1日在北京加入阿里巴巴。", "labels": ["人物", "时间"]}
+        inflight = [asyncio.ensure_future(client.post("/v1/extract", json=body)) for _ in range(3)]
+        await asyncio.sleep(0.5)
+        os.kill(ops.pid, signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        refused: list[int] = []
+        while not all(task.done() for task in inflight):
+            try:
+                response = await client.post("/v1/classify", json={"text": "a", "labels": ["x"]})
+            except httpx.TransportError:
+                break
+            refused.append(response.status_code)
+            await asyncio.sleep(0.2)
+        started = time.perf_counter()
+        answered = await asyncio.gather(*inflight)
+        return answered, refused, time.perf_counter() - started
+
+
+def test_sigterm_finishes_requests_in_flight_and_refuses_new_ones_until_exit(
+    ops: ServerProcess,
+) -> None:
+    answered, refused, _ = asyncio.run(_stop_under_load(ops))
+    assert [r.status_code for r in answered] == [200, 200, 200]
+    assert all(r.json()["truncated"] for r in answered)  # they ran to their full budget
+    assert refused
+    assert set(refused) == {503}
+    assert ops.wait(timeout=60) == 0
