@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 __all__ = [
@@ -35,6 +36,7 @@ SERVED_MODEL_NAME = "seqgpt"
 # SeqGPT was trained at 1024 tokens; ALiBi lets it read a little further. Prompts longer than
 # this are rejected with a 400, never truncated.
 DEFAULT_MAX_MODEL_LEN = 2048
+CHAT_TEMPLATE = Path(__file__).with_name("chat_template.jinja")
 _UNSET: Any = object()  # the parser's default for every flag we give a default to
 
 
@@ -53,6 +55,9 @@ def _defaults(model: str) -> dict[str, list[str]]:
             "--override-generation-config",
             json.dumps({"temperature": 0.0}),
         ],
+        # SeqGPT has no chat template (vLLM would refuse /v1/chat/completions): the last user
+        # message is the prompt, so chat clients get exactly what completions give.
+        "chat_template": ["--chat-template", str(CHAT_TEMPLATE)],
     }
 
 

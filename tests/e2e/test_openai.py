@@ -56,3 +56,37 @@ def test_tokenize_and_metrics_are_served_beside_the_plugin(http: httpx.Client) -
     assert metrics.status_code == 200
     assert "vllm:request_success_total" in metrics.text
     assert 'handler="/v1/classify"' in metrics.text
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": PROMPT}],
+        [
+            {"role": "system", "content": "You are helpful."},
+            {"role": "user", "content": "ignored: an earlier turn"},
+            {"role": "assistant", "content": "ignored"},
+            {"role": "user", "content": PROMPT},
+        ],
+    ],
+    ids=["one-message", "conversation"],
+)
+def test_chat_completion_answers_a_seqgpt_prompt_token_for_token_as_completions(
+    client: openai.OpenAI, messages: list[dict[str, str]]
+) -> None:
+    token_ids = {"return_token_ids": True}
+    chat = client.chat.completions.create(
+        model="seqgpt",
+        messages=messages,
+        max_tokens=16,
+        extra_body=token_ids,  # type: ignore[arg-type]
+    )
+    plain = client.completions.create(
+        model="seqgpt", prompt=PROMPT, max_tokens=16, extra_body=token_ids
+    )
+    chat_choice, plain_choice = chat.choices[0], plain.choices[0]
+    assert len(plain_choice.token_ids) == 16  # type: ignore[attr-defined]
+    assert chat_choice.token_ids == plain_choice.token_ids  # type: ignore[attr-defined]
+    assert plain_choice.prompt_token_ids  # type: ignore[attr-defined]
+    assert chat.prompt_token_ids == plain_choice.prompt_token_ids  # type: ignore[attr-defined]
+    assert chat_choice.message.content == plain_choice.text
