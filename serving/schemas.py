@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serving.checks import unicode_error
+
 __all__ = [
     "ClassifyRequest",
     "ClassifyResponse",
@@ -21,13 +23,8 @@ __all__ = [
 
 
 def _check_unicode(value: str, what: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(
-            f"The {what} holds an invalid character (an unpaired surrogate) at position "
-            f"{exc.start}; send valid Unicode."
-        ) from None
+    if (problem := unicode_error(value, what)) is not None:
+        raise ValueError(problem)
 
 
 class _TaskRequest(BaseModel):

@@ -6,8 +6,8 @@ continuous batching runs them together and its prefix cache shares the common te
 
 Guarantees, in the order they are applied:
 
-- Limits (text length, label count) are checked before any label is validated, so a request
-  with 40,000 labels costs one ``len``.
+- The input is checked first (``serving.checks``): text, then labels (counted before any is
+  validated, so a request with 40,000 labels costs one ``len``).
 - Prompts are tokenized here, with special-token strings (``</s>`` …) in the user's text or
   labels tokenized as text: a user cannot end or forge the prompt with a special token. The
   engine receives the token ids. A prompt whose tokens plus its answer budget do not fit the
@@ -36,11 +36,10 @@ from vllm.inputs import TokensPrompt
 from vllm.outputs import RequestOutput
 from vllm.sampling_params import SamplingParams, StructuredOutputsParams
 
-from prompts import LabelError, split_labels
+from serving.checks import InputChecks
 from serving.errors import (
     DeadlineExceeded,
     InternalError,
-    InvalidInputError,
     Overloaded,
     ServingError,
 )
@@ -122,11 +121,10 @@ class SeqGPTService:
         self._engine = engine
         self._tokenizer = tokenizer
         self._settings = settings
-        self._max_model_len = max_model_len
         self._max_inflight = max_inflight
         self._inflight = 0
-        # The parsers treat these strings as noise, so a label holding one could never match.
-        self._special_tokens = tuple(getattr(tokenizer, "all_special_tokens", ()))
+        special_tokens = getattr(tokenizer, "all_special_tokens", ())
+        self.checks = InputChecks(settings, special_tokens, max_model_len)
 
     @property
     def inflight(self) -> int:
@@ -164,57 +162,17 @@ class SeqGPTService:
         return TaskResult(task, generations, spec.combine(generations))
 
     def _prepare(self, spec: TaskSpec, text: str, labels: str | Sequence[str]) -> list[_Submission]:
-        """Check limits, plan the prompts, tokenize them and size their budgets."""
-        items = self._check_limits(text, labels)
-        self._check_special_tokens(items)
-        try:
-            plans = spec.plan(text, items, self._settings.chunk_size)
-        except LabelError as exc:
-            raise InvalidInputError(str(exc), parameter="labels") from exc
+        """Check the input, plan the prompts, tokenize them and size their budgets."""
+        self.checks.text(text)
+        plans = spec.plan(text, self.checks.labels(labels), self._settings.chunk_size)
         submissions = []
         for plan in plans:
             # Special-token strings in user text stay text (never </s> as a token).
             token_ids = self._tokenizer.encode(plan.prompt, split_special_tokens=True)
             params = self.sampling_params(spec, plan.labels)
-            self._check_fits(len(token_ids), params.max_tokens or 0)
+            self.checks.fits(len(token_ids), params.max_tokens or 0)
             submissions.append(_Submission(plan, token_ids, params))
         return submissions
-
-    def _check_limits(self, text: str, labels: str | Sequence[str]) -> list[str]:
-        if not text.strip():
-            raise InvalidInputError("The text is empty or blank.", parameter="text")
-        limit = self._settings.max_text_chars
-        if len(text) > limit:
-            message = f"The text has {len(text)} characters; this server accepts at most {limit}."
-            raise InvalidInputError(message, parameter="text")
-        items = split_labels(labels)
-        if len(items) > self._settings.max_labels:
-            message = (
-                f"{len(items)} labels were given; this server accepts at most "
-                f"{self._settings.max_labels} per request."
-            )
-            raise InvalidInputError(message, parameter="labels")
-        return items
-
-    def _check_special_tokens(self, labels: Sequence[str]) -> None:
-        for position, label in enumerate(labels):
-            for token in self._special_tokens:
-                if token in label:
-                    message = (
-                        f"Label {position} holds the model's special token {token}; labels must "
-                        "be plain text."
-                    )
-                    raise InvalidInputError(message, parameter="labels")
-
-    def _check_fits(self, prompt_tokens: int, budget: int) -> None:
-        room = self._max_model_len - prompt_tokens
-        if room < budget:
-            message = (
-                f"The text is too long for the model: its prompt takes {prompt_tokens} tokens "
-                f"and the answer needs up to {budget} more, over the model's context of "
-                f"{self._max_model_len} tokens. Send a shorter text."
-            )
-            raise InvalidInputError(message, parameter="text")
 
     @contextmanager
     def _admitted(self, prompts: int) -> Iterator[None]:
