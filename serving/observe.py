@@ -48,7 +48,12 @@ __all__ = [
     "task_metrics",
 ]
 
-TASK_PATHS = {"/v1/classify": "classify", "/v1/extract": "extract"}
+TASK_PATHS = {
+    "/v1/classify": "classify",
+    "/v1/extract": "extract",
+    "/v1/classify/batch": "classify",
+    "/v1/extract/batch": "extract",
+}
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _REJECTIONS = {
@@ -174,6 +179,8 @@ class Observer:
             line = {"time": _now(), "request_id": scope["state"]["request_id"], "task": task}
             line |= {"status": status, "latency_ms": round(elapsed * 1000, 1)}
             line |= {k: facts.get(k) for k in ("labels", "text_chars", "prompts", "truncated")}
+            if "items" in facts:
+                line["items"] = facts["items"]
             request_logger.info(json.dumps(line))
 
 

@@ -7,25 +7,29 @@ is cancelled, which closes its ``generate`` iterators and so aborts its prompts 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
 from vllm.entrypoints.serve.engine.protocol import ErrorResponse
 from vllm.entrypoints.serve.utils.api_utils import with_cancellation
 
-from serving.observe import Observation, record_result
+from serving.answers import account, answer, facts, item_error
+from serving.errors import InvalidInputError, ServingError
 from serving.schemas import (
+    ClassifyBatchRequest,
+    ClassifyBatchResponse,
     ClassifyRequest,
     ClassifyResponse,
+    ExtractBatchRequest,
+    ExtractBatchResponse,
     ExtractRequest,
     ExtractResponse,
-    SpanModel,
-    Usage,
+    ItemError,
 )
-from serving.service import SeqGPTService, TaskResult
+from serving.service import SeqGPTService
 from serving.status import StatusResponse, server_status
 
 __all__ = ["router"]
@@ -67,86 +71,73 @@ def _service(request: Request) -> SeqGPTService:
     return service
 
 
-def _common(result: TaskResult, return_prompts: bool) -> dict[str, object]:
-    """Truncation, usage, and the prompts and raw generations when the client asked."""
-    usage = Usage(
-        prompt_tokens=result.prompt_tokens,
-        completion_tokens=result.completion_tokens,
-        total_tokens=result.prompt_tokens + result.completion_tokens,
-    )
-    common: dict[str, object] = {"truncated": result.truncated, "usage": usage}
-    if return_prompts:
-        common["prompts"] = [g.prompt for g in result.generations]
-        common["generations"] = [g.text for g in result.generations]
-    return common
-
-
-def _facts(request: Request) -> dict[str, Any]:
-    """What the request log line says of this request (never its text or labels)."""
-    facts: dict[str, Any] = request.scope.setdefault("state", {}).setdefault("seqgpt", {})
-    return facts
-
-
-async def _run(request: Request, task: str, body: ClassifyRequest | ExtractRequest) -> TaskResult:
-    _facts(request).update(task=task, text_chars=len(body.text))
+async def _single(
+    request: Request, task: str, body: ClassifyRequest | ExtractRequest
+) -> ClassifyResponse | ExtractResponse:
+    facts(request).update(task=task, text_chars=len(body.text))
     request_id = getattr(request.state, "request_id", None)
-    return await _service(request).run(task, body.text, body.labels, request_id=request_id)
+    result = await _service(request).run(task, body.text, body.labels, request_id=request_id)
+    response = answer(result, body.return_prompts)
+    account(request, body.text, body.labels, result, response)
+    return response
 
 
-def _answered(
-    request: Request, body: ClassifyRequest | ExtractRequest, result: TaskResult, answer: BaseModel
-) -> None:
-    """Account for an answered request: log facts, metrics, and the audit log if it is on."""
-    labels = sum(len(g.labels) for g in result.generations)
-    _facts(request).update(labels=labels, prompts=len(result.generations))
-    _facts(request)["truncated"] = result.truncated
-    observation: Observation = request.app.state.seqgpt_observation
-    record_result(observation.metrics, result.task, result.generations, result.value)
-    if observation.audit is not None:
-        observation.audit.record(
-            {
-                "request_id": getattr(request.state, "request_id", None),
-                "task": result.task,
-                "text": body.text,
-                "labels": body.labels,
-                "prompts": [g.prompt for g in result.generations],
-                "generations": [g.text for g in result.generations],
-                "result": answer.model_dump(mode="json", exclude_unset=True),
-            }
-        )
+async def _batch(
+    request: Request, task: str, body: ClassifyBatchRequest | ExtractBatchRequest
+) -> list[ClassifyResponse | ExtractResponse | ItemError]:
+    """Every text at once, through the service's in-flight bound; an item fails alone."""
+    service = _service(request)
+    limit = service.max_batch_items
+    if not body.texts or len(body.texts) > limit:
+        message = f"A batch holds 1 to {limit} texts; {len(body.texts)} were sent."
+        raise InvalidInputError(message, parameter="texts")
+    labels = service.checks.labels(body.labels)  # one verdict for the whole batch
+    facts(request).update(task=task, items=len(body.texts))
+    facts(request)["text_chars"] = sum(map(len, body.texts))
+    request_id = getattr(request.state, "request_id", None) or "batch"
+
+    async def item(index: int, text: str) -> ClassifyResponse | ExtractResponse | ItemError:
+        try:
+            result = await service.run(task, text, labels, request_id=f"{request_id}.{index}")
+        except (InvalidInputError, ServingError) as exc:
+            return item_error(exc)
+        response = answer(result, body.return_prompts)
+        account(request, text, body.labels, result, response, item=f".{index}")
+        return response
+
+    return list(await asyncio.gather(*(item(i, text) for i, text in enumerate(body.texts))))
 
 
 @router.post("/v1/classify", response_model_exclude_unset=True)
 @cancel_on_disconnect
 async def classify(body: ClassifyRequest, raw_request: Request) -> ClassifyResponse:
     """Zero-shot classification of ``text`` into ``labels``."""
-    result = await _run(raw_request, "classify_multi" if body.multi_label else "classify", body)
-    named: list[str] = result.value
-    answer = ClassifyResponse(
-        label=named[0] if named else None,
-        labels=named,
-        **_common(result, body.return_prompts),  # type: ignore[arg-type]
-    )
-    _answered(raw_request, body, result, answer)
-    return answer
+    task = "classify_multi" if body.multi_label else "classify"
+    return await _single(raw_request, task, body)  # type: ignore[return-value]
 
 
 @router.post("/v1/extract", response_model_exclude_unset=True)
 @cancel_on_disconnect
 async def extract(body: ExtractRequest, raw_request: Request) -> ExtractResponse:
     """Zero-shot extraction of the spans of ``text`` for each field in ``labels``."""
-    result = await _run(raw_request, "extract", body)
-    fields = {
-        label: [SpanModel(text=s.text, start=s.start, end=s.end) for s in spans]
-        for label, spans in result.value.fields.items()
-    }
-    answer = ExtractResponse(
-        fields=fields,
-        ungrounded=result.value.ungrounded,
-        **_common(result, body.return_prompts),  # type: ignore[arg-type]
-    )
-    _answered(raw_request, body, result, answer)
-    return answer
+    return await _single(raw_request, "extract", body)  # type: ignore[return-value]
+
+
+@router.post("/v1/classify/batch", response_model_exclude_unset=True)
+@cancel_on_disconnect
+async def classify_batch(body: ClassifyBatchRequest, raw_request: Request) -> ClassifyBatchResponse:
+    """``/v1/classify`` for many texts with the same labels, answered in input order."""
+    task = "classify_multi" if body.multi_label else "classify"
+    results = await _batch(raw_request, task, body)
+    return ClassifyBatchResponse(results=results)  # type: ignore[arg-type]
+
+
+@router.post("/v1/extract/batch", response_model_exclude_unset=True)
+@cancel_on_disconnect
+async def extract_batch(body: ExtractBatchRequest, raw_request: Request) -> ExtractBatchResponse:
+    """``/v1/extract`` for many texts with the same labels, answered in input order."""
+    results = await _batch(raw_request, "extract", body)
+    return ExtractBatchResponse(results=results)  # type: ignore[arg-type]
 
 
 @router.get("/v1/status")

@@ -9,14 +9,20 @@ that it is not honoured), booleans must be JSON booleans (``"yes"``, ``1`` and `
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from vllm.entrypoints.serve.engine.protocol import ErrorInfo
 
 from serving.checks import unicode_error
 
 __all__ = [
+    "ClassifyBatchRequest",
+    "ClassifyBatchResponse",
     "ClassifyRequest",
     "ClassifyResponse",
+    "ExtractBatchRequest",
+    "ExtractBatchResponse",
     "ExtractRequest",
     "ExtractResponse",
+    "ItemError",
     "SpanModel",
     "Usage",
 ]
@@ -113,3 +119,47 @@ class _ExtractAnswer(BaseModel):
 
 class ExtractResponse(_TaskResponse, _ExtractAnswer):
     """Every requested label with its grounded spans, and values not found in the text."""
+
+
+class _BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    texts: list[str] = Field(
+        description="The texts, answered in this order. A text that is empty or invalid fails "
+        "its own item, not the batch."
+    )
+    labels: list[str] | str = Field(
+        description='Labels for every text, as a list or one string separated by "," or "，".'
+    )
+    return_prompts: bool = Field(default=False, description="Echo prompts and raw generations.")
+
+
+class ClassifyBatchRequest(_BatchRequest):
+    """Body of ``POST /v1/classify/batch``."""
+
+    multi_label: bool = Field(
+        default=False,
+        description="Return every label the model names instead of exactly one.",
+    )
+
+
+class ExtractBatchRequest(_BatchRequest):
+    """Body of ``POST /v1/extract/batch``."""
+
+
+class ItemError(BaseModel):
+    """A batch item that failed alone, in the common error body."""
+
+    error: ErrorInfo
+
+
+class ClassifyBatchResponse(BaseModel):
+    """One result per text, in input order: the single endpoint's answer, or an error."""
+
+    results: list[ClassifyResponse | ItemError]
+
+
+class ExtractBatchResponse(BaseModel):
+    """One result per text, in input order: the single endpoint's answer, or an error."""
+
+    results: list[ExtractResponse | ItemError]

@@ -132,6 +132,11 @@ class SeqGPTService:
         return self._inflight
 
     @property
+    def max_batch_items(self) -> int:
+        """The most texts one batch request may hold."""
+        return self._settings.max_batch_items
+
+    @property
     def max_inflight(self) -> int:
         """The most task prompts admitted at once."""
         return self._max_inflight

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     constrain_classification: bool = True
     """Constrain single-label classification to the label set (vLLM structured outputs)."""
 
+    max_batch_items: int = Field(default=64, ge=1)
+    """Most texts in one ``/v1/classify/batch`` or ``/v1/extract/batch`` request."""
+
     max_inflight: int | None = Field(default=None, ge=1)
     """Task prompts (extraction chunks included) admitted at once; a request that does not fit
     gets a 429 with Retry-After. Unset: twice the engine's ``max_num_seqs``."""

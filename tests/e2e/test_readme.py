@@ -23,13 +23,13 @@ README_URL = "http://localhost:8000"
 
 
 def test_readme_has_the_examples() -> None:
-    assert len(CURL) == 2
+    assert len(CURL) == 3
     assert len(PYTHON) == 1
     assert "make serve" in README
     assert "make test" in README
 
 
-@pytest.mark.parametrize("command", CURL, ids=["classify", "extract"])
+@pytest.mark.parametrize("command", CURL, ids=["classify", "extract", "batch"])
 def test_curl_example(server: ServerProcess, command: str) -> None:
     command = command.replace(README_URL, server.url).replace(
         "curl -s", f'curl -s -H "Authorization: Bearer {API_KEY}"', 1
@@ -37,7 +37,12 @@ def test_curl_example(server: ServerProcess, command: str) -> None:
     out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
     data = json.loads(out.stdout)
     assert "error" not in data, data
-    if "/v1/classify" in command:
+    if "/v1/classify/batch" in command:
+        first, empty, last = data["results"]
+        assert first["label"] in ["财经", "体育", "娱乐"]
+        assert empty["error"]["param"] == "text"
+        assert last["label"] in ["财经", "体育", "娱乐"]
+    elif "/v1/classify" in command:
         assert data["label"] in ["财经", "体育", "娱乐", "科技"]
     else:
         assert list(data["fields"]) == ["人物", "地点", "组织机构", "时间"]

@@ -85,3 +85,19 @@ def test_latency_tool_measures_both_requests(server: ServerProcess) -> None:
     medians = measure(server.url, repeats=1, api_key=API_KEY)
     assert set(medians) == set(REQUESTS)
     assert all(seconds > 0 for seconds in medians.values())
+
+
+def test_batch_endpoints_answer_in_order_with_per_item_errors(http: httpx.Client) -> None:
+    labels = ["财经", "体育", "娱乐"]
+    texts = ["今天上证指数大涨", "", "国足晋级", "新片票房破亿"]
+    response = http.post("/v1/classify/batch", json={"texts": texts, "labels": labels})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert len(results) == 4
+    assert results[1]["error"]["param"] == "text"
+    for index in (0, 2, 3):
+        assert results[index]["label"] in labels
+    response = http.post("/v1/extract/batch", json={"texts": [TEXT, TEXT], "labels": LABELS_13})
+    for result in response.json()["results"]:
+        assert list(result["fields"]) == LABELS_13
+        _grounded(TEXT, result["fields"])
