@@ -60,6 +60,7 @@ class SeqGPTPlugin:
         from serving.settings import Settings
 
         settings = self._settings or Settings()
+        _log_like_vllm()
         drain = Drain(settings.drain_timeout_s)
         audit = None
         if settings.audit_log is not None:
@@ -78,6 +79,16 @@ class SeqGPTPlugin:
         state.seqgpt = _service(engine_client, settings)
         # The launcher turns the SIGTERM it gets into SIGUSR1: drain, then stop.
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drain.start, state)
+
+
+def _log_like_vllm() -> None:
+    """Our modules' log lines (``serving.*``) go where vLLM's go, in its format."""
+    ours, vllms = logging.getLogger("serving"), logging.getLogger("vllm")
+    if not ours.handlers and vllms.handlers:
+        for handler in vllms.handlers:
+            ours.addHandler(handler)
+        ours.setLevel(vllms.level or logging.INFO)
+        ours.propagate = False
 
 
 def _service(engine_client: Any, settings: Settings) -> Any:

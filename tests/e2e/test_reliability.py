@@ -24,6 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.server import ServerProcess
+from serving.routes import router
 from serving.surface import ALWAYS_OPEN, SERVED_VLLM_PATHS
 
 KEYS = ("reliability-key-one", "reliability-key-two")
@@ -32,7 +33,7 @@ MAX_INFLIGHT = 8
 TIMEOUT_S = 3
 BUDGET = 3000  # answer tokens per prompt, task routes and completions alike
 MARKER = "隐私标记PRIVACY7F3A"
-OWN_PATHS = {"/v1/classify", "/v1/extract"}
+OWN_PATHS = {route.path for route in router.routes}  # type: ignore[attr-defined]
 LABELS_13 = [f"字段{i}" for i in range(13)]
 TEXT = "张三于2023年5月1日在北京加入阿里巴巴，担任技术总监。"
 
