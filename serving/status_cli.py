@@ -132,6 +132,15 @@ def _model_name(response: httpx.Response) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _problem(path: str, response: httpx.Response) -> str:
+    """``/health answered 503``, with the message of the error body when there is one."""
+    body = _json_object(response)
+    error = body.get("error") if body else None
+    message = error.get("message") if isinstance(error, dict) else None
+    said = f": {message}" if isinstance(message, str) and message else ""
+    return f"{path} answered {response.status_code}{said}"
+
+
 def _from_vllm_routes(client: httpx.Client) -> ServerStatus:
     """The status pieced together from vLLM's own routes (a server without ``/v1/status``)."""
     health = _get(client, "/health")
@@ -145,7 +154,7 @@ def _from_vllm_routes(client: httpx.Client) -> ServerStatus:
         device="unknown",
         running=None if running is None else int(running),
         waiting=None if waiting is None else int(waiting),
-        problem="" if health.status_code == 200 else f"/health answered {health.status_code}",
+        problem="" if health.status_code == 200 else _problem("/health", health),
     )
 
 

@@ -99,6 +99,21 @@ def test_unhealthy_server_answering_503(capsys: pytest.CaptureFixture[str]) -> N
     assert out.endswith("(/health answered 503)")
 
 
+def test_a_draining_server_refusing_every_route_says_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    message = "The server is shutting down; retry in a moment."
+    refused = httpx.Response(503, json={"error": {"message": message, "code": 503}})
+    routes = {"/v1/status": refused, "/health": refused, "/v1/models": refused}
+    routes["/metrics"] = httpx.Response(200, text=METRICS)
+    assert check(fake_server(routes)) == EXIT_UNHEALTHY
+    out, _ = only_line(capsys)
+    assert out == (
+        f"unhealthy: model unknown on unknown at {URL}, 3 requests running, 4 waiting "
+        f"(/health answered 503: {message})"
+    )
+
+
 @pytest.mark.parametrize(
     ("fields", "state"), [({"healthy": False}, "unhealthy"), ({"draining": True}, "draining")]
 )
