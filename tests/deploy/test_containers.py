@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from serving.entry import parse_vllm_args
+from serving.launcher import settings_errors
 from serving.surface import ALWAYS_OPEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +81,8 @@ def test_the_command_line_parses_and_serves_the_exposed_port(variant: str, tmp_p
     assert argv[0] == "serve"
     args = parse_vllm_args(argv[1:])
     assert args.model == image_env(path)["SEQGPT_MODEL"]
-    assert args.shutdown_timeout > 0
+    assert settings_errors(image_env(path)) == []
+    assert float(image_env(path)["SEQGPT_DRAIN_TIMEOUT_S"]) > 0  # drain on docker stop
     assert only(path, "EXPOSE") == str(args.port)
     check = re.search(r"http://127\.0\.0\.1:(\d+)(/\w+)", only(path, "HEALTHCHECK"))
     assert check is not None

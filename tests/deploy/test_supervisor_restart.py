@@ -25,6 +25,7 @@ import psutil
 import pytest
 
 from loadtest.server import free_port, seqgpt_serve, session_processes
+from tests.deploy.test_dashboard import dashboard_metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = "seqgpt560m"
@@ -168,7 +169,8 @@ def supervised(checkout: Path, tiny_model: Path) -> Iterator[Supervised]:
 
 
 def check_the_running_server(server: Supervised, launcher: int) -> None:
-    """supervisorctl and ``seqgpt-serve status`` see it; the key is on no command line."""
+    """supervisorctl and ``seqgpt-serve status`` see it, the key is on no command line, and
+    /metrics has the series the dashboard reads."""
     status = server.make("supervise-status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert status.stdout.split()[:2] in ([PROGRAM, "RUNNING"], [PROGRAM, "STARTING"])
@@ -179,6 +181,11 @@ def check_the_running_server(server: Supervised, launcher: int) -> None:
     assert seen.stdout.startswith("up: ")
     assert httpx.get(f"{server.url}/v1/models", timeout=5).status_code == 401
     assert not any(KEY in " ".join(p.cmdline()) for p in tree(launcher))
+    # The Grafana dashboard's vLLM series are on a real /metrics.
+    auth = {"Authorization": f"Bearer {KEY}"}
+    metrics = httpx.get(f"{server.url}/metrics", headers=auth, timeout=5).text.splitlines()
+    exported = {line.split("{")[0].split()[0] for line in metrics if line[:1] not in "#"}
+    assert {name for name in dashboard_metric_names() if name.startswith("vllm:")} <= exported
 
 
 def test_supervisor_restarts_the_server_and_stops_it_cleanly(supervised: Supervised) -> None:
