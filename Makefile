@@ -48,7 +48,8 @@ SEQGPT_LOG_DIR ?= $(CURDIR)/logs
 SEQGPT_SERVE_ARGS ?= $(SERVE_ARGS)
 SUPERVISOR_ENV = SEQGPT_MODEL='$(SEQGPT_MODEL)' SEQGPT_PORT='$(SEQGPT_PORT)' \
 	SEQGPT_LOG_DIR='$(SEQGPT_LOG_DIR)' SEQGPT_SERVE_ARGS='$(SEQGPT_SERVE_ARGS)'
-SUPERVISORCTL = $(SUPERVISOR_ENV) $(VENV)/bin/supervisorctl -c deploy/supervisord.conf
+# supervisorctl reads only the control socket's place from the file.
+SUPERVISORCTL = SEQGPT_LOG_DIR='$(SEQGPT_LOG_DIR)' $(VENV)/bin/supervisorctl -c deploy/supervisord.conf
 
 supervise: setup
 	mkdir -p '$(SEQGPT_LOG_DIR)'
