@@ -21,7 +21,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 SECTION = README.split("\n## Operations\n", 1)[1].split("\n## ", 1)[0]
 LINES = [
     line.split("  #")[0].strip()
-    for block in re.findall(r"```bash\n(.*?)```", SECTION, flags=re.S)
+    # sh: blocks with curl (tests/e2e/test_readme.py runs the bash ones holding curl)
+    for block in re.findall(r"```(?:bash|sh)\n(.*?)```", SECTION, flags=re.S)
     for line in block.splitlines()
     if line.strip()
 ]
