@@ -1,6 +1,6 @@
 """deploy/supervisord.conf read as supervisor reads it, without starting anything: the program's
-command is one the CLI accepts, the exit codes it treats as expected are the launcher's
-"stopped on request" and "usage error", and the stop waits out the drain."""
+command is one the CLI accepts, only the launcher's "stopped on request" counts as an expected
+exit, and the stop waits out the drain."""
 
 from __future__ import annotations
 
@@ -56,12 +56,15 @@ def test_the_command_runs_the_venvs_launcher_with_flags_the_cli_accepts(program:
     )
 
 
-def test_restarts_on_crashes_but_not_on_a_stop_or_a_usage_error(program: Any) -> None:
+def test_restarts_on_any_exit_but_a_requested_stop_and_gives_up_on_failed_starts(
+    program: Any,
+) -> None:
     from supervisor.datatypes import RestartUnconditionally, RestartWhenExitUnexpected
 
     assert program.autorestart is RestartWhenExitUnexpected
     assert program.autorestart is not RestartUnconditionally
-    assert sorted(program.exitcodes) == [0, 2]
+    assert program.exitcodes == [0]  # the launcher's status after a requested stop
+    assert program.startretries == 3  # then FATAL: a usage error (exit 2) comes within startsecs
 
 
 def test_the_stop_waits_out_the_drain_and_the_launchers_cleanup(program: Any) -> None:
