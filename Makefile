@@ -15,6 +15,7 @@ LOADTEST_ARGS ?=
 BENCHMARK_ARGS ?=
 
 .PHONY: setup serve demo test lint typecheck unit loadtest benchmark clean
+.PHONY: supervise supervise-status supervise-restart supervise-stop
 
 setup: $(STAMP)
 
@@ -37,6 +38,34 @@ serve: setup
 demo: setup
 	test -d .models/tiny || $(VENV)/bin/seqgpt-serve make-test-model .models/tiny --size tiny
 	$(VENV)/bin/seqgpt-serve serve --model .models/tiny --port $(PORT) --enforce-eager $(SERVE_ARGS)
+
+# Under supervisor (deploy/supervisord.conf): restarted whenever it stops by itself. The file
+# names its settings as %(ENV_X)s, which supervisor refuses unset: these are the defaults.
+# VLLM_API_KEY and SEQGPT_* settings pass through the environment.
+SEQGPT_MODEL ?= $(MODEL)
+SEQGPT_PORT ?= $(PORT)
+SEQGPT_LOG_DIR ?= $(CURDIR)/logs
+SEQGPT_SERVE_ARGS ?= $(SERVE_ARGS)
+SUPERVISOR_ENV = SEQGPT_MODEL='$(SEQGPT_MODEL)' SEQGPT_PORT='$(SEQGPT_PORT)' \
+	SEQGPT_LOG_DIR='$(SEQGPT_LOG_DIR)' SEQGPT_SERVE_ARGS='$(SEQGPT_SERVE_ARGS)'
+# supervisorctl reads only the control socket's place from the file.
+SUPERVISORCTL = SEQGPT_LOG_DIR='$(SEQGPT_LOG_DIR)' $(VENV)/bin/supervisorctl -c deploy/supervisord.conf
+
+supervise: setup
+	mkdir -p '$(SEQGPT_LOG_DIR)'
+	$(SUPERVISOR_ENV) $(VENV)/bin/supervisord -c deploy/supervisord.conf
+
+supervise-status:
+	$(SUPERVISORCTL) status
+
+supervise-restart:
+	$(SUPERVISORCTL) restart seqgpt560m
+
+# Stops the server (SIGTERM: requests in flight drain for up to 30 s; `stop` waits for it),
+# then supervisord.
+supervise-stop:
+	$(SUPERVISORCTL) stop seqgpt560m
+	$(SUPERVISORCTL) shutdown
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""The ``seqgpt-serve`` command: ``serve`` (the launcher) and ``make-test-model``.
+"""The ``seqgpt-serve`` command: ``serve`` (the launcher), ``status`` and ``make-test-model``.
 
 Every user error is one line on stderr saying what to do, with exit status 2.
 """
@@ -12,13 +12,15 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from serving import status_cli
 from serving.entry import DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL, SERVED_MODEL_NAME
 
 __all__ = ["app", "main"]
 
 APP_HELP = (
-    "Serve the zero-shot NLU model SeqGPT-560M on vLLM (serve), or write a random-weight "
-    "checkpoint with its architecture for offline tests and demos (make-test-model)."
+    "Serve the zero-shot NLU model SeqGPT-560M on vLLM (serve), say how a running server is "
+    "doing (status), or write a random-weight checkpoint with its architecture for offline "
+    "tests and demos (make-test-model)."
 )
 SERVE_HELP = "\n\n".join(
     [
@@ -41,6 +43,18 @@ SERVE_HELP = "\n\n".join(
         "Exit status: 0 after a requested stop (SIGTERM, SIGINT, SIGHUP); the server's status "
         "when it failed (128+N when killed by signal N); 1 when it stopped by itself (its "
         "engine died); 2 for a usage or setup error.",
+    ]
+)
+STATUS_HELP = "\n\n".join(
+    [
+        "Print one line saying how the server at --url is doing: up, unhealthy, draining or "
+        "down, its model and device, and the requests running and waiting in its engine.",
+        "It asks GET /v1/status; a server without that route is asked /health, /v1/models and "
+        "/metrics instead (device: unknown).",
+        f"Exit status: {status_cli.EXIT_HEALTHY} healthy; {status_cli.EXIT_UNHEALTHY} the "
+        "server answers but is not healthy (its engine is down) or is draining before a stop; "
+        f"2 a usage error; {status_cli.EXIT_DOWN} down (nothing answers in time); "
+        f"{status_cli.EXIT_UNAUTHORIZED} the server refused the key or wants one.",
     ]
 )
 
@@ -92,6 +106,24 @@ def _hide_keys_from_process_list(keys: list[str]) -> None:
     for key in keys:
         title = title.replace(key, "***")
     setproctitle(title)
+
+
+@app.command(help=STATUS_HELP)
+def status(
+    url: Annotated[
+        str, typer.Option(metavar="URL", help="The server's address.")
+    ] = status_cli.DEFAULT_URL,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", metavar="KEY", help="The server's key (default: $VLLM_API_KEY)."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each answer.")] = 5.0,
+) -> None:
+    """Print one line on how a server is doing; the exit status says it too (STATUS_HELP)."""
+    if not url.startswith(("http://", "https://")):
+        _fail(f"--url must start with http:// or https://, not {url!r}")
+    key = api_key if api_key is not None else os.environ.get("VLLM_API_KEY")
+    raise typer.Exit(status_cli.run(url, key, timeout=timeout))
 
 
 @app.command("make-test-model")

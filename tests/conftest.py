@@ -1,4 +1,5 @@
-"""Marks every test by its folder tier (unit, api, e2e); the tiny test checkpoint, made once."""
+"""Marks every test by its folder tier (unit, api, e2e, deploy); the tiny test checkpoint, made
+once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_model(tmp_path_factory.mktemp("models") / "tiny", "tiny")
 
 
-_TIERS = {"unit": pytest.mark.unit, "api": pytest.mark.api, "e2e": pytest.mark.e2e}
+_TIERS = {
+    "unit": pytest.mark.unit,
+    "api": pytest.mark.api,
+    "e2e": pytest.mark.e2e,
+    "deploy": pytest.mark.deploy,
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
