@@ -36,6 +36,7 @@ SERVED_MODEL_NAME = "seqgpt"
 # SeqGPT was trained at 1024 tokens; ALiBi lets it read a little further. Prompts longer than
 # this are rejected with a 400, never truncated.
 DEFAULT_MAX_MODEL_LEN = 2048
+DEFAULT_MAX_QUEUED_REQS = 1024
 CHAT_TEMPLATE = Path(__file__).with_name("chat_template.jinja")
 _UNSET: Any = object()  # the parser's default for every flag we give a default to
 
@@ -55,6 +56,9 @@ def _defaults(model: str) -> dict[str, list[str]]:
             "--override-generation-config",
             json.dumps({"temperature": 0.0}),
         ],
+        # Requests vLLM takes in at once, from every route (ours hold SEQGPT_MAX_INFLIGHT
+        # prompts at most): beyond it a fast 503 with Retry-After, never an unbounded queue.
+        "max_num_queued_reqs": ["--max-num-queued-reqs", str(DEFAULT_MAX_QUEUED_REQS)],
         # SeqGPT has no chat template (vLLM would refuse /v1/chat/completions): the last user
         # message is the prompt, so chat clients get exactly what completions give.
         "chat_template": ["--chat-template", str(CHAT_TEMPLATE)],

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from serving import entry
-from serving.entry import DEFAULT_MODEL, UsageError, added_flags, parse_vllm_args
+from serving.entry import CHAT_TEMPLATE, DEFAULT_MODEL, UsageError, added_flags, parse_vllm_args
 
 DEFAULTS = {
     "model": DEFAULT_MODEL,
@@ -22,6 +22,8 @@ DEFAULTS = {
     "max_model_len": 2048,
     "generation_config": "vllm",
     "override_generation_config": {"temperature": 0.0},
+    "max_num_queued_reqs": 1024,
+    "chat_template": str(CHAT_TEMPLATE),
 }
 
 
