@@ -53,10 +53,8 @@ def test_errors_carry_the_request_id_too(client: TestClient) -> None:
     assert response.headers["x-request-id"] == "e-1"
 
 
-def test_task_metrics_count_requests_sizes_and_outcomes(
-    client: TestClient, engine: FakeEngine
-) -> None:
-    before = {
+def _counts() -> dict[str, float]:
+    return {
         "ok": _sample("seqgpt_requests_total", task="extract", status="200"),
         "bad": _sample("seqgpt_requests_total", task="classify", status="400"),
         "labels": _sample("seqgpt_labels_per_request_sum", task="extract"),
@@ -66,6 +64,12 @@ def test_task_metrics_count_requests_sizes_and_outcomes(
         "invalid": _sample("seqgpt_rejections_total", reason="invalid_input"),
         "cut": _sample("seqgpt_truncated_answers_total", task="extract"),
     }
+
+
+def test_task_metrics_count_requests_sizes_and_outcomes(
+    client: TestClient, engine: FakeEngine
+) -> None:
+    before = _counts()
     engine.respond = lambda _p, _s: "l0: 李四"
     engine.finish_reason = "length"
     labels = [f"l{i}" for i in range(13)]
@@ -74,16 +78,7 @@ def test_task_metrics_count_requests_sizes_and_outcomes(
     engine.finish_reason = "stop"
     assert client.post("/v1/classify", json=CLASSIFY).status_code == 200
     assert client.post("/v1/classify", json={**CLASSIFY, "text": ""}).status_code == 400
-    after = {
-        "ok": _sample("seqgpt_requests_total", task="extract", status="200"),
-        "bad": _sample("seqgpt_requests_total", task="classify", status="400"),
-        "labels": _sample("seqgpt_labels_per_request_sum", task="extract"),
-        "prompts": _sample("seqgpt_prompts_per_request_sum", task="extract"),
-        "ungrounded": _sample("seqgpt_ungrounded_values_total", task="extract"),
-        "unparsed": _sample("seqgpt_unparsed_answers_total", task="classify"),
-        "invalid": _sample("seqgpt_rejections_total", reason="invalid_input"),
-        "cut": _sample("seqgpt_truncated_answers_total", task="extract"),
-    }
+    after = _counts()
     delta = {key: after[key] - before[key] for key in before}
     # The cut-short answers' only line was their unfinished last one: not a value.
     assert delta == {
