@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,6 +28,7 @@ from .conftest import API_KEY, MAX_TEXT_CHARS
 
 pytestmark = pytest.mark.timeout(600)
 
+ROOT = Path(__file__).resolve().parents[2]
 LABELS = "人物,地点,组织机构,时间,事件,产品"
 ENV = {  # as the e2e server's
     "SEQGPT_MAX_TEXT_CHARS": str(MAX_TEXT_CHARS),
@@ -170,3 +173,22 @@ def test_both_ways_agree_on_every_row() -> None:
             assert row == other
         else:  # same prompts: same tokens (random weights may answer differently per batch)
             assert row["usage"]["prompt_tokens"] == other["usage"]["prompt_tokens"], number
+
+
+def test_the_readme_example(server: ServerProcess, tmp_path: Path) -> None:
+    """The README's batch commands, in a fresh folder whose .venv is this one: the --url one
+    against the e2e server; the --model one names the hub model (no network here)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n### Batch jobs\n", 1)[1].split("\n### ", 1)[0]
+    (block,) = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    commands = block.replace("\\\n", "").strip().splitlines()
+    assert len(commands) == 3
+    assert "--model DAMO-NLP/SeqGPT-560M" in commands[2]
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1])
+    env = {**os.environ, "VLLM_API_KEY": API_KEY}
+    script = "\n".join(commands[:2]).replace("http://localhost:8000", server.url)
+    subprocess.run(["bash", "-ec", script], cwd=tmp_path, env=env, check=True, timeout=120)
+    lines = (tmp_path / "labels.jsonl").read_text(encoding="utf-8").splitlines()
+    results = {r["id"]: r for r in map(json.loads, lines)}
+    assert results["n1"]["label"] in ["财经", "体育", "娱乐", "科技"]
+    assert results["n2"]["label"] in ["人物", "时间"]  # its own labels
