@@ -105,7 +105,7 @@ class Progress:
         self._bar.update(1)
 
     def close(self) -> None:
-        """Remove the bar's line's cursor state (the summary line follows)."""
+        """Close the bar (the summary line follows on a line of its own)."""
         self._bar.close()
 
 
@@ -138,8 +138,9 @@ async def process(
             for _ in range(concurrency):
                 group.create_task(worker())
     except BaseExceptionGroup as failed:
-        # The run's end (the key refused, the engine dead ...) as itself; a bug as it is.
-        ended = [exc for exc in failed.exceptions if isinstance(exc, RunFailed)]
+        # The run's end (the key refused, the engine dead, INPUT changed under us ...) as
+        # itself; a bug as it is.
+        ended = [exc for exc in failed.exceptions if isinstance(exc, RunFailed | BatchFileError)]
         if ended:
             raise ended[0] from None
         raise

@@ -9,12 +9,14 @@ import json
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from serving.batch import BatchJob, Progress, Summary, run_batch
+from serving.batch import BatchJob, Progress, Summary, process, run_batch
+from serving.batch_io import BadRow, BatchFileError, Row, open_output
 from serving.batch_rows import RowRequest, RunFailed
 
 
@@ -153,6 +155,18 @@ def test_sigint_stops_cleanly_and_the_rerun_finishes(tmp_path: Path) -> None:
     status, rows = _run(job, FakeRunner())
     assert status == 0
     assert Counter(row["id"] for row in rows) == Counter(f"r{i}" for i in range(40))
+
+
+def test_an_input_that_turns_unreadable_mid_run_is_a_file_error(tmp_path: Path) -> None:
+    def rows() -> Iterator[Row | BadRow]:
+        yield Row(1, 1, {"text": "a"})
+        raise BatchFileError("in.csv is not UTF-8 text (byte 9)")
+
+    job = BatchJob("classify", tmp_path / "in.csv", tmp_path / "out.jsonl", "a", 3)
+    writer, done = open_output(job.output)
+    with pytest.raises(BatchFileError, match="not UTF-8"):
+        asyncio.run(process(job, rows(), done, writer, FakeRunner(), Summary(2, 0)))
+    writer.close()
 
 
 def test_nothing_left_to_do_starts_no_runner(tmp_path: Path) -> None:
