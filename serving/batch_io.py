@@ -1,0 +1,252 @@
+"""Batch files: rows read from INPUT (JSONL, or CSV by extension), results appended to OUTPUT.
+
+INPUT rows:
+
+- JSONL: one JSON object per non-blank line; CSV: one record per row after a header that has a
+  ``text`` column. Other fields or columns are ignored.
+- ``id``: a string or an integer; without one, the row's number (its 1-based line in JSONL, its
+  1-based record after the header in CSV). Ids are compared as text (``5`` and ``"5"`` are the
+  same id). The second row with an id already seen is a bad row with no id (``"id": null``).
+- ``labels``: a list or one comma-separated string; it overrides the command's ``--labels``.
+- A row that cannot be read (invalid JSON, not an object, a bad id) is a ``BadRow``; its text
+  and labels are checked later, by the same request models as the REST API.
+
+OUTPUT is JSONL: one object per row with its ``id``, its ``row`` number and the REST answer (or
+``error``). Lines are written whole (one ``write`` of the encoded line) and flushed as rows
+complete, so a stopped run leaves complete lines and at most one torn last line. ``open_output``
+resumes: it drops a torn last line (anything after the last newline), reads which rows are
+already done, and the writer refuses to write one of them again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BadRow",
+    "BatchFileError",
+    "Key",
+    "ResultWriter",
+    "Row",
+    "count_rows",
+    "open_output",
+    "read_done",
+    "read_rows",
+    "row_key",
+]
+
+Key = tuple[str, str]
+"""What identifies a row across runs: ``("id", text of its id)``, or ``("row", number)`` for a
+row that has no usable id."""
+
+
+class BatchFileError(Exception):
+    """INPUT or OUTPUT cannot be used at all (one line for people, not one row's problem)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One readable row: its number, id, and the fields that make its request."""
+
+    number: int
+    id: str | int
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that cannot be read; it becomes an error row (``param`` names the field)."""
+
+    number: int
+    id: str | int | None
+    message: str
+    param: str | None = None
+
+
+def row_key(row: Row | BadRow) -> Key:
+    """The identity of ``row`` in OUTPUT."""
+    if row.id is None:
+        return ("row", str(row.number))
+    return ("id", str(row.id))
+
+
+def read_rows(path: Path) -> Iterator[Row | BadRow]:
+    """Every row of INPUT in file order, ids checked and duplicates turned into bad rows."""
+    raw = _csv_rows(path) if path.suffix.lower() == ".csv" else _jsonl_rows(path)
+    seen: dict[str, int] = {}
+    for row in raw:
+        if row.id is None:
+            yield row
+            continue
+        first = seen.setdefault(str(row.id), row.number)
+        if first == row.number:
+            yield row
+        else:
+            message = (
+                f"Row {row.number} repeats the id {row.id!r} of row {first}; ids must be unique."
+            )
+            yield BadRow(row.number, None, message, "id")
+
+
+def count_rows(path: Path, done: set[Key]) -> tuple[int, int]:
+    """How many rows INPUT has, and how many of them are already in ``done``."""
+    total = skipped = 0
+    for row in read_rows(path):
+        total += 1
+        skipped += row_key(row) in done
+    return total, skipped
+
+
+def _from_fields(number: int, fields: dict[str, Any]) -> Row | BadRow:
+    """The row of one JSON object or CSV record: its id checked, its request fields kept."""
+    row_id = fields.get("id")
+    if row_id is None or row_id == "":
+        row_id = number
+    elif isinstance(row_id, bool) or not isinstance(row_id, str | int):
+        return BadRow(number, None, f"Row {number}: 'id' must be a string or an integer.", "id")
+    elif isinstance(row_id, str) and not _valid_unicode(row_id):
+        message = f"Row {number}: 'id' holds an invalid character (an unpaired surrogate)."
+        return BadRow(number, None, message, "id")
+    # A null or empty labels field means none of its own: the command's --labels apply.
+    request = {k: v for k, v in fields.items() if k == "text" or (k == "labels" and v)}
+    return Row(number, row_id, request)
+
+
+def _valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _jsonl_rows(path: Path) -> Iterator[Row | BadRow]:
+    with _open_input(path, "rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                fields = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                yield BadRow(number, number, f"Line {number} is not valid UTF-8.")
+                continue
+            except json.JSONDecodeError as exc:
+                message = f"Line {number} is not valid JSON: {exc.msg} (column {exc.colno})."
+                yield BadRow(number, number, message)
+                continue
+            if not isinstance(fields, dict):
+                yield BadRow(number, number, f"Line {number} is not a JSON object.")
+                continue
+            yield _from_fields(number, fields)
+
+
+def _csv_rows(path: Path) -> Iterator[Row | BadRow]:
+    # Texts may be long; the csv module refuses fields over 128 KiB by default.
+    csv.field_size_limit(sys.maxsize)
+    # utf-8-sig: spreadsheets write a byte-order mark in front of the header.
+    with _open_input(path, "r", encoding="utf-8-sig", newline="") as handle:
+        try:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or "text" not in reader.fieldnames:
+                raise BatchFileError(f"{path} has no 'text' column in its header row")
+            for number, record in enumerate(reader, start=1):
+                fields = {k: v for k, v in record.items() if k is not None and v is not None}
+                yield _from_fields(number, fields)
+        except UnicodeDecodeError as exc:
+            raise BatchFileError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
+        except csv.Error as exc:
+            raise BatchFileError(f"{path} is not valid CSV: {exc}") from exc
+
+
+def _open_input(path: Path, mode: str, **kwargs: Any) -> Any:
+    try:
+        return path.open(mode, **kwargs)
+    except OSError as exc:
+        raise BatchFileError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def read_done(path: Path) -> set[Key]:
+    """The rows already in OUTPUT (after ``open_output`` dropped a torn last line)."""
+    done: set[Key] = set()
+    if not path.exists():
+        return done
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                entry = json.loads(raw)
+                key = _output_key(entry)
+            except (ValueError, TypeError, KeyError):
+                raise BatchFileError(
+                    f"{path} line {number} is not a result of this command; pass another "
+                    "--output file"
+                ) from None
+            done.add(key)
+    return done
+
+
+def _output_key(entry: Any) -> Key:
+    if not isinstance(entry, dict) or not isinstance(entry["row"], int):
+        raise TypeError
+    if entry["id"] is None:
+        return ("row", str(entry["row"]))
+    return ("id", str(entry["id"]))
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Truncate OUTPUT after its last newline: a line cut short when a run was killed."""
+    with path.open("rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        end = size
+        while end > 0:
+            step = min(65536, end)
+            handle.seek(end - step)
+            chunk = handle.read(step)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                end = end - step + newline + 1
+                break
+            end -= step
+        if end != size:
+            handle.truncate(end)
+
+
+def open_output(path: Path) -> tuple[ResultWriter, set[Key]]:
+    """A writer appending to OUTPUT, and the rows it already holds (torn last line dropped)."""
+    try:
+        if path.exists():
+            _drop_torn_tail(path)
+        done = read_done(path)
+        return ResultWriter(path, done), done
+    except OSError as exc:
+        raise BatchFileError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+class ResultWriter:
+    """Appends result rows to OUTPUT as whole lines, flushed at once; each row at most once."""
+
+    def __init__(self, path: Path, done: set[Key]) -> None:
+        self._written = set(done)
+        # Unbuffered and O_APPEND: each line reaches the file in one write call, or not at all
+        # when the process is stopped before it.
+        self._file = path.open("ab", buffering=0)
+
+    def write(self, key: Key, entry: dict[str, Any]) -> None:
+        """Append ``entry`` as one line; a key already written is a bug, never a second line."""
+        if key in self._written:
+            raise ValueError(f"row {key[1]} is already in the output")
+        data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        view = memoryview(data)
+        while view:
+            view = view[self._file.write(view) or 0 :]
+        self._written.add(key)
+
+    def close(self) -> None:
+        """Close OUTPUT."""
+        self._file.close()

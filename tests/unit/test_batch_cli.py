@@ -1,0 +1,101 @@
+"""``seqgpt-serve classify`` and ``extract``: help, and usage errors as one line with status 2
+(the runs themselves: tests/e2e/test_batch.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from serving.cli import main
+
+
+@pytest.mark.parametrize("command", ["classify", "extract"])
+def test_help_says_formats_engines_resume_and_exit_status(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for words in [
+        f"Usage: seqgpt-serve {command}",
+        "JSONL (or CSV",
+        "--labels",
+        "run the same command again to resume",
+        "--model",
+        "--url",
+        "--api-key",
+        "VLLM_API_KEY",
+        "--concurrency",
+        "--enforce-eager",
+        "--dtype",
+        "--max-model-len",
+        "Exit status",
+    ]:
+        assert words in out, words
+    assert ("--multi-label" in out) == (command == "classify")
+
+
+@pytest.fixture
+def rows(tmp_path: Path) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"text": "a"}) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "pass --model DIR (vLLM in this process) or --url URL"),
+        (["--model", "m", "--url", "http://x"], "pass --model DIR"),
+        (["--url", "http://x", "--dtype", "float32"], "--dtype set the in-process engine"),
+        (["--url", "http://x", "--enforce-eager"], "--enforce-eager set the in-process engine"),
+        (["--url", "localhost:8000"], "--url must start with http:// or https://"),
+        (["--model", "m", "--dtype", "fp8"], "--dtype must be one of"),
+        (["--url", "http://x", "--concurrency", "0"], "--concurrency"),
+        (["--model", "./no/such/model"], "no/such/model"),
+    ],
+)
+def test_usage_errors_are_one_line(
+    rows: Path, tmp_path: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["classify", str(rows), "-o", str(tmp_path / "out.jsonl"), "--labels", "a", *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert err.count("\n") == 1, err
+    assert message in err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_bad_settings_stop_an_in_process_run_before_vllm_starts(
+    rows: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEQGPT_MAX_LABELS", "none")
+    monkeypatch.setenv("SEQGPT_CHUNK_SIZE", "0")
+    model = tmp_path / "model"
+    model.mkdir()
+    argv = ["extract", str(rows), "-o", str(tmp_path / "out.jsonl"), "--model", str(model)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].split("=")[0].strip() for line in err] == [
+        "SEQGPT_MAX_LABELS",
+        "SEQGPT_CHUNK_SIZE",
+    ]
+
+
+def test_a_missing_input_is_status_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["extract", str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "o.jsonl")]
+    assert main([*argv, "--url", "http://127.0.0.1:1"]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'none.jsonl'} is not a file\n"
+
+
+def test_nothing_at_the_url_is_status_1_and_keeps_no_row(
+    rows: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["classify", str(rows), "-o", str(tmp_path / "out.jsonl"), "--labels", "a"]
+    assert main([*argv, "--url", "http://127.0.0.1:1"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: nothing answers at http://127.0.0.1:1")
+    assert err[1].startswith("stopped: 0 rows, 0 errors, 0 skipped")
+    assert (tmp_path / "out.jsonl").read_text() == ""

@@ -1,0 +1,256 @@
+"""Batch files: reading INPUT (JSONL and CSV, ids, labels, bad rows), resuming OUTPUT (torn last
+line, done rows), and the writer (whole lines, never a row twice)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from serving.batch_io import (
+    BadRow,
+    BatchFileError,
+    Row,
+    count_rows,
+    open_output,
+    read_done,
+    read_rows,
+    row_key,
+)
+
+
+def _jsonl(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _csv(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "in.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- JSONL -------------------------------------------------------------------------------------
+
+
+def test_jsonl_ids_default_to_line_numbers_and_blank_lines_are_not_rows(tmp_path: Path) -> None:
+    path = _jsonl(
+        tmp_path,
+        '{"text": "a"}',
+        "",
+        '{"id": "x", "text": "b", "labels": ["l1", "l2"]}',
+        '{"id": 7, "text": "c", "labels": "l1,l2", "other": 1}',
+        "   ",
+        '{"text": "d", "id": null}',
+    )
+    assert list(read_rows(path)) == [
+        Row(1, 1, {"text": "a"}),
+        Row(3, "x", {"text": "b", "labels": ["l1", "l2"]}),
+        Row(4, 7, {"text": "c", "labels": "l1,l2"}),
+        Row(6, 6, {"text": "d"}),
+    ]
+
+
+@pytest.mark.parametrize("labels", ["null", '""', "[]"])
+def test_jsonl_empty_labels_leave_the_commands_labels(tmp_path: Path, labels: str) -> None:
+    path = _jsonl(tmp_path, f'{{"text": "a", "labels": {labels}}}')
+    assert list(read_rows(path)) == [Row(1, 1, {"text": "a"})]
+
+
+def test_jsonl_fields_are_kept_as_sent_for_the_api_models_to_check(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path, '{"text": 5, "labels": [1]}', '{"labels": "a"}')
+    assert list(read_rows(path)) == [
+        Row(1, 1, {"text": 5, "labels": [1]}),
+        Row(2, 2, {"labels": "a"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"text": "a"', "Line 1 is not valid JSON"),
+        ("not json", "Line 1 is not valid JSON"),
+        ('["text", "a"]', "Line 1 is not a JSON object."),
+        ('"text"', "Line 1 is not a JSON object."),
+    ],
+)
+def test_an_unreadable_line_is_a_bad_row_with_its_line_number_as_id(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    (row,) = read_rows(_jsonl(tmp_path, line))
+    assert isinstance(row, BadRow)
+    assert (row.number, row.id, row.param) == (1, 1, None)
+    assert row.message.startswith(message)
+
+
+def test_a_line_that_is_not_utf8_is_a_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"text": "\xff\xfe"}\n{"text": "ok"}\n')
+    bad, good = read_rows(path)
+    assert bad == BadRow(1, 1, "Line 1 is not valid UTF-8.")
+    assert good == Row(2, 2, {"text": "ok"})
+
+
+@pytest.mark.parametrize("value", ["true", "1.5", "[1]", '{"a": 1}', '"\\ud800"'])
+def test_a_bad_id_is_a_bad_row_without_id(tmp_path: Path, value: str) -> None:
+    (row,) = read_rows(_jsonl(tmp_path, f'{{"id": {value}, "text": "a"}}'))
+    assert isinstance(row, BadRow)
+    assert (row.id, row.param) == (None, "id")
+    assert row_key(row) == ("row", "1")
+
+
+def test_the_second_row_with_an_id_is_a_bad_row_without_id(tmp_path: Path) -> None:
+    path = _jsonl(
+        tmp_path,
+        '{"id": "a", "text": "1"}',
+        '{"id": "a", "text": "2"}',
+        '{"id": 1, "text": "3"}',  # row 1's default id, but row 1 has one of its own
+        '{"id": "1", "text": "4"}',  # "1" and 1 are the same id
+        '{"text": "5"}',
+    )
+    rows = list(read_rows(path))
+    assert [row.id for row in rows] == ["a", None, 1, None, 5]
+    duplicate = rows[1]
+    assert isinstance(duplicate, BadRow)
+    assert duplicate.message == "Row 2 repeats the id 'a' of row 1; ids must be unique."
+    assert duplicate.param == "id"
+    assert isinstance(rows[3], BadRow)
+    assert "repeats the id '1' of row 3" in rows[3].message
+
+
+def test_count_rows_counts_rows_and_those_done(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path, '{"text": "a"}', '{"text": "b"}', "bad", '{"id": "x", "text": "c"}')
+    assert count_rows(path, set()) == (4, 0)
+    assert count_rows(path, {("id", "1"), ("id", "x"), ("id", "nope")}) == (4, 2)
+
+
+def test_a_missing_input_is_a_file_error(tmp_path: Path) -> None:
+    with pytest.raises(BatchFileError, match="cannot read"):
+        list(read_rows(tmp_path / "nope.jsonl"))
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def test_csv_rows_by_record_number_with_optional_id_and_labels(tmp_path: Path) -> None:
+    path = _csv(
+        tmp_path,
+        "\ufeffid,text,labels,extra\n"  # a spreadsheet's byte-order mark
+        'a,"one, with a comma",财经,x\n'
+        ',"two\nlines",,y\n'
+        "c,three\n",  # a short record: no labels cell
+    )
+    assert list(read_rows(path)) == [
+        Row(1, "a", {"text": "one, with a comma", "labels": "财经"}),
+        Row(2, 2, {"text": "two\nlines"}),
+        Row(3, "c", {"text": "three"}),
+    ]
+
+
+def test_csv_without_a_text_column_is_a_file_error(tmp_path: Path) -> None:
+    with pytest.raises(BatchFileError, match="no 'text' column"):
+        list(read_rows(_csv(tmp_path, "id,body\n1,a\n")))
+
+
+def test_csv_that_is_not_utf8_is_a_file_error(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes("text\n财经\n".encode("gbk"))
+    with pytest.raises(BatchFileError, match="not UTF-8"):
+        list(read_rows(path))
+
+
+def test_csv_duplicate_ids_are_bad_rows(tmp_path: Path) -> None:
+    rows = list(read_rows(_csv(tmp_path, "id,text\nx,a\nx,b\n")))
+    assert isinstance(rows[1], BadRow)
+    assert rows[1].id is None
+
+
+def test_the_extension_decides_the_format(tmp_path: Path) -> None:
+    path = tmp_path / "rows.CSV"
+    path.write_text("text\nhello\n", encoding="utf-8")
+    assert list(read_rows(path)) == [Row(1, 1, {"text": "hello"})]
+
+
+# --- OUTPUT: resume and writer -----------------------------------------------------------------
+
+
+def _line(row_id: object, row: int, **fields: object) -> str:
+    return json.dumps({"id": row_id, "row": row, **fields}, ensure_ascii=False) + "\n"
+
+
+def test_a_new_output_has_nothing_done(tmp_path: Path) -> None:
+    writer, done = open_output(tmp_path / "out.jsonl")
+    writer.close()
+    assert done == set()
+    assert (tmp_path / "out.jsonl").read_bytes() == b""
+
+
+def test_resume_reads_done_ids_and_rows_without_id(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    path.write_text(_line("a", 1, label="x") + _line(5, 5, error={}) + _line(None, 9, error={}))
+    writer, done = open_output(path)
+    writer.close()
+    assert done == {("id", "a"), ("id", "5"), ("row", "9")}
+
+
+@pytest.mark.parametrize(
+    "torn",
+    ['{"id": "b", "row": 2, "lab', '{"id": "b", "row": 2}', "{", '{"id": "日'],
+    ids=["cut", "complete-json-without-newline", "one-byte", "cut-inside-utf8"],
+)
+def test_resume_drops_a_torn_last_line(tmp_path: Path, torn: str) -> None:
+    path = tmp_path / "out.jsonl"
+    kept = _line("a", 1, label="x")
+    data = kept.encode() + torn.encode()
+    if torn.endswith("日"):
+        data = data[:-1]  # a multi-byte character cut in half
+    path.write_bytes(data)
+    writer, done = open_output(path)
+    writer.write(("id", "b"), {"id": "b", "row": 2, "label": "y"})
+    writer.close()
+    assert done == {("id", "a")}
+    assert path.read_text(encoding="utf-8") == kept + _line("b", 2, label="y")
+
+
+def test_resume_of_a_file_that_is_only_a_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"id": "a", "ro')
+    writer, done = open_output(path)
+    writer.close()
+    assert done == set()
+    assert path.read_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    "line", ["not json\n", "[1]\n", '{"id": "a"}\n', '{"row": 1}\n', '{"id": "a", "row": "1"}\n']
+)
+def test_an_output_line_that_is_not_a_result_refuses_the_file(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "out.jsonl"
+    path.write_text(_line("a", 1) + line + _line("b", 2))
+    with pytest.raises(BatchFileError, match="line 2 is not a result of this command"):
+        read_done(path)
+
+
+def test_the_writer_appends_whole_lines_and_never_a_row_twice(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    path.write_text(_line("a", 1))
+    writer, done = open_output(path)
+    writer.write(("id", "b"), {"id": "b", "row": 2, "fields": {"人物": []}})
+    with pytest.raises(ValueError, match="already in the output"):
+        writer.write(("id", "a"), {"id": "a", "row": 1})
+    with pytest.raises(ValueError, match="already in the output"):
+        writer.write(("id", "b"), {"id": "b", "row": 2})
+    writer.close()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines == [_line("a", 1).strip(), '{"id": "b", "row": 2, "fields": {"人物": []}}']
+    assert done == {("id", "a")}
+
+
+def test_the_writer_flushes_each_line_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    writer, _ = open_output(path)
+    writer.write(("id", "a"), {"id": "a", "row": 1})
+    assert path.read_text() == _line("a", 1)  # before close: nothing waits in a buffer
+    writer.close()

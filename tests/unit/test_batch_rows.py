@@ -1,0 +1,179 @@
+"""A batch row's request and answer in the REST API's terms, and the in-process runner over a
+fake engine (the real service: same checks, bound, errors)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from vllm.sampling_params import SamplingParams
+from vllm.v1.engine.exceptions import EngineDeadError
+
+from serving.batch_engine import EngineRunner, build_service
+from serving.batch_io import BadRow, Row
+from serving.batch_rows import RowRequest, RunFailed, request_of
+from serving.settings import Settings
+from tests.api.fake_engine import FakeEngine
+
+
+def _error(answer: Any) -> dict[str, Any]:
+    assert isinstance(answer, dict), answer
+    error: dict[str, Any] = answer["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return error
+
+
+@pytest.mark.parametrize(
+    ("task", "labels", "fields", "expected"),
+    [
+        ("classify", "a,b", {"text": "t"}, RowRequest("classify", "t", "a,b", "batch-r")),
+        (
+            "classify",
+            "a,b",
+            {"text": "t", "labels": ["x"]},
+            RowRequest("classify", "t", ["x"], "batch-r"),
+        ),
+        (
+            "extract",
+            None,
+            {"text": "t", "labels": "x,y"},
+            RowRequest("extract", "t", "x,y", "batch-r"),
+        ),
+    ],
+)
+def test_a_row_becomes_a_request_its_own_labels_first(
+    task: str, labels: str | None, fields: dict[str, Any], expected: RowRequest
+) -> None:
+    assert request_of(task, Row(3, "r", fields), labels) == expected
+
+
+def test_multi_label_goes_into_the_body() -> None:
+    request = request_of("classify_multi", Row(1, 1, {"text": "t"}), "a,b")
+    assert isinstance(request, RowRequest)
+    assert request.body() == {"text": "t", "labels": "a,b", "multi_label": True}
+    assert RowRequest("extract", "t", ["a"], "x").body() == {"text": "t", "labels": ["a"]}
+
+
+@pytest.mark.parametrize(
+    ("fields", "labels", "param", "message"),
+    [
+        ({}, "a", "text", "The field 'text' is required."),
+        ({"text": 5}, "a", "text", "'text': input should be a valid string"),
+        ({"text": " \n"}, "a", "text", "The text is empty or blank."),
+        ({"text": "x\udfff"}, "a", "text", "unpaired surrogate"),
+        ({"text": "x", "labels": [1]}, None, "labels", "'labels[0]'"),
+        ({"text": "x", "labels": 3}, None, "labels", "'labels'"),
+        (
+            {"text": "x"},
+            None,
+            "labels",
+            "Row 4 has no labels, and the command was given no --labels.",
+        ),
+    ],
+)
+def test_a_bad_row_gets_the_apis_400(
+    fields: dict[str, Any], labels: str | None, param: str, message: str
+) -> None:
+    error = _error(request_of("extract", Row(4, "r", fields), labels))
+    assert (error["code"], error["type"], error["param"]) == (400, "BadRequestError", param)
+    assert message in error["message"]
+
+
+def test_an_unreadable_row_gets_a_400_naming_its_problem() -> None:
+    error = _error(request_of("classify", BadRow(2, None, "Row 2 repeats ...", "id"), "a"))
+    assert error == {
+        "message": "Row 2 repeats ...",
+        "type": "BadRequestError",
+        "param": "id",
+        "code": 400,
+    }
+
+
+# --- the in-process runner, over a fake engine -------------------------------------------------
+
+
+def _runner(engine: FakeEngine, **settings: Any) -> EngineRunner:
+    return EngineRunner(build_service(engine, Settings(**settings)), batch_size=8)
+
+
+def _run(runner: EngineRunner, *requests: RowRequest) -> list[dict[str, Any]]:
+    async def main() -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(runner.answer(r) for r in requests)))
+
+    return asyncio.run(main())
+
+
+def test_answers_have_the_rest_shape() -> None:
+    engine = FakeEngine(
+        respond=lambda prompt, _p: "b" if "分类" in prompt else "人物: 张三\n地点: None"
+    )
+    classify, extract = _run(
+        _runner(engine),
+        RowRequest("classify", "今天", ["a", "b"], "batch-1"),
+        RowRequest("extract", "张三来了", ["人物", "地点"], "batch-2"),
+    )
+    assert classify == {
+        "label": "b",
+        "labels": ["b"],
+        "truncated": False,
+        "usage": {"prompt_tokens": 24, "completion_tokens": 1, "total_tokens": 25},
+    }
+    assert extract["fields"] == {"人物": [{"text": "张三", "start": 0, "end": 2}], "地点": []}
+    assert list(extract) == ["fields", "ungrounded", "truncated", "usage"]
+    assert engine.calls[0].request_id.startswith("batch-1-")
+
+
+def test_the_services_400_is_the_rows_error_as_the_server_renders_it() -> None:
+    (answer,) = _run(_runner(FakeEngine()), RowRequest("classify", "t", "a，b,a\nb", "batch-1"))
+    error = _error(answer)
+    assert (error["code"], error["param"]) == (400, "labels")
+    assert "line break or a comma" in error["message"]
+
+
+def test_the_servers_limits_apply() -> None:
+    runner = _runner(FakeEngine(), max_text_chars=3)
+    (answer,) = _run(runner, RowRequest("classify", "long text", "a", "batch-1"))
+    assert "at most 3" in _error(answer)["message"]
+
+
+def test_a_row_over_the_in_flight_bound_waits_for_another_to_finish() -> None:
+    # 7 labels make 2 extraction prompts with chunks of 6; a bound of 3 admits one row at a time.
+    engine = FakeEngine(respond=lambda _prompt, _p: "", delay=0.05)
+    runner = _runner(engine, max_inflight=3, max_labels=7)
+    labels = [f"l{i}" for i in range(7)]
+    answers = _run(runner, *(RowRequest("extract", "t", labels, f"batch-{i}") for i in range(4)))
+    assert all("fields" in answer for answer in answers), answers
+    assert len(engine.calls) == 8
+
+
+def test_a_failed_generation_is_the_rows_500() -> None:
+    engine = FakeEngine(respond=lambda _prompt, _p: RuntimeError("boom"))
+    (answer,) = _run(_runner(engine), RowRequest("classify", "t", "a,b", "batch-1"))
+    error = _error(answer)
+    assert (error["code"], error["type"]) == (500, "InternalServerError")
+    assert "boom" not in error["message"]
+
+
+def test_a_dead_engine_ends_the_run() -> None:
+    engine = FakeEngine(respond=lambda _prompt, _p: EngineDeadError())
+    with pytest.raises(RunFailed, match="the engine stopped"):
+        _run(_runner(engine), RowRequest("classify", "t", "a,b", "batch-1"))
+
+
+def test_the_runner_decodes_as_the_server_does() -> None:
+    engine = FakeEngine(respond=lambda _prompt, _p: "a")
+    _run(_runner(engine), RowRequest("classify", "t", "a,b", "batch-1"))
+    params: SamplingParams = engine.calls[0].params
+    assert params.temperature == 0.0
+    assert params.structured_outputs is not None
+    assert params.structured_outputs.choice == ["a", "b"]
+
+
+def test_the_default_concurrency_is_the_engines_batch() -> None:
+    assert _runner(FakeEngine()).default_concurrency == 8
+
+
+def test_the_service_refuses_a_bound_below_one_request() -> None:
+    with pytest.raises(RunFailed, match="SEQGPT_MAX_INFLIGHT=1"):
+        build_service(FakeEngine(), Settings(max_inflight=1, max_labels=13))
