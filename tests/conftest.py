@@ -1,4 +1,4 @@
-"""Marks every test by its folder tier (unit, api, e2e); the tiny test checkpoint, made once."""
+"""Marks every test by its folder tier (unit, api, e2e, ui); the tiny test checkpoint, made once."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_model(tmp_path_factory.mktemp("models") / "tiny", "tiny")
 
 
-_TIERS = {"unit": pytest.mark.unit, "api": pytest.mark.api, "e2e": pytest.mark.e2e}
+_TIERS = {
+    "unit": pytest.mark.unit,
+    "api": pytest.mark.api,
+    "e2e": pytest.mark.e2e,
+    "ui": pytest.mark.ui,
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
