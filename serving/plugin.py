@@ -137,7 +137,8 @@ def _mount_ui(app: FastAPI, state: State, settings: Settings, *, login: bool) ->
 
     limits = _limits(settings)
     backend = Backend(state, limits)
-    mount_ui(app, backend, max_completion_tokens=limits.max_tokens, logout=login)
+    removed = mount_ui(app, backend, max_completion_tokens=limits.max_tokens, logout=login)
+    logger.info("seqgpt: web UI at /ui (%d Gradio routes not served)", len(removed))
 
 
 def _secure(

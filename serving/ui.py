@@ -143,8 +143,9 @@ def build_ui(backend: Backend | None, *, max_completion_tokens: int, logout: boo
 
 def mount_ui(
     app: FastAPI, backend: Backend | None, *, max_completion_tokens: int, logout: bool
-) -> None:
-    """Mount the UI at ``/ui`` on ``app`` (before the server starts: it joins the lifespan)."""
+) -> list[str]:
+    """Mount the UI at ``/ui`` on ``app`` (before the server starts: it joins the lifespan);
+    return the paths of the Gradio routes left out."""
     blocks = build_ui(backend, max_completion_tokens=max_completion_tokens, logout=logout)
     gr.mount_gradio_app(
         app,
@@ -160,7 +161,7 @@ def mount_ui(
         css=CSS,
         js=STALE_JS,
     )
-    prune_gradio_routes(app)
+    return prune_gradio_routes(app)
 
 
 def prune_gradio_routes(app: FastAPI) -> list[str]:
