@@ -118,7 +118,7 @@ def build_ui(backend: Backend | None, *, max_completion_tokens: int, logout: boo
     with blocks:
         with gr.Row(equal_height=True):
             with gr.Column(scale=3, min_width=320):
-                gr.Markdown("## SeqGPT-560M 零样本理解 Zero-shot NLU")
+                gr.Markdown("### SeqGPT-560M 零样本理解 Zero-shot NLU")
             with gr.Column(scale=4, min_width=320):
                 light = gr.HTML(elem_id="seqgpt-status")
             if logout:

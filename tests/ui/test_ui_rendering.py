@@ -80,6 +80,7 @@ def served(engine: FakeEngine) -> Iterator[_Served]:
     with pytest.MonkeyPatch.context() as env:
         env.delenv("VLLM_API_KEY", raising=False)
         app = build_app(engine, settings, [])
+    app.state.args.served_model_name = ["seqgpt"]
     with _Served(app) as server:
         yield server
 
