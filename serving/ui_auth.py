@@ -150,7 +150,10 @@ async def login(request: Request) -> Response:
     sessions = _sessions(request)
     if not sessions.required:
         return RedirectResponse(_ui_url(request), status_code=HTTPStatus.SEE_OTHER)
-    form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
+    try:
+        form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
+    except ValueError:  # more fields than a login form has
+        form = {}
     key = (form.get("key") or [""])[0].strip()
     cookie = sessions.issue(key) if 0 < len(key) <= _MAX_KEY_CHARS else None
     if cookie is None:

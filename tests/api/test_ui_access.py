@@ -109,6 +109,17 @@ def test_the_login_sets_a_strict_http_only_cookie_for_the_right_key(
     assert KEY not in cookie
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"key=", b"a=1&b=2&c=3&d=4&e=5&key=" + KEY.encode(), b"key=" + b"k" * 5000, b"\xff\xfe"],
+)
+def test_a_malformed_login_is_a_401_page(guarded: TestClient, body: bytes) -> None:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = guarded.post("/ui/login", content=body, headers=headers, follow_redirects=False)
+    assert response.status_code == 401
+    assert "set-cookie" not in response.headers
+
+
 def test_over_https_the_cookie_is_secure(make_client: MakeClient) -> None:
     client = make_client([KEY], ui=True)
     client.base_url = "https://testserver"  # type: ignore[assignment]
