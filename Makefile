@@ -14,7 +14,7 @@ HOST ?=
 LOADTEST_ARGS ?=
 BENCHMARK_ARGS ?=
 
-.PHONY: setup serve demo test lint typecheck unit loadtest benchmark clean
+.PHONY: setup serve demo test lint typecheck unit ui browser loadtest benchmark clean
 .PHONY: supervise supervise-status supervise-restart supervise-stop
 
 setup: $(STAMP)
@@ -79,6 +79,26 @@ unit: setup
 
 test: lint typecheck
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The web UI in headless Chromium (tests/ui): needs `make browser` once.
+ui: setup
+	$(VENV)/bin/pytest tests/ui -q
+
+# The UI tier's browser: Debian's chromium, its chromedriver and a CJK font, installed as root
+# when missing (Playwright's browsers cannot be downloaded here; Debian's packages can).
+BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-zenhei
+browser:
+	@missing=; for package in $(BROWSER_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q 'install ok installed' \
+	    || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  test "$$(id -u)" = 0 || { echo "make browser: run as root to install$$missing" >&2; exit 1; }; \
+	  echo "installing$$missing ..."; log=$$(mktemp); \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
+	    >$$log 2>&1 || { cat $$log >&2; rm -f $$log; exit 1; }; \
+	  rm -f $$log; \
+	fi
 
 # Locust, headless, every answer checked, SLO gates; CSV + HTML in loadtest/reports/<time>/.
 # Without HOST it starts a server on the tiny random-weight model itself.

@@ -10,7 +10,9 @@ Rules, in order, for every HTTP request:
    ``SEQGPT_PUBLIC_METRICS``). This is deny-by-default: a route vLLM adds in a later version is
    guarded without being named here (vLLM's own ``--api-key`` guards only ``/v1``). A CORS
    preflight is let through, since the CORS middleware answers it without running any route.
-   Otherwise: 401.
+   On the web UI's paths (``/ui`` and below) a browser may instead show the UI's session
+   cookie (``serving.ui_auth``), which is worth nothing on any other path; a browser asking for
+   the UI page without either is redirected to the UI's login form. Otherwise: 401.
 2. **Size.** A body over ``SEQGPT_MAX_BODY_BYTES`` is a 413, decided from ``Content-Length``
    before anything is read, or while reading a body sent without one; nothing is parsed.
 3. **Completion limits.** On the completion routes, ``max_tokens``, ``n``, ``best_of``,
@@ -34,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.errors import error_response
 from serving.lifecycle import Drain
+from serving.ui_auth import UiSessions
 
 __all__ = ["COMPLETION_PATHS", "CompletionLimits", "Gate", "completion_limit_error"]
 
@@ -89,9 +92,11 @@ class Gate:
         max_body_bytes: int,
         limits: CompletionLimits,
         drain: Drain,
+        ui: UiSessions | None = None,
     ) -> None:
         self.app = app
         self._drain = drain
+        self._ui = ui
         self._key_hashes = [_digest(key) for key in keys if key]
         self._open_paths = frozenset(open_paths)
         self._max_body_bytes = max_body_bytes
@@ -121,6 +126,10 @@ class Gate:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
                 return
+            login = self._ui.login_redirect(scope, path) if self._ui is not None else None
+            if login is not None:
+                await login(scope, receive, send)
+                return
             response = error_response(HTTPStatus.UNAUTHORIZED, _UNAUTHORIZED)
             response.headers["WWW-Authenticate"] = "Bearer"
             await response(scope, receive, send)
@@ -135,6 +144,11 @@ class Gate:
             return True
         if scope.get("method") == "OPTIONS" and "access-control-request-method" in headers:
             return True  # a CORS preflight: the CORS middleware answers it, no route runs
+        if self._bearer_matches(headers):
+            return True
+        return self._ui is not None and self._ui.admits(path, headers)
+
+    def _bearer_matches(self, headers: Headers) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return False

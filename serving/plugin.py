@@ -6,6 +6,8 @@ starts) reads the settings, builds the service around the server's ``EngineClien
 secures the whole app: it removes the routes this product does not serve, renders every error
 in the common body, and puts ``serving.observe.Observer`` (request ids, metrics, the request
 log) and ``serving.gate.Gate`` (drain, key, limits) in front of every request, outermost.
+Last, it mounts the web UI at ``/ui`` (``serving.ui``) behind the same gate, with its login
+form (``serving.ui_auth``) among the routes.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 
 if TYPE_CHECKING:
+    from serving.gate import CompletionLimits
     from serving.lifecycle import Drain
     from serving.settings import Settings
+    from serving.ui_auth import UiSessions
 
 __all__ = ["SeqGPTPlugin"]
 
@@ -49,8 +53,10 @@ class SeqGPTPlugin:
     def attach_router(self, app: FastAPI) -> None:
         """Register the task routes on vLLM's app."""
         from serving.routes import router
+        from serving.ui_auth import login_router
 
         app.include_router(router)
+        app.include_router(login_router)  # ahead of the UI's mount, which comes at init_state
         self._app = app
 
     async def init_state(self, engine_client: Any, state: State, args: Namespace) -> None:
@@ -58,9 +64,13 @@ class SeqGPTPlugin:
         from serving.lifecycle import Drain
         from serving.observe import AuditLog, Observation, configure_request_log, task_metrics
         from serving.settings import Settings
+        from serving.ui_auth import UiSessions
 
         settings = self._settings or Settings()
         _log_like_vllm()
+        keys = _keys(args, settings)
+        ui_sessions = UiSessions(keys) if settings.ui else None
+        state.seqgpt_ui_sessions = ui_sessions
         drain = Drain(settings.drain_timeout_s)
         audit = None
         if settings.audit_log is not None:
@@ -73,10 +83,12 @@ class SeqGPTPlugin:
         if settings.request_log:
             configure_request_log()
         if self._app is not None:
-            _secure(self._app, settings, args, drain)
-        if engine_client is None:  # vLLM's render-only server: no engine, no tasks
+            _secure(self._app, settings, keys, drain, ui_sessions)
+        if engine_client is None:  # vLLM's render-only server: no engine, no tasks, no UI
             return
         state.seqgpt = _service(engine_client, settings)
+        if self._app is not None and ui_sessions is not None:
+            _mount_ui(self._app, state, settings, login=ui_sessions.required)
         # The launcher turns the SIGTERM it gets into SIGUSR1: drain, then stop.
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drain.start, state)
 
@@ -111,34 +123,64 @@ def _service(engine_client: Any, settings: Settings) -> Any:
     )
 
 
-def _secure(app: FastAPI, settings: Settings, args: Namespace, drain: Drain) -> None:
-    """Prune the routes, install the error handlers and the gate in front of everything."""
+def _keys(args: Namespace, settings: Settings) -> list[str]:
+    """Every API key the server accepts: --api-key, VLLM_API_KEY, SEQGPT_API_KEYS."""
     from vllm import envs
-    from vllm.entrypoints.serve.middleware.authenticate import AuthenticationMiddleware
 
-    from serving.errors import install_error_handlers
-    from serving.gate import CompletionLimits, Gate
-    from serving.observe import Observer, task_metrics
-    from serving.routes import router
-    from serving.surface import open_paths, prune_routes
-
-    own_paths = {route.path for route in router.routes}  # type: ignore[attr-defined]
-    removed = prune_routes(app, own_paths, settings.enable_routes)
-    logger.info("seqgpt: not serving %d vLLM routes (SEQGPT_ENABLE_ROUTES)", len(removed))
     keys = [*(getattr(args, "api_key", None) or []), envs.VLLM_API_KEY, *settings.api_keys]
-    keys = list(dict.fromkeys(key for key in keys if key))
-    limits = CompletionLimits(
+    return list(dict.fromkeys(key for key in keys if key))
+
+
+def _limits(settings: Settings) -> CompletionLimits:
+    from serving.gate import CompletionLimits
+
+    return CompletionLimits(
         max_tokens=settings.max_completion_tokens,
         n=settings.max_completion_n,
         logprobs=settings.max_logprobs,
     )
+
+
+def _mount_ui(app: FastAPI, state: State, settings: Settings, *, login: bool) -> None:
+    """The web UI at /ui, calling this server's service (imports Gradio: a few seconds)."""
+    from serving.ui import mount_ui
+    from serving.ui_backend import Backend
+
+    limits = _limits(settings)
+    backend = Backend(state, limits)
+    removed = mount_ui(app, backend, max_completion_tokens=limits.max_tokens, logout=login)
+    logger.info("seqgpt: web UI at /ui (%d Gradio routes not served)", len(removed))
+
+
+def _secure(
+    app: FastAPI,
+    settings: Settings,
+    keys: list[str],
+    drain: Drain,
+    ui_sessions: UiSessions | None,
+) -> None:
+    """Prune the routes, install the error handlers and the gate in front of everything."""
+    from vllm.entrypoints.serve.middleware.authenticate import AuthenticationMiddleware
+
+    from serving.errors import install_error_handlers
+    from serving.gate import Gate
+    from serving.observe import Observer, task_metrics
+    from serving.routes import router
+    from serving.surface import open_paths, prune_routes
+    from serving.ui_auth import login_router
+
+    own = [*router.routes, *(login_router.routes if settings.ui else [])]
+    own_paths = {route.path for route in own}  # type: ignore[attr-defined]
+    removed = prune_routes(app, own_paths, settings.enable_routes)
+    logger.info("seqgpt: not serving %d vLLM routes (SEQGPT_ENABLE_ROUTES)", len(removed))
     gate = functools.partial(
         Gate,
         keys=keys,
         open_paths=open_paths(settings.public_metrics),
         max_body_bytes=settings.max_body_bytes,
-        limits=limits,
+        limits=_limits(settings),
         drain=drain,
+        ui=ui_sessions,
     )
     observer = functools.partial(
         Observer, metrics=task_metrics(), drain=drain, log=settings.request_log

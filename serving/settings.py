@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     """vLLM routes to serve beyond this product's own set (JSON list of paths, ``["*"]`` for
     all): admin and debugging routes such as ``/scale_elastic_ep`` are off by default."""
 
+    ui: bool = True
+    """Serve the web UI at ``/ui`` (Gradio, behind the same keys: a login form sets a session
+    cookie valid only under ``/ui``). Off: Gradio is not even imported."""
+
     drain_timeout_s: float = Field(default=30.0, ge=0)
     """On SIGTERM the server answers new requests 503 and lets those in flight finish for up to
     this long before it stops (0: stop at once). Give Kubernetes' grace period more."""

@@ -6,6 +6,10 @@ models, tokenize, health, metrics, the API docs, SageMaker's ``/invocations`` an
 Everything else (elastic scaling, profiling, cache resets, sleep/wake, raw token generation,
 the Responses and Anthropic APIs …) is removed from the app unless ``SEQGPT_ENABLE_ROUTES``
 names it (``["*"]``: everything vLLM registered).
+
+Open without a key: the probes, and the web UI's login form (``serving.ui_auth``), which serves
+a form and checks a key, nothing else. Everything else under ``/ui`` takes the key or the UI's
+session cookie; Gradio's routes there are pruned to the page's own (``serving.ui``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,14 @@ from collections.abc import Iterable
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-__all__ = ["ALWAYS_OPEN", "SERVED_VLLM_PATHS", "open_paths", "prune_routes", "route_path"]
+__all__ = [
+    "ALWAYS_OPEN",
+    "SERVED_VLLM_PATHS",
+    "UI_LOGIN_PATH",
+    "open_paths",
+    "prune_routes",
+    "route_path",
+]
 
 SERVED_VLLM_PATHS = frozenset(
     {
@@ -39,12 +50,16 @@ SERVED_VLLM_PATHS = frozenset(
 """vLLM's routes that are served (behind the key unless open)."""
 
 ALWAYS_OPEN = frozenset({"/health", "/ping"})
-"""Paths served without the key: probes for load balancers and Kubernetes."""
+"""Probes for load balancers and Kubernetes: served without the key."""
+
+UI_LOGIN_PATH = "/ui/login"
+"""The web UI's login form: served without the key (it asks for one)."""
 
 
 def open_paths(public_metrics: bool) -> frozenset[str]:
     """The paths a request may reach without the API key."""
-    return ALWAYS_OPEN | {"/metrics"} if public_metrics else ALWAYS_OPEN
+    paths = ALWAYS_OPEN | {UI_LOGIN_PATH}
+    return paths | {"/metrics"} if public_metrics else paths
 
 
 def route_path(route: BaseRoute) -> str | None:

@@ -1,5 +1,5 @@
-"""Marks every test by its folder tier (unit, api, e2e, deploy); the tiny test checkpoint, made
-once."""
+"""Marks every test by its folder tier (unit, api, e2e, deploy, ui); the tiny test checkpoint,
+made once."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ _TIERS = {
     "api": pytest.mark.api,
     "e2e": pytest.mark.e2e,
     "deploy": pytest.mark.deploy,
+    "ui": pytest.mark.ui,
 }
 
 

@@ -27,7 +27,8 @@ def engine() -> FakeEngine:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(max_text_chars=200, max_labels=20)
+    # The web UI (Gradio) has its own tests: building it for every app here would cost ~0.5 s.
+    return Settings(max_text_chars=200, max_labels=20, ui=False)
 
 
 def build_app(engine: FakeEngine, settings: Settings, api_keys: list[str]) -> FastAPI:

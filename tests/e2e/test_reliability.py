@@ -1,5 +1,6 @@
-"""Reliability and security against a real server: every route walked for its key rule,
-overload, clients that leave, deadlines, privacy of the logs, and engine death (last).
+"""Reliability and security against a real server: every route walked for its key rule (the
+web UI's too), overload, clients that leave, deadlines, privacy of the logs, and engine death
+(last).
 
 The module has its own server: two API keys, a small in-flight bound, a 3 s deadline and a
 3,000-token answer budget (the random-weight model never ends an answer, so an extraction
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import statistics
 import time
@@ -25,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.server import ServerProcess
 from serving.routes import router
-from serving.surface import ALWAYS_OPEN, SERVED_VLLM_PATHS
+from serving.surface import SERVED_VLLM_PATHS, UI_LOGIN_PATH, open_paths
 
 KEYS = ("reliability-key-one", "reliability-key-two")
 AUTH = {"Authorization": f"Bearer {KEYS[1]}"}
@@ -33,7 +35,8 @@ MAX_INFLIGHT = 8
 TIMEOUT_S = 3
 BUDGET = 3000  # answer tokens per prompt, task routes and completions alike
 MARKER = "隐私标记PRIVACY7F3A"
-OWN_PATHS = {route.path for route in router.routes}  # type: ignore[attr-defined]
+# This product's own routes: the task, batch and status routes, the web UI's login and logout.
+OWN_PATHS = {route.path for route in router.routes} | {"/ui/login", "/ui/logout"}  # type: ignore[attr-defined]
 LABELS_13 = [f"字段{i}" for i in range(13)]
 TEXT = "张三于2023年5月1日在北京加入阿里巴巴，担任技术总监。"
 
@@ -78,24 +81,67 @@ def _vllm_routes(model: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str
     return sorted(set(routes))
 
 
+def _ui_routes() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The (method, path) of every route of the web UI's Gradio app: served, and left out."""
+    from fastapi import FastAPI
+    from starlette.routing import Mount
+
+    from serving.ui import mount_ui
+
+    async def mounted() -> list[str]:  # as the plugin mounts it: on the server's event loop
+        return mount_ui(app, None, max_completion_tokens=16, logout=True)
+
+    app = FastAPI()
+    removed = asyncio.run(mounted())
+    (mount,) = [r for r in app.routes if isinstance(r, Mount)]
+    served = set()
+    for route in mount.app.routes:  # type: ignore[attr-defined]
+        methods = sorted(getattr(route, "methods", None) or {"GET"})
+        served.add(("GET" if "GET" in methods else methods[0], _filled("/ui" + route.path)))
+    left_out = {(method, _filled("/ui" + path)) for path in removed for method in ("GET", "POST")}
+    ours = {(method, path) for method in ("GET", "POST") for path in OWN_PATHS}
+    return sorted(served), sorted(left_out - served - ours)  # our login precedes Gradio's
+
+
+def _filled(path: str) -> str:
+    """A path template with its parameters filled in."""
+    return re.sub(r"{[^}]+}", "x", path)
+
+
+def _status(method: str, url: str, headers: dict[str, str] | None = None) -> tuple[int, bool]:
+    """The status of a request, and whether it was the gate's refusal (a 401 asking for the
+    bearer key, or the UI page sending a browser to its login). Headers only: event streams
+    stay open once admitted."""
+    with httpx.stream(method, url, json={}, headers=headers, timeout=30) as response:
+        refused = response.status_code == 401 and "www-authenticate" in response.headers
+        location = response.headers.get("location", "")
+        refused |= response.status_code == 303 and location.endswith(UI_LOGIN_PATH)
+        return response.status_code, refused
+
+
 def test_every_route_needs_the_key_and_unneeded_routes_are_not_served(
     guarded: ServerProcess, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     routes = _vllm_routes(tiny_model, monkeypatch)
+    ui_served, ui_left_out = _ui_routes()
     assert ("POST", "/scale_elastic_ep") in routes
     assert ("POST", "/invocations") in routes
+    assert ("POST", "/ui/gradio_api/queue/join") in ui_served
+    assert ("POST", "/ui/gradio_api/upload") in ui_left_out
     table = []
-    for method, path in routes:
+    for method, path in sorted({*routes, *ui_served, *ui_left_out}):
         url = guarded.url + path
-        anonymous = httpx.request(method, url, json={}, timeout=30).status_code
-        keyed = httpx.request(method, url, json={}, headers=AUTH, timeout=30).status_code
+        anonymous, refused = _status(method, url)
+        keyed, _ = _status(method, url, AUTH)
         table.append((method, path, anonymous, keyed))
-        if path in ALWAYS_OPEN:
-            assert anonymous != 401, path
+        assert refused != (path in open_paths(public_metrics=False)), (path, anonymous)
+        if (method, path) in ui_served:  # a made-up file name may be a 404 of Gradio's own
+            assert keyed != 401, (path, keyed)
+        elif (method, path) in ui_left_out:  # 405: a route the page uses has the same path
+            assert keyed in (404, 405), (path, keyed)
         else:
-            assert anonymous == 401, (path, anonymous)
-        served = path in SERVED_VLLM_PATHS or path in OWN_PATHS
-        assert (keyed != 404) if served else (keyed == 404), (path, keyed)
+            served = path in SERVED_VLLM_PATHS or path in OWN_PATHS
+            assert (keyed != 404) if served else (keyed == 404), (path, keyed)
     print("\nroute auth table (method, path, without key, with key):")
     for row in table:
         print("  ", *row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from serving.surface import ALWAYS_OPEN, open_paths, prune_routes
+from serving.surface import ALWAYS_OPEN, UI_LOGIN_PATH, open_paths, prune_routes
 
 
 def _app() -> FastAPI:
@@ -18,9 +18,11 @@ def _paths(app: FastAPI) -> set[str]:
     return {route.path for route in app.routes}  # type: ignore[attr-defined]
 
 
-def test_only_health_and_ping_are_open_unless_metrics_are_made_public() -> None:
-    assert open_paths(public_metrics=False) == ALWAYS_OPEN == {"/health", "/ping"}
-    assert open_paths(public_metrics=True) == {"/health", "/ping", "/metrics"}
+def test_only_the_probes_and_the_ui_login_are_open_unless_metrics_are_made_public() -> None:
+    assert {"/health", "/ping"} == ALWAYS_OPEN
+    assert UI_LOGIN_PATH == "/ui/login"
+    assert open_paths(public_metrics=False) == {"/health", "/ping", "/ui/login"}
+    assert open_paths(public_metrics=True) == {"/health", "/ping", "/ui/login", "/metrics"}
 
 
 def test_routes_outside_the_allowlist_are_removed() -> None:

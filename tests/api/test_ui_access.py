@@ -1,0 +1,151 @@
+"""Who may use the web UI: the gate, the login form and the session cookie, with the real UI
+mounted (over the fake engine). Every route under /ui is walked without and with credentials."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.routing import Mount
+
+from serving.ui import GRADIO_ROUTES
+
+KEY = "ui-access-key"
+BEARER = {"Authorization": f"Bearer {KEY}"}
+
+MakeClient = Callable[..., TestClient]
+# Event streams that stay open once admitted (the e2e walk reads only their status).
+STREAMS = {"/ui/gradio_api/heartbeat/x", "/ui/gradio_api/queue/data"}
+
+
+@pytest.fixture
+def guarded(make_client: MakeClient) -> TestClient:
+    return make_client([KEY], ui=True)
+
+
+def _ui_routes(client: TestClient) -> list[tuple[str, str]]:
+    """Every (method, path) the mounted UI serves, path parameters filled in."""
+    app_routes = client.app.routes  # type: ignore[attr-defined]
+    (mount,) = [r for r in app_routes if isinstance(r, Mount) and r.path == "/ui"]
+    routes = []
+    for route in mount.app.routes:  # type: ignore[attr-defined]
+        path = "/ui" + re.sub(r"\{[^}]+\}", "x", route.path)
+        methods = sorted(getattr(route, "methods", None) or {"GET"})
+        routes.append(("GET" if "GET" in methods else methods[0], path))
+    return sorted(set(routes))
+
+
+def _log_in(client: TestClient, key: str = KEY) -> dict[str, str]:
+    """Log in; the session cookie as a header (the client's own jar is left empty)."""
+    response = client.post("/ui/login", data={"key": key}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    client.cookies.clear()
+    return _cookie(str(response.cookies["seqgpt_ui"]))
+
+
+def _cookie(value: str) -> dict[str, str]:
+    return {"Cookie": f"seqgpt_ui={value}"}
+
+
+def test_every_ui_route_needs_the_key_or_the_cookie(guarded: TestClient) -> None:
+    routes = _ui_routes(guarded)
+    assert ("POST", "/ui/gradio_api/queue/join") in routes
+    cookie = _log_in(guarded)
+    for method, path in routes:
+        anonymous = guarded.request(method, path, follow_redirects=False)
+        if path == "/ui/":
+            assert anonymous.status_code == 303, path
+            assert anonymous.headers["location"] == "/ui/login"
+        else:
+            assert anonymous.status_code == 401, (method, path, anonymous.status_code)
+        forged = _cookie("9999999999.00")
+        refused = guarded.request(method, path, headers=forged, follow_redirects=False)
+        assert refused.status_code == anonymous.status_code, path
+        for credentials in (BEARER, cookie) if path not in STREAMS else ():
+            answered = guarded.request(method, path, headers=credentials, follow_redirects=False)
+            assert answered.status_code != 401, (method, path, credentials)
+
+
+def test_the_ui_serves_only_the_routes_its_page_uses(guarded: TestClient) -> None:
+    served = {path for _, path in _ui_routes(guarded)}
+    assert served == {"/ui" + re.sub(r"\{[^}]+\}", "x", p) for p in GRADIO_ROUTES}
+    for path in ("/ui/gradio_api/upload", "/ui/gradio_api/file=/etc/passwd", "/ui/monitoring"):
+        assert guarded.post(path, headers=BEARER).status_code == 404, path
+        assert guarded.get(path, headers=BEARER).status_code in (404, 405), path
+
+
+def test_the_cookie_opens_nothing_outside_the_ui(guarded: TestClient) -> None:
+    cookie = _log_in(guarded)
+    assert guarded.get("/ui/config", headers=cookie).status_code == 200
+    for method, path in [
+        ("GET", "/v1/models"),
+        ("GET", "/metrics"),
+        ("GET", "/docs"),
+        ("GET", "/openapi.json"),
+        ("POST", "/v1/classify"),
+        ("POST", "/v1/completions"),
+    ]:
+        assert guarded.request(method, path, headers=cookie).status_code == 401, path
+
+
+def test_the_login_sets_a_strict_http_only_cookie_for_the_right_key(
+    guarded: TestClient,
+) -> None:
+    form = guarded.get("/ui/login")
+    assert form.status_code == 200
+    assert 'name="key"' in form.text
+    wrong = guarded.post("/ui/login", data={"key": "wrong"}, follow_redirects=False)
+    assert wrong.status_code == 401
+    assert "The key is not valid." in wrong.text
+    assert "set-cookie" not in wrong.headers
+    right = guarded.post("/ui/login", data={"key": KEY}, follow_redirects=False)
+    assert right.headers["location"] == "/ui/"
+    cookie = right.headers["set-cookie"]
+    for attribute in ("HttpOnly", "SameSite=strict", "Path=/ui", "Max-Age=43200"):
+        assert attribute in cookie
+    assert "Secure" not in cookie  # plain HTTP here; over HTTPS the cookie is Secure
+    assert KEY not in cookie
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"key=", b"a=1&b=2&c=3&d=4&e=5&key=" + KEY.encode(), b"key=" + b"k" * 5000, b"\xff\xfe"],
+)
+def test_a_malformed_login_is_a_401_page(guarded: TestClient, body: bytes) -> None:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = guarded.post("/ui/login", content=body, headers=headers, follow_redirects=False)
+    assert response.status_code == 401
+    assert "set-cookie" not in response.headers
+
+
+def test_over_https_the_cookie_is_secure(make_client: MakeClient) -> None:
+    client = make_client([KEY], ui=True)
+    client.base_url = "https://testserver"  # type: ignore[assignment]
+    response = client.post("/ui/login", data={"key": KEY}, follow_redirects=False)
+    assert "Secure" in response.headers["set-cookie"]
+
+
+def test_logging_out_forgets_the_cookie(guarded: TestClient) -> None:
+    guarded.post("/ui/login", data={"key": KEY})
+    assert guarded.get("/ui/config").status_code == 200
+    response = guarded.get("/ui/logout", follow_redirects=False)
+    assert response.headers["location"] == "/ui/login"
+    assert guarded.get("/ui/config").status_code == 401
+
+
+def test_without_a_key_the_ui_is_open(make_client: MakeClient) -> None:
+    client = make_client([], ui=True)
+    assert client.get("/ui/").status_code == 200
+    assert client.get("/ui/config").status_code == 200
+    login = client.get("/ui/login", follow_redirects=False)
+    assert login.status_code == 303
+    assert login.headers["location"] == "/ui/"
+
+
+def test_with_the_ui_off_nothing_is_served_under_ui(make_client: MakeClient) -> None:
+    client = make_client([KEY], ui=False)
+    assert client.get("/ui/", headers=BEARER).status_code == 404
+    assert client.get("/ui/login").status_code == 404
+    assert client.post("/ui/login", data={"key": KEY}).status_code == 404

@@ -1,0 +1,150 @@
+"""What the web UI shows for an answer: pure functions, no Gradio."""
+
+from __future__ import annotations
+
+import pytest
+
+from serving.schemas import ClassifyResponse, SpanModel, Usage
+from serving.status import StatusResponse
+from serving.ui_view import (
+    ExtractionRequest,
+    extraction_request,
+    highlighted,
+    label_value,
+    length_note,
+    named_labels,
+    prompt_fields,
+    span_rows,
+    status_html,
+    truncation_note,
+)
+
+TEXT = "张三于2023年5月1日在北京加入阿里巴巴。"
+_ER = ExtractionRequest
+USAGE = Usage(prompt_tokens=1, completion_tokens=1, total_tokens=2)
+
+
+def _span(text: str, start: int) -> SpanModel:
+    return SpanModel(text=text, start=start, end=start + len(text))
+
+
+def _status(**changes: object) -> StatusResponse:
+    fields = {
+        "healthy": True,
+        "model": "seqgpt",
+        "device": "cpu",
+        "running": 0,
+        "waiting": 0,
+        "inflight_prompts": 0,
+        "max_inflight_prompts": 8,
+        "draining": False,
+    }
+    return StatusResponse.model_validate({**fields, **changes})
+
+
+def test_the_result_label_is_the_chosen_one_and_every_named_label_is_listed() -> None:
+    answer = ClassifyResponse(label="财经", labels=["财经", "科技"], truncated=False, usage=USAGE)
+    assert label_value(answer) == "财经"
+    assert named_labels(answer) == "财经，科技"
+    nothing = ClassifyResponse(label=None, labels=[], truncated=True, usage=USAGE)
+    assert label_value(nothing) is None
+    assert named_labels(nothing) == "—"
+
+
+def test_spans_are_highlighted_with_their_labels_and_the_text_kept_whole() -> None:
+    fields = {"人物": [_span("张三", 0)], "地点": [_span("北京", 13)], "时间": []}
+    segments = highlighted(TEXT, fields)
+    assert "".join(piece for piece, _ in segments) == TEXT
+    assert [s for s in segments if s[1]] == [("张三", "人物"), ("北京", "地点")]
+    assert segments[1] == ("于2023年5月1日在", None)
+
+
+def test_overlapping_spans_highlight_the_first_and_longest() -> None:
+    fields = {"机构": [_span("阿里巴巴", 17)], "公司": [_span("巴巴。", 19)]}
+    segments = highlighted(TEXT, fields)
+    assert "".join(piece for piece, _ in segments) == TEXT
+    assert [s for s in segments if s[1]] == [("阿里巴巴", "机构")]
+
+
+@pytest.mark.parametrize("text", ["", "没有片段"])
+def test_a_text_without_spans_is_one_plain_piece(text: str) -> None:
+    assert highlighted(text, {"人物": []}) == [(text, None)]
+
+
+def test_the_table_has_one_row_per_span_in_label_order() -> None:
+    fields = {"地点": [_span("北京", 13)], "人物": [_span("张三", 0), _span("张三", 30)]}
+    assert span_rows(fields) == [
+        ["地点", "北京", 13, 15],
+        ["人物", "张三", 0, 2],
+        ["人物", "张三", 30, 32],
+    ]
+
+
+def test_notes_say_truncated_only_when_it_was() -> None:
+    assert truncation_note(False) == length_note(False) == ""
+    assert "truncated: true" in truncation_note(True)
+    assert "finish_reason: length" in length_note(True)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("输入: 张三在北京\n抽取: 人物，地点\n输出: [GEN]", _ER("张三在北京", ["人物", "地点"])),
+        ("输入：第一\n第二\n抽取：人物, 地点,人物\n输出：", _ER("第一\n第二", ["人物", "地点"])),
+        ("  输入 : 文本 \n 抽取 : 时间 \n", _ER("文本", ["时间"])),
+        ("输入: 文本\n分类: 财经，体育\n输出: [GEN]", None),
+        ("抽取: 人物\n输出: [GEN]", None),
+        ("输入: \n抽取: 人物", None),
+        ("输入: 文本\n抽取: ，\n", None),
+        ("just some text", None),
+    ],
+)  # fmt: skip
+def test_an_extraction_prompt_gives_its_text_and_labels(
+    prompt: str, expected: ExtractionRequest | None
+) -> None:
+    assert extraction_request(prompt) == expected
+
+
+def test_the_light_is_green_with_model_and_device_when_healthy() -> None:
+    shown = status_html(_status(), "12:00:00")
+    assert 'data-state="ok"' in shown
+    assert "Healthy" in shown
+    assert "seqgpt · CPU" in shown
+    assert "12:00:00" in shown
+    assert "GPU" in status_html(_status(device="cuda"), "t")
+    assert "XPU" in status_html(_status(device="xpu"), "t")
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (_status(healthy=False), "The engine does not answer its health check."),
+        (_status(draining=True), "The server is shutting down."),
+        (None, "The server's status could not be read."),
+    ],
+)
+def test_the_light_is_red_with_the_reason_when_not(
+    status: StatusResponse | None, reason: str
+) -> None:
+    shown = status_html(status, "12:00:00")
+    assert 'data-state="down"' in shown
+    assert reason.replace("'", "&#x27;") in shown
+
+
+def test_the_model_name_is_escaped() -> None:
+    shown = status_html(_status(model="<script>x</script>"), "t")
+    assert "<script>" not in shown
+    assert "&lt;script&gt;" in shown
+
+
+def test_a_free_extraction_prompt_shows_its_fields_as_extract_parses_them() -> None:
+    prompt = "输入: 张三于2023年5月1日在北京加入阿里巴巴。\n抽取: 人物，地点\n输出: [GEN]"
+    assert prompt_fields(prompt, "人物: 张三\n地点: 北京\n", truncated=False) == [
+        ["人物", "张三", 0, 2],
+        ["地点", "北京", 13, 15],
+    ]
+    # Cut short: the line being written when the budget ran out is not a field.
+    assert prompt_fields(prompt, "人物: 张三\n地点: 北", truncated=True) == [["人物", "张三", 0, 2]]
+    assert (
+        prompt_fields("输入: 文本\n分类: 财经，体育\n输出: [GEN]", "财经", truncated=False) is None
+    )
