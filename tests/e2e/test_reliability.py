@@ -266,7 +266,8 @@ def _leave_after(guarded: ServerProcess, seconds: float, path: str, body: dict[s
                 time.sleep(seconds)
             return
         with pytest.raises(httpx.ReadTimeout):
-            client.post(path, json=body)
+            response = client.post(path, json=body)
+            pytest.fail(f"answered before the client left: {response.status_code} {response.text}")
 
 
 COMPLETION = {"model": "seqgpt", "prompt": TEXT, "max_tokens": BUDGET}
