@@ -67,8 +67,15 @@ class Supervised:
         command = ["make", "-s", "-C", str(self.checkout), "-o", "setup", target]
         return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
 
-    def supervisord_pid(self) -> int:
-        return int((self.log_dir / "supervisord.pid").read_text())
+    def supervisord_pid(self, timeout: float = 30.0) -> int:
+        """supervisord's pid, once its daemon has written it (``make`` returns before that)."""
+        path = self.log_dir / "supervisord.pid"
+        deadline = time.monotonic() + timeout
+        while not (path.exists() and path.read_text().strip()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"supervisord wrote no pid file\n{self.log_tail()}")
+            time.sleep(0.1)
+        return int(path.read_text())
 
     def connect(self) -> None:
         from supervisor.xmlrpc import SupervisorTransport
@@ -154,13 +161,13 @@ def engine_core(launcher: int) -> int:
 def supervised(checkout: Path, tiny_model: Path) -> Iterator[Supervised]:
     server = Supervised(checkout, tiny_model)
     started = server.make("supervise")
-    assert started.returncode == 0, started.stdout + started.stderr
-    server.connect()
-    sid = server.supervisord_pid()
     try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        server.connect()
         yield server
     finally:  # whatever the test did: nothing of this supervisord may survive it
         server.close()
+        sid = server.supervisord_pid()
         for pid in [sid, *session_processes(sid)]:
             try:
                 os.kill(pid, signal.SIGKILL)
