@@ -161,14 +161,15 @@ def engine_core(launcher: int) -> int:
 def supervised(checkout: Path, tiny_model: Path) -> Iterator[Supervised]:
     server = Supervised(checkout, tiny_model)
     started = server.make("supervise")
+    sid = 0
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         server.connect()
+        sid = server.supervisord_pid()
         yield server
     finally:  # whatever the test did: nothing of this supervisord may survive it
         server.close()
-        sid = server.supervisord_pid()
-        for pid in [sid, *session_processes(sid)]:
+        for pid in [sid, *session_processes(sid)] if sid else []:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
