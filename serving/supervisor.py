@@ -80,15 +80,25 @@ class _Stop:
         self.sent_at = 0.0
         self.child: subprocess.Popen[bytes] | None = None
         self._drain = drain
+        self.drain_until = self.usr1_at = 0.0
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
         first = self.signal is None
         self.signal = _FORWARDED[signal.Signals(signum)]
         if first and signum == signal.SIGTERM and self._drain > 0 and self.child is not None:
             self.child.send_signal(signal.SIGUSR1)
-            self.sent_at = time.monotonic() + self._drain  # SIGTERM only once the drain is over
+            self.drain_until = self.usr1_at = time.monotonic()
+            self.drain_until += self._drain
+            self.sent_at = self.drain_until  # SIGTERM only once the drain is over
             return
         self.send()
+
+    def poke(self, resend: float) -> None:
+        """Repeat the drain request while it lasts: a server still starting ignored it."""
+        now = time.monotonic()
+        if self.child is not None and now < self.drain_until and now - self.usr1_at >= resend:
+            self.child.send_signal(signal.SIGUSR1)
+            self.usr1_at = now
 
     def send(self) -> None:
         """Send the stop signal to the child (if both exist)."""
@@ -116,6 +126,7 @@ def supervise(
     stop.child = subprocess.Popen(argv, env=env, process_group=0, preexec_fn=preexec)
     stop.send()  # a stop asked for while the child was being started
     while (returncode := stop.child.poll()) is None:
+        stop.poke(resend)
         if stop.signal is not None and time.monotonic() - stop.sent_at >= resend:
             stop.send()
         time.sleep(0.1)
