@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -34,8 +35,10 @@ def seqgpt_serve() -> str:
 
 
 def free_port(low: int = PORT_RANGE[0], high: int = PORT_RANGE[1]) -> int:
-    """The first port in ``[low, high]`` that nothing listens on."""
-    for port in range(low, high + 1):
+    """A port in ``[low, high]`` that nothing listens on, searched from a random start so two
+    test sessions on one machine rarely pick the same one."""
+    start = random.randint(low, high)
+    for port in [*range(start, high + 1), *range(low, start)]:
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
