@@ -1,9 +1,14 @@
 """Random-weight BLOOM checkpoints with SeqGPT-560M's architecture, for tests, demos, benchmarks.
 
 No model can be downloaded in CI, so tests serve a checkpoint made here: a byte-level BPE
-tokenizer trained on a small built-in corpus (it encodes any text) and BloomForCausalLM with
-random weights. ``tiny`` loads in seconds (hidden 128, 2 heads of size 64: vLLM's CPU attention
-rejects smaller heads); ``560m`` has SeqGPT-560M's exact shape and cost. The weights are drawn
+tokenizer (it encodes any text) and BloomForCausalLM with random weights. ``tiny`` loads in
+seconds (hidden 128, 2 heads of size 64: vLLM's CPU attention rejects smaller heads) and has a
+4,096-token vocabulary trained on a small built-in corpus. ``560m`` has SeqGPT-560M's exact
+shape and cost, and a tokenizer of 32,000 tokens trained on the Chinese and English word
+frequency lists that the ``wordfreq`` package ships, so its prompts are about as long in tokens
+as real SeqGPT prompts (a small vocabulary spends several tokens per Chinese character, and the
+benchmark would then measure mostly prefill). Its embedding keeps SeqGPT's 250,880 rows: ids
+past the tokenizer's vocabulary are never produced. The weights are drawn
 with a large initializer range so the next-token choice is confident: greedy decoding is then
 stable across implementations (vLLM vs transformers), which the parity test relies on.
 
@@ -15,7 +20,9 @@ torch.float32 into parameter with dtype torch.bfloat16"). Serving or loading the
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,11 +42,13 @@ class ModelShape:
     vocab_size: int | None  # None: exactly the tokenizer's vocabulary
     dtype: str
     initializer_range: float
+    tokenizer: Literal["builtin", "wordfreq"]
+    tokenizer_vocab: int
 
 
 SIZES: dict[str, ModelShape] = {
-    "tiny": ModelShape(128, 2, 2, None, "bfloat16", 1.0),
-    "560m": ModelShape(1024, 24, 16, 250_880, "bfloat16", 0.02),
+    "tiny": ModelShape(128, 2, 2, None, "bfloat16", 1.0, "builtin", 4096),
+    "560m": ModelShape(1024, 24, 16, 250_880, "bfloat16", 0.02, "wordfreq", 32_000),
 }
 
 _SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # ids 0-3, as in BLOOM / SeqGPT
@@ -56,7 +65,39 @@ _CORPUS = [
 ]
 
 
-def _train_tokenizer(vocab_size: int) -> object:
+# The wordfreq lists' most frequent words, and how many times a word of frequency 1.0 is fed to
+# the trainer (the rarest words still count once). wordfreq is pinned in pyproject.toml and
+# the trainer is deterministic for the same input, so the same tokenizer comes out every time.
+_WORDFREQ_TOP = {"zh": 100_000, "en": 50_000}
+_WORDFREQ_SCALE = 200_000
+# Punctuation and digits, which the word lists leave out (wordfreq writes every digit as 0).
+_SYMBOLS = "0123456789，。；：！？（）【】《》、“”‘’…—·"
+
+
+def _wordfreq_words() -> Iterator[list[str]]:
+    """Batches of words, each word repeated in proportion to its frequency: Chinese words as
+    they are, English ones after a space (and capitalised, a quarter as often), as they appear
+    in running text to a byte-level pre-tokenizer."""
+    try:
+        import wordfreq
+    except ImportError as exc:  # a dev dependency: only the 560m test model needs it
+        raise RuntimeError(
+            "the 560m test model's tokenizer is trained on the wordfreq package's word lists: "
+            "pip install wordfreq (make setup installs it)"
+        ) from exc
+    for language, top in _WORDFREQ_TOP.items():
+        frequencies = wordfreq.get_frequency_dict(language, "large")
+        for word, frequency in itertools.islice(frequencies.items(), top):
+            count = max(1, round(frequency * _WORDFREQ_SCALE))
+            if language == "zh":
+                yield [word] * count
+            else:
+                yield [f" {word}"] * count
+                yield [f" {word.capitalize()}"] * max(1, count // 4)
+    yield list(_SYMBOLS) * 1000
+
+
+def _train_tokenizer(vocab_size: int, source: str = "builtin") -> object:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -68,7 +109,8 @@ def _train_tokenizer(vocab_size: int) -> object:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    texts = _wordfreq_words() if source == "wordfreq" else _CORPUS * 4
+    tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer
 
 
@@ -85,7 +127,7 @@ def make_test_model(directory: Path, size: Size = "tiny", seed: int = 0) -> Path
     shape = SIZES[size]
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=_train_tokenizer(4096),
+        tokenizer_object=_train_tokenizer(shape.tokenizer_vocab, shape.tokenizer),
         unk_token="<unk>",
         bos_token="<s>",
         eos_token="</s>",
@@ -118,7 +160,14 @@ def make_test_model(directory: Path, size: Size = "tiny", seed: int = 0) -> Path
         f"# Random-weight test checkpoint ({size})\n\nMade by `seqgpt-serve make-test-model`. "
         "SeqGPT-560M's architecture with RANDOM weights: its answers are nonsense.\n"
         + "```json\n"
-        + json.dumps({"size": size, "seed": seed, "dtype": shape.dtype})
+        + json.dumps(
+            {
+                "size": size,
+                "seed": seed,
+                "dtype": shape.dtype,
+                "tokenizer": f"{shape.tokenizer}, {shape.tokenizer_vocab} tokens",
+            }
+        )
         + "\n```\n",
         encoding="utf-8",
     )
