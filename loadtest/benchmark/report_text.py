@@ -202,7 +202,7 @@ def _quick_warning(results: dict[str, Any]) -> list[str]:
 
 def render(results: dict[str, Any], plots: dict[str, str], ours_level: str) -> str:
     """The whole report."""
-    from loadtest.report_notes import h100_section, method_section
+    from loadtest.benchmark.report_notes import h100_section, method_section
 
     r = _ratios(results, ours_level)
     parts = [

@@ -1,9 +1,9 @@
 """Batch throughput: vLLM in the batch's own process (``--model``) against the same rows sent to
 a server (``--url``), side by side in one run; writes ``BATCH_BENCHMARK.md``.
 
-    python -m loadtest.batch_bench                                   # tiny, then the 560m shape
-    python -m loadtest.batch_bench --sizes tiny --rows 64 --repeats 1 --report /tmp/b.md
-    python -m loadtest.batch_bench --render loadtest/batch_benchmark.json   # re-render only
+    python -m loadtest.batch_benchmark                     # tiny, then the 560m shape
+    python -m loadtest.batch_benchmark --sizes tiny --rows 64 --repeats 1 --report /tmp/b.md
+    python -m loadtest.batch_benchmark --render loadtest/batch_benchmark/results.json
 
 Both sides run the batch commands' own code (``serving.batch.process``: the same reader,
 checks, writer and rows in flight), one side at a time on the same machine: first the engine
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtest.batch_bench_report import (
+from loadtest.batch_benchmark.report import (
     SPAN_TOKENS_PER_LABEL,
     TASKS,
     WARM_UP_ROWS,
@@ -34,17 +34,19 @@ from loadtest.batch_bench_report import (
     render,
 )
 from loadtest.corpus import load_corpus
-from loadtest.report import machine_facts
+from loadtest.machine import machine_facts
 from loadtest.server import ServerProcess, ensure_model
 
 __all__ = ["main", "make_rows"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ROWS = {"tiny": 512, "560m": 128}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.batch_benchmark", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--sizes", nargs="+", choices=["tiny", "560m"], default=["tiny", "560m"])
     parser.add_argument("--rows", type=int, help="Rows per run (default: tiny 512, 560m 128).")
     parser.add_argument("--repeats", type=int, default=3, help="Runs per side and task.")
@@ -187,20 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["SEQGPT_SPAN_TOKENS_PER_LABEL"] = str(SPAN_TOKENS_PER_LABEL)
     started = time.monotonic()
     work = args.work or ROOT / "loadtest" / "reports" / time.strftime("batch-%Y%m%d-%H%M%S")
-    command = "python -m loadtest.batch_bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    arguments = shlex.join(sys.argv[1:] if argv is None else argv)
+    command = f"python -m loadtest.batch_benchmark {arguments}"
     results: dict[str, Any] = {"command": command.strip(), "before": machine_facts(), "sizes": {}}
     for size in args.sizes:
         results["sizes"][size] = _measure_size(size, args, work, lambda m: _log(started, m))
     results["after"] = machine_facts()
     results["minutes"] = round((time.monotonic() - started) / 60, 1)
     # The official report's results are kept beside it in the repository (for --render).
-    kept = [ROOT / "loadtest" / "batch_benchmark.json"] if official else []
+    kept = [ROOT / "loadtest" / "batch_benchmark" / "results.json"] if official else []
     for path in [work / "results.json", *kept]:
         path.write_text(json.dumps(results, indent=1), encoding="utf-8")
     args.report.write_text(render(results), encoding="utf-8")
     _log(started, f"wrote {args.report}; rows and results in {work}")
     return 0 if all_answered(results) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

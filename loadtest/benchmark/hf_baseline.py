@@ -5,7 +5,7 @@ truncation at 1024 tokens, ``num_beams=4``, ``do_sample=False``, ``repetition_pe
 ``batched``: its best batched greedy form: prompts sorted by length, left-padded batches.
 Both cap ``max_new_tokens`` at the budget our server uses for the same prompt.
 
-Runs in its own process (``python -m loadtest.hf_baseline``), so its model and threads are
+Runs in its own process (``python -m loadtest.benchmark.hf_baseline``), so its model and threads are
 gone before a server starts on the same cores. Reads JSON ``{mode: [run: [{"prompt",
 "max_new_tokens"}]]}`` and writes ``{mode: [timings of each run]}``.
 """

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from loadtest.batch_bench import make_rows
-from loadtest.batch_bench_report import render
+from loadtest.batch_benchmark.main import make_rows
+from loadtest.batch_benchmark.report import render
 
 FACTS = {
     "time": "2026-01-01 00:00:00 UTC",
@@ -41,7 +41,7 @@ def _results(errors: int = 0) -> dict[str, Any]:
         },
     }
     return {
-        "command": "python -m loadtest.batch_bench --sizes tiny",
+        "command": "python -m loadtest.batch_benchmark --sizes tiny",
         "before": FACTS,
         "after": {**FACTS, "load_average": [2.0, 2.0, 2.0]},
         "minutes": 3.5,
@@ -66,7 +66,7 @@ def test_the_report_has_medians_ratios_and_its_facts() -> None:
         "AMD EPYC, 2 cores",
         "abc1234",
         "SEQGPT_SPAN_TOKENS_PER_LABEL=8",
-        "`python -m loadtest.batch_bench --sizes tiny`",
+        "`python -m loadtest.batch_benchmark --sizes tiny`",
         "took 3.5 min",
         "Every run answered every row",
     ]:

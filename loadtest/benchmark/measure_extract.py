@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import numpy as np
 
+from loadtest.benchmark.driver import median_of, run_cell
+from loadtest.benchmark.measure import Bench
 from loadtest.checks import check_extract
-from loadtest.driver import median_of, run_cell
-from loadtest.measure import Bench
 
 __all__ = ["measure_extract_latency", "measure_extract_throughput"]
 

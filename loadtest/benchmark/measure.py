@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from loadtest.benchmark.driver import median_of, run_cell
+from loadtest.benchmark.plan import Plan
+from loadtest.benchmark.workloads import Workloads
 from loadtest.checks import check_classify, check_completion, check_extract
-from loadtest.driver import median_of, run_cell
-from loadtest.plan import Plan
 from loadtest.server import ServerProcess
-from loadtest.workloads import Workloads
 
 __all__ = [
     "Bench",
@@ -33,7 +33,7 @@ __all__ = [
     "warm_up",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL_NAME = "seqgpt"
 ENDPOINTS = {
     "classify": ("/v1/classify", check_classify),
@@ -109,7 +109,7 @@ def measure_hf(bench: Bench, model: Path, samples: list[list[Any]]) -> dict[str,
     requests, out = bench.logs / "hf-requests.json", bench.logs / "hf-results.json"
     requests.write_text(json.dumps(runs, ensure_ascii=False), encoding="utf-8")
     bench.log("Hugging Face transformers baselines (no server running) ...")
-    command = [sys.executable, "-m", "loadtest.hf_baseline", "--model", str(model)]
+    command = [sys.executable, "-m", "loadtest.benchmark.hf_baseline", "--model", str(model)]
     command += ["--requests", str(requests), "--out", str(out), "--modes", "official", "batched"]
     command += ["--batch-size", str(plan.hf_batch_size)]
     subprocess.run(command, cwd=ROOT, check=True)

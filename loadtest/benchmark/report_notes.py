@@ -69,7 +69,7 @@ def h100_section(results: dict[str, Any], ours_level: str, gflop_per_token: floa
         "their text).",
         "3. **Enough requests in flight.** By Little's law, 4,000 req/s at ~50 ms each needs "
         "≈200 concurrent requests: clients (or a gateway) must keep that many open; the "
-        "locust suite and `loadtest/benchmark.py` can drive it (`--host`, `-u 256`).",
+        "locust suite and `python -m loadtest.benchmark` can drive it (`--host`, `-u 256`).",
         "4. **The CPU side becomes the bottleneck**: HTTP, JSON, pydantic, "
         "tokenization and xgrammar's grammar for each label set cost ~0.2–1 ms of one core "
         "per request, so one API process tops out around 1,000–3,000 req/s. Use "
