@@ -19,6 +19,11 @@ Guarantees, in the order they are applied:
   vLLM aborts their requests in the engine.
 - A generation that stopped for length is parsed as incomplete (its unfinished last value is
   dropped) and the result says ``truncated``.
+
+Two options change how a request is answered: ``scores`` ranks every label of a classification
+by the model's probability of answering it (``serving.scoring``; nothing is decoded), and
+``decoding="reference"`` decodes with SeqGPT's official beam search (``serving.reference``)
+instead of greedy, label-constrained decoding.
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from vllm.exceptions import VLLMError
 from vllm.inputs import TokensPrompt
@@ -40,15 +45,21 @@ from serving.checks import InputChecks
 from serving.errors import (
     DeadlineExceeded,
     InternalError,
+    InvalidInputError,
     Overloaded,
     ServingError,
 )
+from serving.reference import ReferenceDecoder
+from serving.scoring import label_logprobs, normalise
 from serving.settings import Settings
-from serving.tasks import TASKS, PromptPlan, TaskSpec
+from serving.tasks import TASKS, Decoding, PromptPlan, TaskSpec
 
-__all__ = ["Generation", "SeqGPTService", "TaskResult"]
+__all__ = ["DECODINGS", "DecodingMode", "Generation", "SeqGPTService", "TaskResult"]
 
 logger = logging.getLogger(__name__)
+
+DecodingMode = Literal["fast", "reference"]
+DECODINGS: tuple[str, ...] = get_args(DecodingMode)
 
 
 class Tokenizer(Protocol):
@@ -82,6 +93,7 @@ class TaskResult:
     task: str
     generations: list[Generation] = field(default_factory=list)
     value: Any = None
+    scores: dict[str, float] | None = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -104,6 +116,7 @@ class _Submission:
     plan: PromptPlan
     token_ids: list[int]
     params: SamplingParams
+    reference: bool = False
 
 
 class SeqGPTService:
@@ -123,6 +136,7 @@ class SeqGPTService:
         self._settings = settings
         self._max_inflight = max_inflight
         self._inflight = 0
+        self._reference = ReferenceDecoder(engine, tokenizer)
         special_tokens = getattr(tokenizer, "all_special_tokens", ())
         self.checks = InputChecks(settings, special_tokens, max_model_len)
 
@@ -152,7 +166,14 @@ class SeqGPTService:
         return await self.run("extract", text, labels)
 
     async def run(
-        self, task: str, text: str, labels: str | Sequence[str], *, request_id: str | None = None
+        self,
+        task: str,
+        text: str,
+        labels: str | Sequence[str],
+        *,
+        request_id: str | None = None,
+        scores: bool = False,
+        decoding: str = "fast",
     ) -> TaskResult:
         """Run one registered task: all its prompts concurrently, each parsed on its own.
 
@@ -160,13 +181,37 @@ class SeqGPTService:
         a random part follows, since two clients may send the same id.
         """
         spec = TASKS[task]
-        submissions = self._prepare(spec, text, labels)
+        self.check_options(task, scores, decoding)
+        submissions = self._prepare(spec, text, labels, decoding == "reference")
         request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
+        if scores:
+            return await self._scored(task, submissions[0], request_id)
         with self._admitted(len(submissions)):
-            generations = await self._generate_all(spec, submissions, text, request_id)
+            generations = await self._gather(
+                [
+                    self._generate(spec, s, text, f"{request_id}-{i}")
+                    for i, s in enumerate(submissions)
+                ],
+                request_id,
+            )
         return TaskResult(task, generations, spec.combine(generations))
 
-    def _prepare(self, spec: TaskSpec, text: str, labels: str | Sequence[str]) -> list[_Submission]:
+    @staticmethod
+    def check_options(task: str, scores: bool, decoding: str) -> None:
+        """Refuse an unknown decoding, and scores where they do not apply."""
+        if decoding not in DECODINGS:
+            message = f"Unknown decoding {decoding!r}; use one of {', '.join(DECODINGS)}."
+            raise InvalidInputError(message, parameter="decoding")
+        if scores and task != "classify":
+            message = "Scores rank the labels of a single-label classification, not multi_label."
+            raise InvalidInputError(message, parameter="scores")
+        if scores and decoding != "fast":
+            message = "With scores the label is the best-scored one and nothing is decoded; "
+            raise InvalidInputError(message + "leave decoding unset.", parameter="decoding")
+
+    def _prepare(
+        self, spec: TaskSpec, text: str, labels: str | Sequence[str], reference: bool = False
+    ) -> list[_Submission]:
         """Check the input, plan the prompts, tokenize them and size their budgets."""
         self.checks.text(text)
         plans = spec.plan(text, self.checks.labels(labels), self._settings.chunk_size)
@@ -174,10 +219,36 @@ class SeqGPTService:
         for plan in plans:
             # Special-token strings in user text stay text (never </s> as a token).
             token_ids = self._tokenizer.encode(plan.prompt, split_special_tokens=True)
-            params = self.sampling_params(spec, plan.labels)
+            params = self.sampling_params(spec, plan.labels, reference)
             self.checks.fits(len(token_ids), params.max_tokens or 0)
-            submissions.append(_Submission(plan, token_ids, params))
+            submissions.append(_Submission(plan, token_ids, params, reference))
         return submissions
+
+    async def _scored(self, task: str, submission: _Submission, request_id: str) -> TaskResult:
+        """Every label's score, one engine request per label; the label is the best one."""
+        labels = submission.plan.labels
+        labels_ids = [self._encode_label(label) for label in labels]
+        eos = self._tokenizer.eos_token_id  # type: ignore[attr-defined]
+        with self._admitted(len(labels)):
+            scoring = label_logprobs(
+                self._engine, submission.token_ids, labels_ids, eos, request_id
+            )
+            [logprobs] = await self._gather([scoring], request_id)
+        probabilities = normalise(logprobs)
+        best = labels[max(range(len(labels)), key=probabilities.__getitem__)]
+        generation = Generation(
+            prompt=submission.plan.prompt,
+            labels=labels,
+            text="",
+            parsed=[best],
+            prompt_tokens=len(submission.token_ids) + sum(map(len, labels_ids)),
+            completion_tokens=0,
+            finish_reason="stop",
+        )
+        return TaskResult(task, [generation], [best], dict(zip(labels, probabilities, strict=True)))
+
+    def _encode_label(self, label: str) -> list[int]:
+        return self._tokenizer.encode(label, add_special_tokens=False, split_special_tokens=True)
 
     @contextmanager
     def _admitted(self, prompts: int) -> Iterator[None]:
@@ -192,25 +263,24 @@ class SeqGPTService:
         finally:
             self._inflight -= prompts
 
-    async def _generate_all(
-        self, spec: TaskSpec, submissions: list[_Submission], text: str, request_id: str
-    ) -> list[Generation]:
+    async def _gather(self, work: list[Coroutine[Any, Any, Any]], request_id: str) -> list[Any]:
+        """Run a request's engine work concurrently, within its deadline; the first failure
+        cancels the rest and decides the error."""
         timeout = self._settings.request_timeout_s
         try:
             async with asyncio.timeout(timeout), asyncio.TaskGroup() as group:
                 # A TaskGroup cancels the sibling prompts when one fails; cancelling a
                 # generate() iterator aborts its request in the engine.
-                tasks = [
-                    group.create_task(self._generate(spec, s, text, f"{request_id}-{i}"))
-                    for i, s in enumerate(submissions)
-                ]
+                tasks = [group.create_task(coroutine) for coroutine in work]
         except TimeoutError:
             message = f"The request took longer than {timeout:g} s and was stopped."
             raise DeadlineExceeded(message) from None
         except BaseExceptionGroup as failed:
             # The first failure decides the response: the engine's errors keep their status
             # (vLLM's handlers map them); anything else is a bug here, never the client's 400.
-            first = failed.exceptions[0]
+            first: BaseException = failed
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
             if isinstance(first, VLLMError | ServingError):
                 raise first from None
             logger.error("seqgpt %s failed: %s", request_id, type(first).__name__)
@@ -222,13 +292,11 @@ class SeqGPTService:
         self, spec: TaskSpec, submission: _Submission, text: str, request_id: str
     ) -> Generation:
         plan = submission.plan
-        prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
-        final: RequestOutput | None = None
-        async for output in self._engine.generate(prompt, submission.params, request_id):
-            final = output
-        if final is None or not final.outputs:
-            raise RuntimeError(f"engine returned no output for {request_id}")
-        completion = final.outputs[0]
+        if submission.reference:
+            budget = submission.params.max_tokens or 0
+            completion = await self._reference.decode(submission.token_ids, budget, request_id)
+        else:
+            completion = await self._greedy(submission, request_id)
         finish_reason = completion.finish_reason
         complete = finish_reason != "length"
         return Generation(
@@ -241,9 +309,26 @@ class SeqGPTService:
             finish_reason=finish_reason,
         )
 
-    def sampling_params(self, spec: TaskSpec, labels: Sequence[str]) -> SamplingParams:
-        """Greedy decoding with a token budget sized to the labels of one prompt."""
+    async def _greedy(self, submission: _Submission, request_id: str) -> Any:
+        prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
+        final: RequestOutput | None = None
+        async for output in self._engine.generate(prompt, submission.params, request_id):
+            final = output
+        if final is None or not final.outputs:
+            raise RuntimeError(f"engine returned no output for {request_id}")
+        return final.outputs[0]
+
+    def sampling_params(
+        self, spec: TaskSpec, labels: Sequence[str], reference: bool = False
+    ) -> SamplingParams:
+        """Greedy decoding with a token budget sized to the labels of one prompt.
+
+        Reference decoding (beam search, unconstrained) gets SeqGPT's budget, the server's
+        ``max_new_tokens``, except where ``span_tokens_per_label`` sizes extraction budgets.
+        """
         settings, decoding = self._settings, spec.decoding
+        if reference:
+            decoding = Decoding(constrain_to_labels=False, per_label_tokens=None)
         if decoding.constrain_to_labels:
             # The grammar ends generation once a label is complete, so a generous budget costs
             # nothing; the constrained path may spell a label in more tokens than its usual
