@@ -8,13 +8,14 @@ of per-request values: locust groups failures by message).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prompts import parse_labels
 
 __all__ = [
     "CheckError",
+    "check_batch",
     "check_classify",
     "check_completion",
     "check_extract",
@@ -23,6 +24,9 @@ __all__ = [
 ]
 
 FINISH_REASONS = {"length", "stop"}
+
+# A check: the request body sent and the response body; raises CheckError.
+Check = Callable[[Mapping[str, Any], Mapping[str, Any]], None]
 
 
 class CheckError(AssertionError):
@@ -46,19 +50,45 @@ def check_usage(usage: Any) -> None:
 def check_classify(
     request: Mapping[str, Any], body: Mapping[str, Any], *, allow_none: bool = False
 ) -> None:
-    """The chosen label and all named labels belong to the requested set."""
+    """The chosen label and all named labels belong to the requested set; with ``scores``,
+    every label has one, they sum to 1 and the label is the best-scored one. Reference decoding
+    is not constrained to the set, and an answer cut at its budget names no label it had not
+    finished: either may choose none."""
     labels = set(parse_labels(request["labels"]))
     named, label = body.get("labels"), body.get("label")
     _require(isinstance(named, list), "labels is not a list")
     _require(all(n in labels for n in named), "a named label is outside the label set")
     _require(len(set(named)) == len(named), "a label is named twice")
+    allow_none = allow_none or request.get("decoding") == "reference" or bool(body.get("truncated"))
     if request.get("multi_label"):
         _require(label == (named[0] if named else None), "label is not the first named label")
     elif label is None:
         _require(allow_none, "no label chosen")
     else:
         _require(label in labels and named == [label], "label is outside the label set")
+    if request.get("scores"):
+        _check_scores(labels, label, body.get("scores"))
     check_usage(body.get("usage"))
+
+
+def _check_scores(labels: set[str], label: str | None, scores: Any) -> None:
+    _require(isinstance(scores, Mapping), "scores is not an object")
+    _require(set(scores) == labels, "scores do not match the label set")
+    values = list(scores.values())
+    _require(all(isinstance(v, float | int) and 0 <= v <= 1 for v in values), "a score is not 0-1")
+    _require(abs(sum(values) - 1) < 1e-3, "scores do not sum to 1")
+    _require(label is not None and scores[label] == max(values), "label is not the best-scored")
+
+
+def check_batch(request: Mapping[str, Any], body: Mapping[str, Any], check_item: Check) -> None:
+    """One result per text, in order, none an error, each what ``check_item`` accepts for the
+    single request with that text and the batch's options."""
+    texts, results = request["texts"], body.get("results")
+    _require(isinstance(results, list) and len(results) == len(texts), "not one result per text")
+    options = {key: value for key, value in request.items() if key != "texts"}
+    for text, result in zip(texts, results, strict=True):
+        _require(isinstance(result, Mapping) and "error" not in result, "a batch item failed")
+        check_item({**options, "text": text}, result)
 
 
 def check_extract(request: Mapping[str, Any], body: Mapping[str, Any]) -> None:

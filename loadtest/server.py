@@ -9,8 +9,10 @@ its own, and vLLM's data-parallel servers make their own).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -49,12 +51,25 @@ def free_port(low: int = PORT_RANGE[0], high: int = PORT_RANGE[1]) -> int:
 
 
 def ensure_model(directory: Path, size: str) -> Path:
-    """A random-weight test checkpoint of ``size`` at ``directory``, made if missing."""
-    if not (directory / "config.json").exists():
+    """A random-weight test checkpoint of ``size`` at ``directory``, made if missing; one made
+    by an earlier version with another tokenizer is made again (it is ours: random weights)."""
+    config = directory / "config.json"
+    if config.exists() and _stale(json.loads(config.read_text(encoding="utf-8")), size):
+        print(f"the test model in {directory} has an older tokenizer: making it again", flush=True)
+        shutil.rmtree(directory)
+    if not config.exists():
         print(f"making the {size} test model in {directory} ...", flush=True)
         command = [seqgpt_serve(), "make-test-model", str(directory), "--size", size]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return directory
+
+
+def _stale(config: dict[str, object], size: str) -> bool:
+    from serving.testmodel import SIZES, tokenizer_name
+
+    ours = config.get("seqgpt_serve_random_weights") is True
+    wanted = tokenizer_name(size) if size in SIZES else None
+    return ours and wanted is not None and config.get("seqgpt_serve_tokenizer") != wanted
 
 
 class ServerProcess:
@@ -69,11 +84,15 @@ class ServerProcess:
         extra_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
+        enforce_eager: bool = True,
     ) -> None:
+        """``enforce_eager`` (the default, for tests) starts in about a third of the time;
+        without it vLLM compiles the model, as ``make serve`` runs it."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [seqgpt_serve(), "serve", "--model", str(model), "--host", "127.0.0.1"]
-        self.command += ["--port", str(self.port), "--enforce-eager", *extra_args]
+        self.command += ["--port", str(self.port), *(["--enforce-eager"] * enforce_eager)]
+        self.command += extra_args
         for key in [api_key] if isinstance(api_key, str) else list(api_key or ()):
             self.command += ["--api-key", key]
         self.env = {**os.environ, **(env or {})}

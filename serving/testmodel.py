@@ -25,9 +25,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["SIZES", "ModelShape", "make_test_model"]
+__all__ = ["SIZES", "ModelShape", "make_test_model", "tokenizer_name", "train_tokenizer"]
 
 Size = Literal["tiny", "560m"]
 
@@ -97,7 +97,10 @@ def _wordfreq_words() -> Iterator[list[str]]:
     yield list(_SYMBOLS) * 1000
 
 
-def _train_tokenizer(vocab_size: int, source: str = "builtin") -> object:
+def train_tokenizer(vocab_size: int, source: str = "builtin") -> Any:
+    """A byte-level BPE ``tokenizers.Tokenizer`` of at most ``vocab_size`` tokens, trained on
+    the built-in corpus (``"builtin"``, the tiny model's) or on wordfreq's lists
+    (``"wordfreq"``, the 560m model's)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -114,6 +117,13 @@ def _train_tokenizer(vocab_size: int, source: str = "builtin") -> object:
     return tokenizer
 
 
+def tokenizer_name(size: Size) -> str:
+    """What a checkpoint of ``size`` made now records as ``seqgpt_serve_tokenizer`` in its
+    config: how its tokenizer was trained (checkpoints made before have none)."""
+    shape = SIZES[size]
+    return f"{shape.tokenizer}-{shape.tokenizer_vocab}"
+
+
 def make_test_model(directory: Path, size: Size = "tiny", seed: int = 0) -> Path:
     """Write a random-weight BLOOM checkpoint of ``size`` with its tokenizer into ``directory``."""
     import torch
@@ -127,7 +137,7 @@ def make_test_model(directory: Path, size: Size = "tiny", seed: int = 0) -> Path
     shape = SIZES[size]
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=_train_tokenizer(shape.tokenizer_vocab, shape.tokenizer),
+        tokenizer_object=train_tokenizer(shape.tokenizer_vocab, shape.tokenizer),
         unk_token="<unk>",
         bos_token="<s>",
         eos_token="</s>",
@@ -150,6 +160,7 @@ def make_test_model(directory: Path, size: Size = "tiny", seed: int = 0) -> Path
     # Marks the checkpoint for what it is wherever its config is read.
     config.seqgpt_serve_random_weights = True
     config.seqgpt_serve_test_size = size
+    config.seqgpt_serve_tokenizer = tokenizer_name(size)
     torch.manual_seed(seed)
     model = BloomForCausalLM(config).to(getattr(torch, shape.dtype))
     model.save_pretrained(directory, safe_serialization=True)

@@ -21,6 +21,7 @@ from loadtest.checks import CheckError
 __all__ = ["Cell", "Sample", "median_of", "run_cell"]
 
 Check = Callable[[Mapping[str, Any], Mapping[str, Any]], None]
+TOKENS = ("prompt_tokens", "completion_tokens")
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,10 @@ async def _send(client: httpx.AsyncClient, path: str, body: Any, check: Check) -
         check(body, answer)
     except (httpx.HTTPError, CheckError, ValueError, KeyError, TypeError) as exc:
         return Sample(time.perf_counter() - began, error=f"{type(exc).__name__}: {exc}")
-    usage = answer.get("usage") or {}
-    return Sample(latency, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+    # A batch answer has no usage of its own: its results' add up.
+    usages = [item.get("usage") or {} for item in answer.get("results", [answer])]
+    prompt, completion = (sum(u.get(key, 0) for u in usages) for key in TOKENS)
+    return Sample(latency, prompt, completion)
 
 
 async def _run(url: str, path: str, bodies: Sequence[Any], concurrency: int, check: Check) -> Cell:

@@ -6,7 +6,8 @@
 One machine, one run, one server at a time: (1) our ``/v1/classify`` against the same prompts
 sent by hand to ``/v1/completions``; (2) Hugging Face ``transformers`` as SeqGPT's code runs it;
 (3) a 13-label extraction against a 6-label one, and prefix caching on and off; (4) throughput
-and p95 as concurrency grows. Random weights never stop generating, so every side is capped at
+and p95 as concurrency grows; (5) the request options: batches against single calls, scores,
+reference decoding. Random weights never stop generating, so every side is capped at
 the token budget our service computes for the request.
 """
 
@@ -31,6 +32,7 @@ from loadtest.benchmark.measure import (
     warm_up,
 )
 from loadtest.benchmark.measure_extract import measure_extract_latency, measure_extract_throughput
+from loadtest.benchmark.measure_options import measure_batches, measure_reference, measure_scores
 from loadtest.benchmark.plan import FULL, QUICK
 from loadtest.benchmark.report import write_report
 from loadtest.benchmark.workloads import Workloads
@@ -65,7 +67,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _measure_servers(
     bench: Bench, model: Path, reserved: dict[tuple[int, int], list[Any]]
 ) -> dict[str, Any]:
-    """Items 1, 3 and 4 on a server with prefix caching, then 3b on one without."""
+    """Items 1, 3, 4 and 5 on a server with prefix caching, then 3b on one without and 5c's
+    classification on one with a real answer's budget."""
     plan = bench.plan
     with bench.server(model, "prefix-on") as server:
         alone, busy = warm_up(bench, server.url)
@@ -75,16 +78,46 @@ def _measure_servers(
         latency = measure_extract_latency(bench, server.url)
         batches = [bench.take(plan.extract_throughput_n) for _ in range(plan.repeats)]
         on = measure_extract_throughput(bench, server.url, batches, "prefix on")
+        options = {
+            "batch": measure_batches(bench, server.url),
+            "scores": measure_scores(bench, server.url),
+            "reference": {"extract": measure_reference(bench, server.url, "extract")},
+        }
+        if not plan.reference_server:
+            options["reference"]["classify"] = measure_reference(bench, server.url, "classify")
     off = None
     if plan.prefix_off_server:
         with bench.server(model, "prefix-off", "--no-enable-prefix-caching") as server:
             warm_up(bench, server.url, extract_only=True)
             off = measure_extract_throughput(bench, server.url, batches, "prefix off")
+    if plan.reference_server:
+        budget = {"SEQGPT_MAX_NEW_TOKENS": str(plan.reference_max_new_tokens)}
+        with bench.server(model, "reference", env=budget) as server:
+            warm_up(bench, server.url, classify_only=True)
+            options["reference"]["classify"] = measure_reference(bench, server.url, "classify")
     return {
         "overhead": overhead,
         "scale": scale,
         "extract_latency": latency,
         "extract_throughput": {"on": on, "off": off},
+        "options": options,
+    }
+
+
+def _tokenizer_facts(work: Workloads) -> dict[str, Any]:
+    """The model's tokenizer against the one test checkpoints had before (the tiny model's):
+    vocabulary and tokens per character of the corpus."""
+    from transformers import PreTrainedTokenizerFast
+
+    from serving.testmodel import SIZES, train_tokenizer
+
+    tiny = SIZES["tiny"]
+    trained = train_tokenizer(tiny.tokenizer_vocab, tiny.tokenizer)
+    before = PreTrainedTokenizerFast(tokenizer_object=trained)
+    return {
+        "vocabulary": work.vocabulary,
+        "tokens_per_char": work.tokens_per_char(),
+        "before": {"vocabulary": len(before), "tokens_per_char": work.tokens_per_char(before)},
     }
 
 
@@ -107,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "plan": dataclasses.asdict(plan),
     }
     bench = Bench(plan, Workloads(model, plan.span_tokens_per_label), logs)
+    results["meta"]["tokenizer"] = _tokenizer_facts(bench.work)
     reserved = reserve_overhead(bench)
     top = max(plan.overhead_levels)
     samples = [reserved[(repeat, top)] for repeat in range(plan.repeats)]

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 from loadtest.benchmark.driver import median_of, run_cell
 from loadtest.benchmark.plan import Plan
 from loadtest.benchmark.workloads import Workloads
-from loadtest.checks import check_classify, check_completion, check_extract
+from loadtest.checks import check_batch, check_classify, check_completion, check_extract
 from loadtest.server import ServerProcess
 
 __all__ = [
@@ -39,6 +40,8 @@ ENDPOINTS = {
     "classify": ("/v1/classify", check_classify),
     "raw": ("/v1/completions", check_completion),
     "extract": ("/v1/extract", check_extract),
+    "classify_batch": ("/v1/classify/batch", partial(check_batch, check_item=check_classify)),
+    "extract_batch": ("/v1/extract/batch", partial(check_batch, check_item=check_extract)),
 }
 
 
@@ -49,6 +52,7 @@ class Bench:
         self.plan, self.work, self.logs = plan, work, logs
         self.started = time.monotonic()
         self._position = 0
+        self._positions: dict[str, int] = {}
 
     def log(self, message: str) -> None:
         """Print a progress line with the elapsed time."""
@@ -61,6 +65,12 @@ class Bench:
         self._position += n
         return entries
 
+    def take_language(self, n: int, language: str) -> list[Any]:
+        """The next ``n`` corpus entries in ``language`` (cycling through them)."""
+        start = self._positions.get(language, 0)
+        self._positions[language] = start + n
+        return self.work.entries(n, start, language)
+
     def cell(self, url: str, kind: str, bodies: list[Any], concurrency: int, label: str) -> dict:
         """Run one measurement and log its headline numbers."""
         path, check = ENDPOINTS[kind]
@@ -71,11 +81,20 @@ class Bench:
         )
         return result
 
-    def server(self, model: Path, name: str, *extra: str) -> ServerProcess:
-        """A server for this run; the span budget makes extraction outputs a realistic size."""
-        env = {"SEQGPT_SPAN_TOKENS_PER_LABEL": str(self.plan.span_tokens_per_label)}
+    def server(
+        self, model: Path, name: str, *extra: str, env: dict[str, str] | None = None
+    ) -> ServerProcess:
+        """A server for this run, compiled unless the plan says eager; the span budget makes
+        extraction outputs a realistic size."""
+        settings = {"SEQGPT_SPAN_TOKENS_PER_LABEL": str(self.plan.span_tokens_per_label)}
         log = self.logs / f"server-{name}.log"
-        return ServerProcess(model, extra_args=extra, env=env, log_path=log)
+        return ServerProcess(
+            model,
+            extra_args=extra,
+            env={**settings, **(env or {})},
+            log_path=log,
+            enforce_eager=self.plan.enforce_eager,
+        )
 
 
 def reserve_overhead(bench: Bench) -> dict[tuple[int, int], list[Any]]:
@@ -130,9 +149,14 @@ def _hf_summary(run: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def warm_up(bench: Bench, url: str, *, extract_only: bool = False) -> tuple[float, float]:
+def warm_up(
+    bench: Bench, url: str, *, extract_only: bool = False, classify_only: bool = False
+) -> tuple[float, float]:
     """Warm every path; return one classification's latency and the rate at concurrency 8."""
     work = bench.work
+    if classify_only:
+        bench.cell(url, "classify", work.classify(bench.take(2)), 2, "warm-up classify")
+        return 0.0, 0.0
     bench.cell(url, "extract", work.extract(bench.take(2)), 2, "warm-up extract")
     if extract_only:
         return 0.0, 0.0
@@ -159,7 +183,11 @@ def project(plan: Plan, alone: float, busy_rps: float) -> float:
     passes = 2 if plan.prefix_off_server else 1
     throughput = 4 * classify(plan.extract_throughput_concurrency, plan.extract_throughput_n)
     total += passes * throughput
-    return plan.repeats * total + (60 if plan.prefix_off_server else 0)
+    total += 2 * (1 + 2.5) * plan.batch_size / busy_rps  # 5a
+    total += 2 * 1.5 * plan.requests_at(plan.scores_concurrency) / busy_rps  # 5b
+    total += plan.reference_n * alone * (2 + 5 + 2.5 + 12)  # 5c, classify and extract
+    servers = (60 if plan.prefix_off_server else 0) + (60 if plan.reference_server else 0)
+    return plan.repeats * total + servers
 
 
 def measure_overhead(

@@ -12,10 +12,10 @@ from loadtest.benchmark.driver import median_of, run_cell
 from loadtest.benchmark.measure import Bench
 from loadtest.checks import check_extract
 
-__all__ = ["measure_extract_latency", "measure_extract_throughput"]
+__all__ = ["measure_extract_latency", "measure_extract_throughput", "pool_singles"]
 
 
-def _pool(samples: list[dict[str, float]]) -> dict[str, float]:
+def pool_singles(samples: list[dict[str, float]]) -> dict[str, float]:
     """Single-request runs combined: latency percentiles over all of them."""
     latencies = [s["p50"] for s in samples if not s["errors"]]
     return {
@@ -47,7 +47,7 @@ def measure_extract_latency(bench: Bench, url: str) -> dict[str, Any]:
             ratios.append(pair["13"]["p50"] / pair["6"]["p50"])
         recent = ratios[-bench.plan.extract_latency_n :]
         bench.log(f"3. 13 vs 6 labels #{repeat + 1}: per-text ratios {_fmt(recent)}")
-    result = {width: _pool(runs) for width, runs in samples.items()}
+    result = {width: pool_singles(runs) for width, runs in samples.items()}
     result["13"]["paired_ratio"] = median(ratios)
     return result
 

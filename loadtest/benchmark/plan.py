@@ -1,7 +1,8 @@
 """How much the benchmark measures: request counts, concurrency levels, repeats.
 
 ``FULL`` is sized to finish in about 15 minutes on a 2-core machine with the 560M-shaped model
-(the issue's limit is 20); ``QUICK`` exercises every code path in seconds on the tiny model.
+(the issue's limit is 20), its servers compiled as ``make serve`` runs them; ``QUICK``
+exercises every item's code path in seconds on the tiny model, on one eager server.
 """
 
 from __future__ import annotations
@@ -29,6 +30,20 @@ class Plan:
     extract_throughput_concurrency: int
     extract_throughput_n: int
     prefix_off_server: bool
+    # False: servers compile the model, as ``make serve`` runs them (slower to start).
+    enforce_eager: bool
+    # 5a: texts in one batch request, against as many single requests sent at once.
+    batch_size: int
+    # 5b: /v1/classify with and without scores, requests at this concurrency.
+    scores_concurrency: int
+    # 5c: texts sent one at a time in each decoding mode, per task.
+    reference_n: int
+    # 5c: classification's reference decoding runs on a server of its own whose answer budget
+    # (SEQGPT_MAX_NEW_TOKENS) is this, about a real label and its end: random weights never end
+    # an answer, and the server's 256 would make beam search decode a hundred times what the
+    # real model does. False in quick runs: the main server's budget, one server started.
+    reference_server: bool
+    reference_max_new_tokens: int = 4
     span_tokens_per_label: int = 4
 
     def requests_at(self, concurrency: int) -> int:
@@ -52,6 +67,11 @@ FULL = Plan(
     extract_throughput_concurrency=8,
     extract_throughput_n=16,
     prefix_off_server=True,
+    enforce_eager=False,
+    batch_size=64,
+    scores_concurrency=16,
+    reference_n=4,
+    reference_server=True,
 )
 
 QUICK = Plan(
@@ -69,4 +89,9 @@ QUICK = Plan(
     extract_throughput_concurrency=2,
     extract_throughput_n=2,
     prefix_off_server=False,
+    enforce_eager=True,
+    batch_size=4,
+    scores_concurrency=2,
+    reference_n=1,
+    reference_server=False,
 )

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from loadtest.benchmark.report_options import (
+    options_section,
+    options_summary,
+    server_row,
+    tokenizer_row,
+)
+
 __all__ = ["GOALS", "render"]
 
 GOALS = {"overhead": 0.95, "official": 10.0, "chunks": 1.3}
@@ -53,6 +60,7 @@ def _summary(results: dict[str, Any], r: dict[str, Any], ours_level: str) -> lis
         f"| 4 | peak req/s, 1 → {max(int(c) for c in results['scale']['classify'])} clients "
         f"| classify {peak['classify']['rps']:.2f}, extract {peak['extract']['rps']:.2f} "
         "| none | |",
+        *options_summary(results),
     ]
 
 
@@ -72,9 +80,8 @@ def _machine(results: dict[str, Any]) -> list[str]:
         f"| model | random-weight checkpoint `seqgpt-serve make-test-model --size {meta['size']}`"
         + (" (SeqGPT-560M's exact shape, bf16)" if meta["size"] == "560m" else " (NOT 560M-shaped)")
         + " |",
-        "| server | `seqgpt-serve serve --enforce-eager` (VLLM_CPU_KVCACHE_SPACE=4, "
-        "VLLM_CPU_NUM_OF_RESERVED_CPU=0 as the launcher sets them), "
-        f"SEQGPT_SPAN_TOKENS_PER_LABEL={plan['span_tokens_per_label']} |",
+        tokenizer_row(meta),
+        server_row(plan),
         f"| command | `{meta['command']}` (`make benchmark`), run at {before['time']}, took "
         f"{meta.get('elapsed_s', 0) / 60:.1f} min |",
     ]
@@ -246,6 +253,7 @@ def render(results: dict[str, Any], plots: dict[str, str], ours_level: str) -> s
         "",
         f"![scale]({plots['scale']})",
         "",
+        *options_section(results),
         *h100_section(results, ours_level, GFLOP_PER_PROMPT_TOKEN),
     ]
     return "\n".join(parts) + "\n"

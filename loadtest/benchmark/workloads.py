@@ -50,10 +50,33 @@ class Workloads:
         self._entries = list(load_corpus())
         random.Random(seed).shuffle(self._entries)
 
-    def entries(self, n: int, start: int = 0) -> list[Entry]:
-        """``n`` corpus entries from position ``start`` of the shuffled corpus, cycling."""
-        cycle = itertools.islice(itertools.cycle(self._entries), start, start + n)
-        return list(cycle)
+    def entries(self, n: int, start: int = 0, language: str | None = None) -> list[Entry]:
+        """``n`` corpus entries from position ``start`` of the shuffled corpus (or of its
+        entries in ``language``), cycling."""
+        pool = [e for e in self._entries if language in (None, e.language)]
+        return list(itertools.islice(itertools.cycle(pool), start, start + n))
+
+    def texts(self, entries: Sequence[Entry]) -> list[str]:
+        """The entries' texts, each with a fresh tag."""
+        return [self._tagged(e.text) for e in entries]
+
+    def tokens_per_char(self, tokenizer: Any = None) -> dict[str, float]:
+        """Tokens per character of the corpus texts with ``tokenizer`` (default: the model's,
+        as the server counts them), per language and over all."""
+        tokenizer = tokenizer or self._tokenizer
+        counts: dict[str, list[int]] = {}
+        for entry in self._entries:
+            tokens = len(tokenizer.encode(entry.text, add_special_tokens=False))
+            for key in (entry.language, "all"):
+                total = counts.setdefault(key, [0, 0])
+                total[0] += tokens
+                total[1] += len(entry.text)
+        return {key: tokens / chars for key, (tokens, chars) in sorted(counts.items())}
+
+    @property
+    def vocabulary(self) -> int:
+        """Tokens in the model's tokenizer (its embedding may have more rows)."""
+        return len(self._tokenizer)
 
     def _tagged(self, text: str) -> str:
         return f"#{next(self._tags):05d} {text}"

@@ -21,6 +21,10 @@ SECTIONS = [
     "## 2. Against the official way",
     "## 3. Extraction",
     "## 4. Scale",
+    "## 5. Request options",
+    "### 5a. A batch of",
+    "### 5b. The cost of per-label scores",
+    "### 5c. The latency cost of reference decoding",
     "## The physical limit on one H100",
 ]
 
@@ -45,3 +49,12 @@ def test_quick_benchmark_writes_report_and_plots(tiny_model: Path, tmp_path: Pat
     results = json.loads((plots / "benchmark.json").read_text(encoding="utf-8"))
     assert results["overhead"]["classify"]["1"]["errors"] == 0
     assert results["overhead"]["raw"]["1"]["errors"] == 0
+    options = results["options"]
+    for task in ("classify", "extract"):
+        assert options["batch"][task]["batch"]["errors"] == 0
+        assert options["batch"][task]["single"]["errors"] == 0
+        for mode in ("fast", "reference"):
+            assert options["reference"][task][mode]["errors"] == 0
+    assert options["scores"]["scores"]["errors"] == options["scores"]["plain"]["errors"] == 0
+    for row in ("| 5a |", "| 5b |", "| 5c |", "| tokenizer | byte-level BPE of"):
+        assert row in text, row
