@@ -1,0 +1,95 @@
+"""The benchmark report's item 5 and model lines: ratios, goals and the facts it must state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadtest.benchmark.report_options import (
+    options_section,
+    options_summary,
+    server_row,
+    tokenizer_row,
+)
+
+
+def _row(rps: float, p50: float, **extra: float) -> dict[str, float]:
+    row = {"rps": rps, "p50": p50, "p95": p50 * 1.5, "prompt_tokens": 40.0}
+    return {**row, "completion_tokens": 2.0, "errors": 0.0, "n": 6.0, "repeats": 3.0, **extra}
+
+
+def _results(scores_ratio: float) -> dict[str, Any]:
+    batch = {
+        task: {
+            "batch": _row(1.0, 4.0, texts_per_s=16.0, seconds=4.0),
+            "single": _row(12.8, 2.0, texts_per_s=12.8, seconds=5.0),
+            "paired_ratio": 1.25,
+        }
+        for task in ("classify", "extract")
+    }
+    pair = {"fast": _row(2.0, 0.5), "reference": _row(1.0, 1.5), "paired_ratio": 3.0}
+    return {
+        "plan": {
+            "span_tokens_per_label": 4,
+            "reference_server": True,
+            "reference_max_new_tokens": 4,
+        },
+        "options": {
+            "batch": {"size": 64, **batch},
+            "scores": {
+                "plain": _row(8.0, 1.0),
+                "scores": _row(8.0 * scores_ratio, 1.0),
+                "paired_ratio": scores_ratio,
+                "concurrency": 16,
+            },
+            "reference": {"classify": pair, "extract": pair},
+        },
+    }
+
+
+def test_the_summary_has_a_row_per_option_and_judges_the_scores_goal() -> None:
+    rows = options_summary(_results(0.97))
+    assert [row.split("|")[1].strip() for row in rows] == ["5a", "5b", "5c"]
+    assert "classify 1.25×, extract 1.25×" in rows[0]
+    assert "(c=64)" in rows[0]
+    assert "0.97× (cost 3%)" in rows[1]
+    assert "**met**" in rows[1]
+    assert "**not met**" in options_summary(_results(0.90))[1]
+    assert "classify 3.00×, extract 3.00×" in rows[2]
+
+
+def test_the_section_states_what_each_side_is() -> None:
+    text = "\n".join(options_section(_results(0.97)))
+    for fact in [
+        "| classify | one `/v1/classify/batch` | 16.00 | 4.00 | – |",
+        "| classify | 64 × `/v1/classify` | 12.80 | 5.00 | 2.00 / 3.00 |",
+        "64 clients with one request each",
+        "| without scores | 8.00 |",
+        "answer budget is 4 tokens",
+        "| extract | `reference` (beam 4) | 1.50 / 2.25 |",
+    ]:
+        assert fact in text, fact
+
+
+def test_results_without_options_render_as_not_measured() -> None:
+    assert options_section({"plan": {}}) == []
+    assert "not measured" in options_summary({})[0]
+    assert "not measured" in tokenizer_row({})
+
+
+def test_the_server_line_says_compiled_or_eager() -> None:
+    plan = {"span_tokens_per_label": 4, "enforce_eager": False, "reference_server": False}
+    assert "compiled as `make serve` runs it" in server_row(plan)
+    assert "--enforce-eager` (eager" in server_row({**plan, "enforce_eager": True})
+
+
+def test_the_tokenizer_line_gives_tokens_per_character_before_and_after() -> None:
+    facts = {
+        "vocabulary": 32000,
+        "tokens_per_char": {"all": 0.4, "zh": 0.75, "en": 0.26},
+        "before": {"vocabulary": 759, "tokens_per_char": {"all": 1.5, "zh": 2.3, "en": 0.8}},
+    }
+    row = tokenizer_row({"tokenizer": facts})
+    assert "32,000 tokens" in row
+    assert "**0.40** (Chinese 0.75, English 0.26)" in row
+    assert "759-token BPE" in row
+    assert "**1.50** (Chinese 2.30, English 0.80)" in row
