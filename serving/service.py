@@ -49,7 +49,7 @@ from serving.errors import (
     Overloaded,
     ServingError,
 )
-from serving.reference import ReferenceDecoder
+from serving.reference import BEAM_WIDTH, ReferenceDecoder
 from serving.scoring import label_logprobs, normalise
 from serving.settings import Settings
 from serving.tasks import TASKS, Decoding, PromptPlan, TaskSpec
@@ -186,7 +186,8 @@ class SeqGPTService:
         request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
         if scores:
             return await self._scored(task, submissions[0], request_id)
-        with self._admitted(len(submissions)):
+        # A reference prompt keeps up to BEAM_WIDTH sequences in the engine at once.
+        with self._admitted(len(submissions) * (BEAM_WIDTH if decoding == "reference" else 1)):
             generations = await self._gather(
                 [
                     self._generate(spec, s, text, f"{request_id}-{i}")
