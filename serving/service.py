@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
@@ -139,6 +140,29 @@ class SeqGPTService:
         self._reference = ReferenceDecoder(engine, tokenizer)
         special_tokens = getattr(tokenizer, "all_special_tokens", ())
         self.checks = InputChecks(settings, special_tokens, max_model_len)
+
+    @classmethod
+    def for_engine(cls, engine: Any, settings: Settings) -> SeqGPTService:
+        """The service around a vLLM engine client, with its tokenizer, context and bound.
+
+        The bound defaults to twice the engine's ``max_num_seqs``; one below the prompts of an
+        extraction with ``max_labels`` labels is a ``ValueError`` (such requests could never run).
+        """
+        max_seqs = engine.vllm_config.scheduler_config.max_num_seqs
+        max_inflight = settings.max_inflight or 2 * max_seqs
+        largest_request = math.ceil(settings.max_labels / settings.chunk_size)
+        if max_inflight < largest_request:
+            raise ValueError(
+                f"SEQGPT_MAX_INFLIGHT={max_inflight} is below the {largest_request} prompts of one "
+                "request with SEQGPT_MAX_LABELS labels: raise it or lower SEQGPT_MAX_LABELS."
+            )
+        return cls(
+            engine,
+            engine.renderer.get_tokenizer(),
+            settings,
+            max_model_len=engine.model_config.max_model_len,
+            max_inflight=max_inflight,
+        )
 
     @property
     def inflight(self) -> int:
