@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,7 +50,7 @@ from serving.errors import (
     Overloaded,
     ServingError,
 )
-from serving.reference import ReferenceDecoder
+from serving.reference import BEAM_WIDTH, ReferenceDecoder
 from serving.scoring import label_logprobs, normalise
 from serving.settings import Settings
 from serving.tasks import TASKS, Decoding, PromptPlan, TaskSpec
@@ -140,6 +141,29 @@ class SeqGPTService:
         special_tokens = getattr(tokenizer, "all_special_tokens", ())
         self.checks = InputChecks(settings, special_tokens, max_model_len)
 
+    @classmethod
+    def for_engine(cls, engine: Any, settings: Settings) -> SeqGPTService:
+        """The service around a vLLM engine client, with its tokenizer, context and bound.
+
+        The bound defaults to twice the engine's ``max_num_seqs``; one below the prompts of an
+        extraction with ``max_labels`` labels is a ``ValueError`` (such requests could never run).
+        """
+        max_seqs = engine.vllm_config.scheduler_config.max_num_seqs
+        max_inflight = settings.max_inflight or 2 * max_seqs
+        largest_request = math.ceil(settings.max_labels / settings.chunk_size)
+        if max_inflight < largest_request:
+            raise ValueError(
+                f"SEQGPT_MAX_INFLIGHT={max_inflight} is below the {largest_request} prompts of one "
+                "request with SEQGPT_MAX_LABELS labels: raise it or lower SEQGPT_MAX_LABELS."
+            )
+        return cls(
+            engine,
+            engine.renderer.get_tokenizer(),
+            settings,
+            max_model_len=engine.model_config.max_model_len,
+            max_inflight=max_inflight,
+        )
+
     @property
     def inflight(self) -> int:
         """Task prompts admitted and not finished yet."""
@@ -186,7 +210,8 @@ class SeqGPTService:
         request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
         if scores:
             return await self._scored(task, submissions[0], request_id)
-        with self._admitted(len(submissions)):
+        # A reference prompt keeps up to BEAM_WIDTH sequences in the engine at once.
+        with self._admitted(len(submissions) * (BEAM_WIDTH if decoding == "reference" else 1)):
             generations = await self._gather(
                 [
                     self._generate(spec, s, text, f"{request_id}-{i}")
