@@ -107,8 +107,8 @@ browser:
 loadtest: setup
 	$(PY) -m loadtest.run $(if $(HOST),--host $(HOST)) $(LOADTEST_ARGS)
 
-# Side-by-side benchmark on the 560M-shaped random checkpoint (~16 min on 2 cores);
-# rewrites BENCHMARKS.md and loadtest/benchmark/plots/.
+# Side-by-side benchmark on the 560M-shaped random checkpoint, its servers compiled as `serve`
+# runs them (loadtest/benchmark/); rewrites BENCHMARKS.md and loadtest/benchmark/plots/.
 benchmark: setup
 	$(PY) -m loadtest.benchmark $(BENCHMARK_ARGS)
 
