@@ -50,8 +50,11 @@ def measure_batches(bench: Bench, url: str) -> dict[str, Any]:
                 if side == "batch":
                     body = {"texts": texts, "labels": labels}
                     cell = bench.cell(url, f"{task}_batch", [body], 1, f"5a. {task} batch")
-                    # One request: its latency is the time to answer every text.
+                    # One request: its latency is the time to answer every text; its
+                    # tokens are per text, as the single calls' are.
                     cell["seconds"], cell["texts_per_s"] = cell["p50"], size / cell["p50"]
+                    for key in ("prompt_tokens", "completion_tokens"):
+                        cell[key] /= size
                 else:
                     bodies = [{"text": text, "labels": labels} for text in texts]
                     cell = bench.cell(url, task, bodies, size, f"5a. {task} single")

@@ -51,9 +51,10 @@ def test_the_summary_has_a_row_per_option_and_judges_the_scores_goal() -> None:
     assert [row.split("|")[1].strip() for row in rows] == ["5a", "5b", "5c"]
     assert "classify 1.25×, extract 1.25×" in rows[0]
     assert "(c=64)" in rows[0]
-    assert "0.97× (cost 3%)" in rows[1]
+    assert "0.97×, a cost of 3%" in rows[1]
     assert "**met**" in rows[1]
     assert "**not met**" in options_summary(_results(0.90))[1]
+    assert "1.10×, no cost (faster)" in options_summary(_results(1.1))[1]
     assert "classify 3.00×, extract 3.00×" in rows[2]
 
 
