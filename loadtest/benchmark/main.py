@@ -7,7 +7,8 @@ One machine, one run, one server at a time: (1) our ``/v1/classify`` against the
 sent by hand to ``/v1/completions``; (2) Hugging Face ``transformers`` as SeqGPT's code runs it;
 (3) a 13-label extraction against a 6-label one, and prefix caching on and off; (4) throughput
 and p95 as concurrency grows; (5) the request options: batches against single calls, scores,
-reference decoding. Random weights never stop generating, so every side is capped at
+reference decoding, and a long document windowed by the server against the same windows sent by
+the client. Random weights never stop generating, so every side is capped at
 the token budget our service computes for the request.
 """
 
@@ -33,6 +34,7 @@ from loadtest.benchmark.measure import (
 )
 from loadtest.benchmark.measure_extract import measure_extract_latency, measure_extract_throughput
 from loadtest.benchmark.measure_options import measure_batches, measure_reference, measure_scores
+from loadtest.benchmark.measure_windows import measure_windows
 from loadtest.benchmark.plan import FULL, QUICK
 from loadtest.benchmark.report import write_report
 from loadtest.benchmark.workloads import Workloads
@@ -67,8 +69,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _measure_servers(
     bench: Bench, model: Path, reserved: dict[tuple[int, int], list[Any]]
 ) -> dict[str, Any]:
-    """Items 1, 3, 4 and 5 on a server with prefix caching, then 3b on one without and 5c's
-    classification on one with a real answer's budget."""
+    """Items 1, 3, 4 and 5 on a server with prefix caching, then 3b and 5d on one without and
+    5c's classification on one with a real answer's budget."""
     plan = bench.plan
     with bench.server(model, "prefix-on") as server:
         alone, busy = warm_up(bench, server.url)
@@ -85,11 +87,14 @@ def _measure_servers(
         }
         if not plan.reference_server:
             options["reference"]["classify"] = measure_reference(bench, server.url, "classify")
+        if not plan.prefix_off_server:
+            options["windows"] = measure_windows(bench, server.url, cache=True)
     off = None
     if plan.prefix_off_server:
         with bench.server(model, "prefix-off", "--no-enable-prefix-caching") as server:
             warm_up(bench, server.url, extract_only=True)
             off = measure_extract_throughput(bench, server.url, batches, "prefix off")
+            options["windows"] = measure_windows(bench, server.url, cache=False)
     if plan.reference_server:
         budget = {"SEQGPT_MAX_NEW_TOKENS": str(plan.reference_max_new_tokens)}
         with bench.server(model, "reference", env=budget) as server:

@@ -186,6 +186,7 @@ def project(plan: Plan, alone: float, busy_rps: float) -> float:
     total += 2 * (1 + 2.5) * plan.batch_size / busy_rps  # 5a
     total += 2 * 1.5 * plan.requests_at(plan.scores_concurrency) / busy_rps  # 5b
     total += plan.reference_n * alone * (2 + 5 + 2.5 + 12)  # 5c, classify and extract
+    total += 2 * alone * plan.document_tokens / 100  # 5d: a prompt of ~100 tokens takes `alone`
     servers = (60 if plan.prefix_off_server else 0) + (60 if plan.reference_server else 0)
     return plan.repeats * total + servers
 

@@ -43,6 +43,8 @@ class Plan:
     # an answer, and the server's 256 would make beam search decode a hundred times what the
     # real model does. False in quick runs: the main server's budget, one server started.
     reference_server: bool
+    # 5d: tokens of the long document (several windows of the model's 2048-token context).
+    document_tokens: int
     reference_max_new_tokens: int = 4
     span_tokens_per_label: int = 4
 
@@ -72,6 +74,7 @@ FULL = Plan(
     scores_concurrency=16,
     reference_n=4,
     reference_server=True,
+    document_tokens=7000,
 )
 
 QUICK = Plan(
@@ -94,4 +97,5 @@ QUICK = Plan(
     scores_concurrency=2,
     reference_n=1,
     reference_server=False,
+    document_tokens=4500,
 )

@@ -86,6 +86,10 @@ class Workloads:
         params = self._service.sampling_params(self._classify, labels)
         return int(params.max_tokens or 0)
 
+    def tokens(self, text: str) -> int:
+        """Tokens of ``text`` with the model's tokenizer (no special tokens)."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
     def classify_tokens(self, entry: Entry) -> int:
         """Tokens in ``entry``'s classification prompt."""
         prompt = build_classify_prompt(entry.text, entry.classify_labels)

@@ -42,13 +42,22 @@ def _results(scores_ratio: float) -> dict[str, Any]:
                 "concurrency": 16,
             },
             "reference": {"classify": pair, "extract": pair},
+            "windows": {
+                "whole": _row(1.0, 8.0, seconds=8.0),
+                "split": _row(0.5, 6.0, seconds=6.0),
+                "paired_ratio": 1.3,
+                "windows": 4,
+                "characters": 9000,
+                "document_tokens": 7000,
+                "cache": False,
+            },
         },
     }
 
 
 def test_the_summary_has_a_row_per_option_and_judges_the_scores_goal() -> None:
     rows = options_summary(_results(0.97))
-    assert [row.split("|")[1].strip() for row in rows] == ["5a", "5b", "5c"]
+    assert [row.split("|")[1].strip() for row in rows] == ["5a", "5b", "5c", "5d"]
     assert "classify 1.25×, extract 1.25×" in rows[0]
     assert "(c=64)" in rows[0]
     assert "0.97×, a cost of 3%" in rows[1]
@@ -56,6 +65,9 @@ def test_the_summary_has_a_row_per_option_and_judges_the_scores_goal() -> None:
     assert "**not met**" in options_summary(_results(0.90))[1]
     assert "1.10×, no cost (faster)" in options_summary(_results(1.1))[1]
     assert "classify 3.00×, extract 3.00×" in rows[2]
+    assert "9,000-character document" in rows[3]
+    assert "4 windows) ÷ the same 4 windows" in rows[3]
+    assert "| 1.30× |" in rows[3]
 
 
 def test_the_section_states_what_each_side_is() -> None:
@@ -67,12 +79,19 @@ def test_the_section_states_what_each_side_is() -> None:
         "| without scores | 8.00 |",
         "answer budget is 4 tokens",
         "| extract | `reference` (beam 4) | 1.50 / 2.25 |",
+        "| the whole document to `/v1/extract` | 8.00 | 40 | 2 | 3 |",
+        "| its 4 windows as 4 `/v1/extract` calls sent at once | 6.00 | 160 | 8 | 3 |",
+        "without prefix caching",
     ]:
         assert fact in text, fact
 
 
 def test_results_without_options_render_as_not_measured() -> None:
     assert options_section({"plan": {}}) == []
+    results = _results(0.97)
+    del results["options"]["windows"]
+    assert "not measured" in options_summary(results)[3]
+    assert "Not measured in this run." in options_section(results)
     assert "not measured" in options_summary({})[0]
     assert "not measured" in tokenizer_row({})
 
