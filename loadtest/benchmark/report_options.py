@@ -231,7 +231,7 @@ def _windows(results: dict[str, Any]) -> list[str]:
         f"Whole ÷ windows, time for the document: **{windows['paired_ratio']:.2f}×** (median "
         f"over runs; which side goes first alternates). The document: "
         f"{windows['characters']:,} characters, {windows['document_tokens']:,} tokens, the "
-        "corpus's Chinese texts one per line (repeated, each with a fresh tag), six labels (one "
+        "corpus's Chinese texts one per line (repeated if need be, each with a fresh tag), six labels (one "
         f"prompt per window). The server cut it into {count} overlapping windows of whole "
         "sentences; the client side sends exactly those windows' texts (read from the prompts "
         "the server echoes with `return_prompts`), all at once, and would still have to shift "

@@ -25,6 +25,7 @@ SECTIONS = [
     "### 5a. A batch of",
     "### 5b. The cost of per-label scores",
     "### 5c. The latency cost of reference decoding",
+    "### 5d. A long document: windowed by the server, or by the client",
     "## The physical limit on one H100",
 ]
 
@@ -56,5 +57,7 @@ def test_quick_benchmark_writes_report_and_plots(tiny_model: Path, tmp_path: Pat
         for mode in ("fast", "reference"):
             assert options["reference"][task][mode]["errors"] == 0
     assert options["scores"]["scores"]["errors"] == options["scores"]["plain"]["errors"] == 0
-    for row in ("| 5a |", "| 5b |", "| 5c |", "| tokenizer | byte-level BPE of"):
+    assert options["windows"]["whole"]["errors"] == options["windows"]["split"]["errors"] == 0
+    assert options["windows"]["windows"] > 1
+    for row in ("| 5a |", "| 5b |", "| 5c |", "| 5d |", "| tokenizer | byte-level BPE of"):
         assert row in text, row
