@@ -228,14 +228,15 @@ def _windows(results: dict[str, Any]) -> list[str]:
     )
     lines += [
         "",
-        f"Whole ÷ windows, time for the document: **{windows['paired_ratio']:.2f}×** (median "
-        f"over runs; which side goes first alternates). The document: "
+        f"Whole ÷ windows, time for the document: **{windows['paired_ratio']:.2f}×** "
+        "(median over runs; which side goes first alternates). The document: "
         f"{windows['characters']:,} characters, {windows['document_tokens']:,} tokens, the "
-        "corpus's Chinese texts one per line (repeated if need be, each with a fresh tag), six labels (one "
-        f"prompt per window). The server cut it into {count} overlapping windows of whole "
-        "sentences; the client side sends exactly those windows' texts (read from the prompts "
-        "the server echoes with `return_prompts`), all at once, and would still have to shift "
-        f"and merge their spans. Measured {cache}.",
+        "corpus's Chinese texts one per line (repeated if need be, each with a fresh tag), "
+        "six labels (one prompt per window). The server cut it into "
+        f"{count} overlapping windows of whole sentences; the client side sends exactly those "
+        "windows' texts (read from the prompts the server echoes with `return_prompts`), all "
+        "at once, and would still have to shift and merge their spans. "
+        f"Measured {cache}.",
         "",
     ]
     return lines
