@@ -8,6 +8,7 @@ import pytest
 
 from loadtest.checks import (
     CheckError,
+    check_batch,
     check_classify,
     check_completion,
     check_extract,
@@ -51,6 +52,48 @@ def test_classify_accepts_a_label_of_the_set() -> None:
 def test_classify_rejects_wrong_answers(request_extra: dict[str, Any], answer: Any) -> None:
     with pytest.raises(CheckError):
         check_classify({**CLASSIFY, **request_extra}, answer)
+
+
+def test_classify_accepts_no_label_from_reference_decoding_or_a_cut_answer() -> None:
+    check_classify({**CLASSIFY, "decoding": "reference"}, classify_answer(None, []))
+    check_classify(CLASSIFY, classify_answer(None, [], truncated=True))
+
+
+SCORES = {**CLASSIFY, "scores": True}
+
+
+def test_classify_accepts_scores_that_sum_to_one_with_the_best_as_label() -> None:
+    check_classify(SCORES, classify_answer("体育", ["体育"], scores={"财经": 0.3, "体育": 0.7}))
+
+
+@pytest.mark.parametrize(
+    "scores",
+    [
+        None,
+        {"财经": 0.3},  # a label without a score
+        {"财经": 0.5, "体育": 0.3},  # does not sum to 1
+        {"财经": 0.8, "体育": 0.2},  # the label is not the best-scored
+        {"财经": -0.5, "体育": 1.5},
+    ],
+)
+def test_classify_rejects_wrong_scores(scores: Any) -> None:
+    with pytest.raises(CheckError):
+        check_classify(SCORES, classify_answer("体育", ["体育"], scores=scores))
+
+
+BATCH = {"texts": ["股市大涨", "国足晋级"], "labels": ["财经", "体育"]}
+
+
+def test_batch_checks_each_item_as_its_single_request() -> None:
+    answers = [classify_answer("财经", ["财经"]), classify_answer("体育", ["体育"])]
+    check_batch(BATCH, {"results": answers}, check_classify)
+    for results in (
+        answers[:1],  # one result missing
+        [answers[0], {"error": {"message": "x", "code": 429}}],  # an item failed
+        [answers[0], classify_answer("娱乐", ["娱乐"])],  # an item outside the set
+    ):
+        with pytest.raises(CheckError):
+            check_batch(BATCH, {"results": results}, check_classify)
 
 
 def test_extract_accepts_grounded_spans() -> None:
