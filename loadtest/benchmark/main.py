@@ -1,6 +1,6 @@
 """The side-by-side benchmark; writes ``BENCHMARKS.md`` and its plots.
 
-    python -m loadtest.benchmark                   # 560M-shaped model, about 15 minutes
+    python -m loadtest.benchmark                   # 560M-shaped model, about 20 minutes
     python -m loadtest.benchmark --size tiny --quick --report /tmp/b/BENCHMARKS.md --plots /tmp/b
 
 One machine, one run, one server at a time: (1) our ``/v1/classify`` against the same prompts
