@@ -2,8 +2,8 @@
 
 ``FULL`` was sized to finish items 1-4 in about 15 minutes on a 2-core machine with the
 560M-shaped model (the issue's limit is 20); item 5 and compiled servers (as ``make serve``
-runs them) add a few minutes, and the 32,000-token tokenizer's shorter prompts take some off; ``QUICK``
-exercises every item's code path in seconds on the tiny model, on one eager server.
+runs them) add a few minutes, and the 32,000-token tokenizer's shorter prompts take some off.
+``QUICK`` exercises every item's code path in seconds on the tiny model, on one eager server.
 """
 
 from __future__ import annotations
