@@ -58,7 +58,8 @@ def measure_batches(bench: Bench, url: str) -> dict[str, Any]:
                 else:
                     bodies = [{"text": text, "labels": labels} for text in texts]
                     cell = bench.cell(url, task, bodies, size, f"5a. {task} single")
-                    cell["seconds"], cell["texts_per_s"] = size / cell["rps"], cell["rps"]
+                    seconds = size / cell["rps"] if cell["rps"] else float("nan")
+                    cell["seconds"], cell["texts_per_s"] = seconds, cell["rps"]
                 runs[side].append(cell)
         pairs = zip(runs["batch"], runs["single"], strict=True)
         merged = {side: median_of(cells) for side, cells in runs.items()}
