@@ -178,7 +178,8 @@ class Observer:
         if self._log:
             line = {"time": _now(), "request_id": scope["state"]["request_id"], "task": task}
             line |= {"status": status, "latency_ms": round(elapsed * 1000, 1)}
-            line |= {k: facts.get(k) for k in ("labels", "text_chars", "prompts", "truncated")}
+            sizes = ("labels", "text_chars", "prompts", "windows", "truncated")
+            line |= {k: facts.get(k) for k in sizes}
             if "items" in facts:
                 line["items"] = facts["items"]
             request_logger.info(json.dumps(line))

@@ -10,10 +10,14 @@ Guarantees, in the order they are applied:
   validated, so a request with 40,000 labels costs one ``len``).
 - Prompts are tokenized here, with special-token strings (``</s>`` …) in the user's text or
   labels tokenized as text: a user cannot end or forge the prompt with a special token. The
-  engine receives the token ids. A prompt whose tokens plus its answer budget do not fit the
-  model's context is a 400, never a shortened answer.
+  engine receives the token ids. A prompt is never shortened: a text whose prompt does not fit
+  (its tokens plus its answer budget over the model's context, or over ``window_tokens``) is
+  sent as overlapping windows of whole sentences (``serving.windows``), every window's prompt
+  checked to fit; their answers are combined by the task's combiner.
 - At most ``max_inflight`` task prompts are in flight; a request that does not fit is refused
-  at once with ``Overloaded`` (429), never queued without bound.
+  at once with ``Overloaded`` (429), never queued without bound. A request with more prompts
+  than ``max_inflight`` (a long text's windows times its label chunks) could never fit: it is a
+  413 (``TooLarge``), not a 429 to retry.
 - A request running past ``request_timeout_s`` raises ``DeadlineExceeded`` (504). Cancellation
   (timeout, client disconnect, a failed sibling prompt) closes the ``generate`` iterators, and
   vLLM aborts their requests in the engine.
@@ -40,11 +44,14 @@ from serving.checks import InputChecks
 from serving.errors import (
     DeadlineExceeded,
     InternalError,
+    InvalidInputError,
     Overloaded,
     ServingError,
+    TooLarge,
 )
 from serving.settings import Settings
 from serving.tasks import TASKS, PromptPlan, TaskSpec
+from serving.windows import Window, plan_windows
 
 __all__ = ["Generation", "SeqGPTService", "TaskResult"]
 
@@ -68,6 +75,10 @@ class Generation:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None = None
+    window: int = 0
+    """The window of the text this prompt read (0: the first, or the whole text)."""
+    offset: int = 0
+    """Where that window starts in the text: ``parsed`` holds offsets in the window."""
 
     @property
     def truncated(self) -> bool:
@@ -82,6 +93,8 @@ class TaskResult:
     task: str
     generations: list[Generation] = field(default_factory=list)
     value: Any = None
+    windows: int = 1
+    """How many windows of the text were sent (1: the whole text in one prompt per chunk)."""
 
     @property
     def prompt_tokens(self) -> int:
@@ -104,6 +117,9 @@ class _Submission:
     plan: PromptPlan
     token_ids: list[int]
     params: SamplingParams
+    text: str  # the text its spans are found in: the whole text, or its window
+    window: int = 0
+    offset: int = 0
 
 
 class SeqGPTService:
@@ -163,21 +179,82 @@ class SeqGPTService:
         submissions = self._prepare(spec, text, labels)
         request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
         with self._admitted(len(submissions)):
-            generations = await self._generate_all(spec, submissions, text, request_id)
-        return TaskResult(task, generations, spec.combine(generations))
+            generations = await self._generate_all(spec, submissions, request_id)
+        windows = submissions[-1].window + 1
+        return TaskResult(task, generations, spec.combine(generations), windows)
 
     def _prepare(self, spec: TaskSpec, text: str, labels: str | Sequence[str]) -> list[_Submission]:
-        """Check the input, plan the prompts, tokenize them and size their budgets."""
+        """Check the input, plan the prompts (in windows when the text does not fit one),
+        tokenize them and size their budgets."""
         self.checks.text(text)
-        plans = spec.plan(text, self.checks.labels(labels), self._settings.chunk_size)
+        checked = self.checks.labels(labels)
+        submissions = self._submissions(spec, text, checked, Window(0, len(text)), 0)
+        if all(self._fits(s) for s in submissions):
+            return submissions
+        # Windows sized from the room the instruction, labels and answer budget leave; a
+        # window's prompt that still does not fit (tokens merge across a cut) shrinks them all.
+        empty = self._submissions(spec, "", checked, Window(0, 0), 0)
+        budget = min(self._limit(s) - len(s.token_ids) for s in empty)
+        for _attempt in range(3):
+            if budget < 1:
+                break
+            windows = plan_windows(text, budget, self._settings.window_overlap_tokens, self._count)
+            self._check_windows(len(windows), len(empty))
+            submissions = [
+                s
+                for index, window in enumerate(windows)
+                for s in self._submissions(spec, text, checked, window, index)
+            ]
+            excess = max(len(s.token_ids) - self._limit(s) for s in submissions)
+            if excess <= 0:
+                return submissions
+            budget -= excess
+        limit = min(self._limit(s) for s in empty)
+        message = (
+            f"The instruction, the labels and the answer budget leave no room for the text in "
+            f"a prompt of at most {limit} tokens (the model's context less the answer budget, "
+            "or SEQGPT_WINDOW_TOKENS). Send fewer or shorter labels."
+        )
+        raise InvalidInputError(message, parameter="labels")
+
+    def _submissions(
+        self, spec: TaskSpec, text: str, labels: list[str], window: Window, index: int
+    ) -> list[_Submission]:
+        """The tokenized prompts of one window of ``text`` (all of it for the whole text)."""
+        part = text[window.start : window.end]
         submissions = []
-        for plan in plans:
+        for plan in spec.plan(part, labels, self._settings.chunk_size):
             # Special-token strings in user text stay text (never </s> as a token).
             token_ids = self._tokenizer.encode(plan.prompt, split_special_tokens=True)
             params = self.sampling_params(spec, plan.labels)
-            self.checks.fits(len(token_ids), params.max_tokens or 0)
-            submissions.append(_Submission(plan, token_ids, params))
+            submissions.append(_Submission(plan, token_ids, params, part, index, window.start))
         return submissions
+
+    def _limit(self, submission: _Submission) -> int:
+        """The most prompt tokens this submission may have: the context less its answer budget,
+        and at most ``window_tokens``."""
+        room = self.checks.max_model_len - (submission.params.max_tokens or 0)
+        return min(room, self._settings.window_tokens or room)
+
+    def _fits(self, submission: _Submission) -> bool:
+        return len(submission.token_ids) <= self._limit(submission)
+
+    def _count(self, text: str) -> int:
+        """Tokens of a piece of the text, as the prompt's tokenization counts them."""
+        return len(
+            self._tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
+        )
+
+    def _check_windows(self, windows: int, chunks: int) -> None:
+        """Refuse a request whose prompts could never be admitted together (413, not 429)."""
+        if windows * chunks > self._max_inflight:
+            message = (
+                f"The text needs {windows * chunks} prompts ({windows} windows of "
+                f"{chunks} prompt{'s' if chunks > 1 else ''} each); this server runs at most "
+                f"{self._max_inflight} prompts of a request at once. Send a shorter text or "
+                "fewer labels."
+            )
+            raise TooLarge(message, param="text")
 
     @contextmanager
     def _admitted(self, prompts: int) -> Iterator[None]:
@@ -193,7 +270,7 @@ class SeqGPTService:
             self._inflight -= prompts
 
     async def _generate_all(
-        self, spec: TaskSpec, submissions: list[_Submission], text: str, request_id: str
+        self, spec: TaskSpec, submissions: list[_Submission], request_id: str
     ) -> list[Generation]:
         timeout = self._settings.request_timeout_s
         try:
@@ -201,7 +278,7 @@ class SeqGPTService:
                 # A TaskGroup cancels the sibling prompts when one fails; cancelling a
                 # generate() iterator aborts its request in the engine.
                 tasks = [
-                    group.create_task(self._generate(spec, s, text, f"{request_id}-{i}"))
+                    group.create_task(self._generate(spec, s, f"{request_id}-{i}"))
                     for i, s in enumerate(submissions)
                 ]
         except TimeoutError:
@@ -219,7 +296,7 @@ class SeqGPTService:
         return [t.result() for t in tasks]
 
     async def _generate(
-        self, spec: TaskSpec, submission: _Submission, text: str, request_id: str
+        self, spec: TaskSpec, submission: _Submission, request_id: str
     ) -> Generation:
         plan = submission.plan
         prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
@@ -235,10 +312,12 @@ class SeqGPTService:
             prompt=plan.prompt,
             labels=plan.labels,
             text=completion.text,
-            parsed=spec.parse(completion.text, plan.labels, text, complete),
+            parsed=spec.parse(completion.text, plan.labels, submission.text, complete),
             prompt_tokens=len(submission.token_ids),
             completion_tokens=len(completion.token_ids),
             finish_reason=finish_reason,
+            window=submission.window,
+            offset=submission.offset,
         )
 
     def sampling_params(self, spec: TaskSpec, labels: Sequence[str]) -> SamplingParams:

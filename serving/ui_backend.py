@@ -133,7 +133,7 @@ def _common(result: TaskResult) -> dict[str, Any]:
         completion_tokens=result.completion_tokens,
         total_tokens=result.prompt_tokens + result.completion_tokens,
     )
-    return {"truncated": result.truncated, "usage": usage}
+    return {"windows": result.windows, "truncated": result.truncated, "usage": usage}
 
 
 @contextmanager
