@@ -47,7 +47,7 @@ __all__ = [
 Count = Callable[[str], int]
 """Tokens of a piece of text (no special tokens added)."""
 
-_CLOSERS = "\"'”’」』）)】》]"
+_CLOSERS = re.escape("\"'”’」』）)】》]")
 _SENTENCE_END = re.compile(
     rf"(?:[。！？]+[{_CLOSERS}]*|[.!?]+[{_CLOSERS}]*(?=\s|\Z)|[\n\r\u2028\u2029\x85])\s*"
 )
