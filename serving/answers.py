@@ -40,6 +40,8 @@ def answer(result: TaskResult, return_prompts: bool) -> ClassifyResponse | Extra
         }
         return ExtractResponse(fields=fields, ungrounded=result.value.ungrounded, **common)
     named: list[str] = result.value
+    if result.scores is not None:
+        common["scores"] = result.scores
     return ClassifyResponse(label=named[0] if named else None, labels=named, **common)
 
 

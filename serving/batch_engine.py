@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import signal
 import sys
@@ -56,25 +55,11 @@ class EngineOptions:
 
 
 def build_service(engine: Any, settings: Settings) -> SeqGPTService:
-    """The service the plugin builds around the server's engine client (same bound and checks).
-
-    A copy of ``serving.plugin._service``, which should become this public function.
-    """
-    max_seqs = engine.vllm_config.scheduler_config.max_num_seqs
-    max_inflight = settings.max_inflight or 2 * max_seqs
-    largest_request = math.ceil(settings.max_labels / settings.chunk_size)
-    if max_inflight < largest_request:
-        raise RunFailed(
-            f"SEQGPT_MAX_INFLIGHT={max_inflight} is below the {largest_request} prompts of one "
-            "request with SEQGPT_MAX_LABELS labels: raise it or lower SEQGPT_MAX_LABELS."
-        )
-    return SeqGPTService(
-        engine,
-        engine.renderer.get_tokenizer(),
-        settings,
-        max_model_len=engine.model_config.max_model_len,
-        max_inflight=max_inflight,
-    )
+    """The service the plugin builds around the server's engine client (same bound and checks)."""
+    try:
+        return SeqGPTService.for_engine(engine, settings)
+    except ValueError as exc:
+        raise RunFailed(str(exc)) from None
 
 
 def engine_source(

@@ -17,7 +17,6 @@ import atexit
 import functools
 import hashlib
 import logging
-import math
 import signal
 from argparse import Namespace
 from collections.abc import Iterator
@@ -86,7 +85,9 @@ class SeqGPTPlugin:
             _secure(self._app, settings, keys, drain, ui_sessions)
         if engine_client is None:  # vLLM's render-only server: no engine, no tasks, no UI
             return
-        state.seqgpt = _service(engine_client, settings)
+        from serving.service import SeqGPTService
+
+        state.seqgpt = SeqGPTService.for_engine(engine_client, settings)
         if self._app is not None and ui_sessions is not None:
             _mount_ui(self._app, state, settings, login=ui_sessions.required)
         # The launcher turns the SIGTERM it gets into SIGUSR1: drain, then stop.
@@ -101,26 +102,6 @@ def _log_like_vllm() -> None:
             ours.addHandler(handler)
         ours.setLevel(vllms.level or logging.INFO)
         ours.propagate = False
-
-
-def _service(engine_client: Any, settings: Settings) -> Any:
-    from serving.service import SeqGPTService
-
-    max_seqs = engine_client.vllm_config.scheduler_config.max_num_seqs
-    max_inflight = settings.max_inflight or 2 * max_seqs
-    largest_request = math.ceil(settings.max_labels / settings.chunk_size)
-    if max_inflight < largest_request:
-        raise ValueError(
-            f"SEQGPT_MAX_INFLIGHT={max_inflight} is below the {largest_request} prompts of one "
-            "request with SEQGPT_MAX_LABELS labels: raise it or lower SEQGPT_MAX_LABELS."
-        )
-    return SeqGPTService(
-        engine_client,
-        engine_client.renderer.get_tokenizer(),
-        settings,
-        max_model_len=engine_client.model_config.max_model_len,
-        max_inflight=max_inflight,
-    )
 
 
 def _keys(args: Namespace, settings: Settings) -> list[str]:

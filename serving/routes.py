@@ -72,12 +72,19 @@ def _service(request: Request) -> SeqGPTService:
     return service
 
 
+def _options(body: Any) -> dict[str, Any]:
+    """The request's decoding options, as ``SeqGPTService.run`` takes them."""
+    return {"scores": getattr(body, "scores", False), "decoding": body.decoding}
+
+
 async def _single(
     request: Request, task: str, body: ClassifyRequest | ExtractRequest
 ) -> ClassifyResponse | ExtractResponse:
     facts(request).update(task=task, text_chars=len(body.text))
     request_id = getattr(request.state, "request_id", None)
-    result = await _service(request).run(task, body.text, body.labels, request_id=request_id)
+    result = await _service(request).run(
+        task, body.text, body.labels, request_id=request_id, **_options(body)
+    )
     response = answer(result, body.return_prompts)
     account(request, body.text, body.labels, result, response)
     return response
@@ -93,13 +100,16 @@ async def _batch(
         message = f"A batch holds 1 to {limit} texts; {len(body.texts)} were sent."
         raise InvalidInputError(message, parameter="texts")
     labels = service.checks.labels(body.labels)  # one verdict for the whole batch
+    service.check_options(task, **_options(body))
     facts(request).update(task=task, items=len(body.texts))
     facts(request)["text_chars"] = sum(map(len, body.texts))
     request_id = getattr(request.state, "request_id", None) or "batch"
 
     async def item(index: int, text: str) -> ClassifyResponse | ExtractResponse | ItemError:
         try:
-            result = await service.run(task, text, labels, request_id=f"{request_id}.{index}")
+            result = await service.run(
+                task, text, labels, request_id=f"{request_id}.{index}", **_options(body)
+            )
         except (InvalidInputError, ServingError) as exc:
             return item_error(exc)
         response = answer(result, body.return_prompts)

@@ -8,6 +8,8 @@ that it is not honoured), booleans must be JSON booleans (``"yes"``, ``1`` and `
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from vllm.entrypoints.serve.engine.protocol import ErrorInfo
 
@@ -28,6 +30,18 @@ __all__ = [
 ]
 
 
+_DECODING = (
+    '"fast": greedy decoding (a single-label classification constrained to the label set). '
+    "\"reference\": SeqGPT's official beam search with 4 beams, up to the server's max_new_tokens "
+    "(256), without the official repetition penalty (vLLM's beam search takes none); slower."
+)
+_SCORES = (
+    "Return scores: for every label, the probability the model gives to answering exactly that "
+    "label, normalised over the set (they sum to 1); label is then the best-scored one. "
+    "Single-label classification with fast decoding only."
+)
+
+
 def _check_unicode(value: str, what: str) -> None:
     if (problem := unicode_error(value, what)) is not None:
         raise ValueError(problem)
@@ -45,6 +59,7 @@ class _TaskRequest(BaseModel):
         description='Labels as a list, or one string separated by "," or "，".'
     )
     return_prompts: bool = Field(default=False, description="Echo prompts and raw generations.")
+    decoding: Literal["fast", "reference"] = Field(default="fast", description=_DECODING)
 
     @field_validator("text")
     @classmethod
@@ -69,6 +84,7 @@ class ClassifyRequest(_TaskRequest):
         default=False,
         description="Return every label the model names instead of exactly one.",
     )
+    scores: bool = Field(default=False, description=_SCORES)
 
 
 class ExtractRequest(_TaskRequest):
@@ -89,7 +105,7 @@ class _TaskResponse(BaseModel):
         description="How many windows of the text the answer combines: 1 unless the text does "
         "not fit one prompt, which is then sent as overlapping windows of whole sentences "
         "(spans keep offsets in the whole text; classification is the windows' majority vote, "
-        "multi-label the union of their labels)."
+        "multi-label the union of their labels, scores the mean of their scores)."
     )
     truncated: bool = Field(
         description="True when a prompt's answer stopped at its token budget: the values it was "
@@ -109,6 +125,9 @@ class _TaskResponse(BaseModel):
 class _ClassifyAnswer(BaseModel):
     label: str | None = Field(description="The answer: one label of the set, or null.")
     labels: list[str] = Field(description="Every label of the set the model named, in order.")
+    scores: dict[str, float] | None = Field(
+        default=None, description="Only with scores: every label's probability, in set order."
+    )
 
 
 class ClassifyResponse(_TaskResponse, _ClassifyAnswer):
@@ -148,6 +167,7 @@ class _BatchRequest(BaseModel):
         description='Labels for every text, as a list or one string separated by "," or "，".'
     )
     return_prompts: bool = Field(default=False, description="Echo prompts and raw generations.")
+    decoding: Literal["fast", "reference"] = Field(default="fast", description=_DECODING)
 
 
 class ClassifyBatchRequest(_BatchRequest):
@@ -157,6 +177,7 @@ class ClassifyBatchRequest(_BatchRequest):
         default=False,
         description="Return every label the model names instead of exactly one.",
     )
+    scores: bool = Field(default=False, description=_SCORES)
 
 
 class ExtractBatchRequest(_BatchRequest):

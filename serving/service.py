@@ -13,27 +13,34 @@ Guarantees, in the order they are applied:
   engine receives the token ids. A prompt is never shortened: a text whose prompt does not fit
   (its tokens plus its answer budget over the model's context, or over ``window_tokens``) is
   sent as overlapping windows of whole sentences (``serving.windows``), every window's prompt
-  checked to fit; their answers are combined by the task's combiner.
+  checked to fit; their answers are combined by the task's combiner (scores: the mean of the
+  windows' normalised scores).
 - At most ``max_inflight`` task prompts are in flight; a request that does not fit is refused
-  at once with ``Overloaded`` (429), never queued without bound. A request with more prompts
-  than ``max_inflight`` (a long text's windows times its label chunks) could never fit: it is a
-  413 (``TooLarge``), not a 429 to retry.
+  at once with ``Overloaded`` (429), never queued without bound. A request needing more than
+  ``max_inflight`` at once (a long text's windows times its label chunks, times the beams or
+  labels its option reads) could never fit: it is a 413 (``TooLarge``), not a 429 to retry.
 - A request running past ``request_timeout_s`` raises ``DeadlineExceeded`` (504). Cancellation
   (timeout, client disconnect, a failed sibling prompt) closes the ``generate`` iterators, and
   vLLM aborts their requests in the engine.
 - A generation that stopped for length is parsed as incomplete (its unfinished last value is
   dropped) and the result says ``truncated``.
+
+Two options change how a request is answered: ``scores`` ranks every label of a classification
+by the model's probability of answering it (``serving.scoring``; nothing is decoded), and
+``decoding="reference"`` decodes with SeqGPT's official beam search (``serving.reference``)
+instead of greedy, label-constrained decoding.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from vllm.exceptions import VLLMError
 from vllm.inputs import TokensPrompt
@@ -49,13 +56,18 @@ from serving.errors import (
     ServingError,
     TooLarge,
 )
+from serving.reference import BEAM_WIDTH, ReferenceDecoder
+from serving.scoring import label_logprobs, normalise
 from serving.settings import Settings
-from serving.tasks import TASKS, PromptPlan, TaskSpec
+from serving.tasks import TASKS, Decoding, PromptPlan, TaskSpec
 from serving.windows import Window, plan_windows
 
-__all__ = ["Generation", "SeqGPTService", "TaskResult"]
+__all__ = ["DECODINGS", "DecodingMode", "Generation", "SeqGPTService", "TaskResult"]
 
 logger = logging.getLogger(__name__)
+
+DecodingMode = Literal["fast", "reference"]
+DECODINGS: tuple[str, ...] = get_args(DecodingMode)
 
 
 class Tokenizer(Protocol):
@@ -93,6 +105,7 @@ class TaskResult:
     task: str
     generations: list[Generation] = field(default_factory=list)
     value: Any = None
+    scores: dict[str, float] | None = None
     windows: int = 1
     """How many windows of the text were sent (1: the whole text in one prompt per chunk)."""
 
@@ -118,6 +131,7 @@ class _Submission:
     token_ids: list[int]
     params: SamplingParams
     text: str  # the text its spans are found in: the whole text, or its window
+    reference: bool = False
     window: int = 0
     offset: int = 0
 
@@ -139,8 +153,32 @@ class SeqGPTService:
         self._settings = settings
         self._max_inflight = max_inflight
         self._inflight = 0
+        self._reference = ReferenceDecoder(engine, tokenizer)
         special_tokens = getattr(tokenizer, "all_special_tokens", ())
         self.checks = InputChecks(settings, special_tokens, max_model_len)
+
+    @classmethod
+    def for_engine(cls, engine: Any, settings: Settings) -> SeqGPTService:
+        """The service around a vLLM engine client, with its tokenizer, context and bound.
+
+        The bound defaults to twice the engine's ``max_num_seqs``; one below the prompts of an
+        extraction with ``max_labels`` labels is a ``ValueError`` (such requests could never run).
+        """
+        max_seqs = engine.vllm_config.scheduler_config.max_num_seqs
+        max_inflight = settings.max_inflight or 2 * max_seqs
+        largest_request = math.ceil(settings.max_labels / settings.chunk_size)
+        if max_inflight < largest_request:
+            raise ValueError(
+                f"SEQGPT_MAX_INFLIGHT={max_inflight} is below the {largest_request} prompts of one "
+                "request with SEQGPT_MAX_LABELS labels: raise it or lower SEQGPT_MAX_LABELS."
+            )
+        return cls(
+            engine,
+            engine.renderer.get_tokenizer(),
+            settings,
+            max_model_len=engine.model_config.max_model_len,
+            max_inflight=max_inflight,
+        )
 
     @property
     def inflight(self) -> int:
@@ -168,7 +206,14 @@ class SeqGPTService:
         return await self.run("extract", text, labels)
 
     async def run(
-        self, task: str, text: str, labels: str | Sequence[str], *, request_id: str | None = None
+        self,
+        task: str,
+        text: str,
+        labels: str | Sequence[str],
+        *,
+        request_id: str | None = None,
+        scores: bool = False,
+        decoding: str = "fast",
     ) -> TaskResult:
         """Run one registered task: all its prompts concurrently, each parsed on its own.
 
@@ -176,34 +221,58 @@ class SeqGPTService:
         a random part follows, since two clients may send the same id.
         """
         spec = TASKS[task]
-        submissions = self._prepare(spec, text, labels)
+        self.check_options(task, scores, decoding)
+        submissions = self._prepare(spec, text, labels, decoding == "reference")
         request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
-        with self._admitted(len(submissions)):
-            generations = await self._generate_all(spec, submissions, request_id)
         windows = submissions[-1].window + 1
-        return TaskResult(task, generations, spec.combine(generations), windows)
+        if scores:
+            return await self._scored(task, submissions, request_id)
+        # A reference prompt keeps up to BEAM_WIDTH sequences in the engine at once.
+        weight = BEAM_WIDTH if decoding == "reference" else 1
+        with self._admitted(len(submissions) * weight, windows):
+            generations = await self._gather(
+                [self._generate(spec, s, f"{request_id}-{i}") for i, s in enumerate(submissions)],
+                request_id,
+            )
+        return TaskResult(task, generations, spec.combine(generations), windows=windows)
 
-    def _prepare(self, spec: TaskSpec, text: str, labels: str | Sequence[str]) -> list[_Submission]:
+    @staticmethod
+    def check_options(task: str, scores: bool, decoding: str) -> None:
+        """Refuse an unknown decoding, and scores where they do not apply."""
+        if decoding not in DECODINGS:
+            message = f"Unknown decoding {decoding!r}; use one of {', '.join(DECODINGS)}."
+            raise InvalidInputError(message, parameter="decoding")
+        if scores and task != "classify":
+            message = "Scores rank the labels of a single-label classification, not multi_label."
+            raise InvalidInputError(message, parameter="scores")
+        if scores and decoding != "fast":
+            message = "With scores the label is the best-scored one and nothing is decoded; "
+            raise InvalidInputError(message + "leave decoding unset.", parameter="decoding")
+
+    def _prepare(
+        self, spec: TaskSpec, text: str, labels: str | Sequence[str], reference: bool = False
+    ) -> list[_Submission]:
         """Check the input, plan the prompts (in windows when the text does not fit one),
         tokenize them and size their budgets."""
         self.checks.text(text)
         checked = self.checks.labels(labels)
-        submissions = self._submissions(spec, text, checked, Window(0, len(text)), 0)
+        whole = Window(0, len(text))
+        submissions = self._submissions(spec, text, checked, reference, whole, 0)
         if all(self._fits(s) for s in submissions):
             return submissions
         # Windows sized from the room the instruction, labels and answer budget leave; a
         # window's prompt that still does not fit (tokens merge across a cut) shrinks them all.
-        empty = self._submissions(spec, "", checked, Window(0, 0), 0)
+        empty = self._submissions(spec, "", checked, reference, Window(0, 0), 0)
         budget = min(self._limit(s) - len(s.token_ids) for s in empty)
         for _attempt in range(3):
             if budget < 1:
                 break
             windows = plan_windows(text, budget, self._settings.window_overlap_tokens, self._count)
-            self._check_windows(len(windows), len(empty))
+            self._check_bound(len(windows) * len(empty), len(windows))  # before tokenizing
             submissions = [
                 s
                 for index, window in enumerate(windows)
-                for s in self._submissions(spec, text, checked, window, index)
+                for s in self._submissions(spec, text, checked, reference, window, index)
             ]
             excess = max(len(s.token_ids) - self._limit(s) for s in submissions)
             if excess <= 0:
@@ -218,7 +287,13 @@ class SeqGPTService:
         raise InvalidInputError(message, parameter="labels")
 
     def _submissions(
-        self, spec: TaskSpec, text: str, labels: list[str], window: Window, index: int
+        self,
+        spec: TaskSpec,
+        text: str,
+        labels: list[str],
+        reference: bool,
+        window: Window,
+        index: int,
     ) -> list[_Submission]:
         """The tokenized prompts of one window of ``text`` (all of it for the whole text)."""
         part = text[window.start : window.end]
@@ -226,8 +301,10 @@ class SeqGPTService:
         for plan in spec.plan(part, labels, self._settings.chunk_size):
             # Special-token strings in user text stay text (never </s> as a token).
             token_ids = self._tokenizer.encode(plan.prompt, split_special_tokens=True)
-            params = self.sampling_params(spec, plan.labels)
-            submissions.append(_Submission(plan, token_ids, params, part, index, window.start))
+            params = self.sampling_params(spec, plan.labels, reference)
+            submissions.append(
+                _Submission(plan, token_ids, params, part, reference, index, window.start)
+            )
         return submissions
 
     def _limit(self, submission: _Submission) -> int:
@@ -245,19 +322,58 @@ class SeqGPTService:
             self._tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
         )
 
-    def _check_windows(self, windows: int, chunks: int) -> None:
-        """Refuse a request whose prompts could never be admitted together (413, not 429)."""
-        if windows * chunks > self._max_inflight:
+    async def _scored(
+        self, task: str, submissions: list[_Submission], request_id: str
+    ) -> TaskResult:
+        """Every label's score, one engine request per label (and window); the label is the
+        best one. Over windows, a label's score is the mean of its windows' normalised scores."""
+        labels = submissions[0].plan.labels
+        labels_ids = [self._encode_label(label) for label in labels]
+        eos = self._tokenizer.eos_token_id  # type: ignore[attr-defined]
+        windows = len(submissions)
+        with self._admitted(len(labels) * windows, windows):
+            ids = [request_id] if windows == 1 else [f"{request_id}-w{i}" for i in range(windows)]
+            scoring = [
+                label_logprobs(self._engine, s.token_ids, labels_ids, eos, rid)
+                for s, rid in zip(submissions, ids, strict=True)
+            ]
+            per_window = [normalise(lp) for lp in await self._gather(scoring, request_id)]
+        probabilities = [sum(column) / windows for column in zip(*per_window, strict=True)]
+        best = labels[max(range(len(labels)), key=probabilities.__getitem__)]
+        generations = [
+            Generation(
+                prompt=s.plan.prompt,
+                labels=labels,
+                text="",
+                parsed=[labels[max(range(len(labels)), key=window.__getitem__)]],
+                prompt_tokens=len(s.token_ids) + sum(map(len, labels_ids)),
+                completion_tokens=0,
+                finish_reason="stop",
+                window=s.window,
+                offset=s.offset,
+            )
+            for s, window in zip(submissions, per_window, strict=True)
+        ]
+        scores = dict(zip(labels, probabilities, strict=True))
+        return TaskResult(task, generations, [best], scores, windows)
+
+    def _encode_label(self, label: str) -> list[int]:
+        return self._tokenizer.encode(label, add_special_tokens=False, split_special_tokens=True)
+
+    def _check_bound(self, prompts: int, windows: int) -> None:
+        """Refuse a request that could never be admitted, whatever else runs (413, not 429)."""
+        if prompts > self._max_inflight:
+            text = f"its text in {windows} windows; " if windows > 1 else ""
             message = (
-                f"The text needs {windows * chunks} prompts ({windows} windows of "
-                f"{chunks} prompt{'s' if chunks > 1 else ''} each); this server runs at most "
-                f"{self._max_inflight} prompts of a request at once. Send a shorter text or "
-                "fewer labels."
+                f"This request needs {prompts} prompts in flight at once ({text}label chunks, "
+                f"beams and scored labels count); this server admits at most "
+                f"{self._max_inflight} prompts at once. Send a shorter text or fewer labels."
             )
             raise TooLarge(message, param="text")
 
     @contextmanager
-    def _admitted(self, prompts: int) -> Iterator[None]:
+    def _admitted(self, prompts: int, windows: int = 1) -> Iterator[None]:
+        self._check_bound(prompts, windows)
         if self._inflight + prompts > self._max_inflight:
             raise Overloaded(
                 f"The server is at its limit of {self._max_inflight} prompts in flight; "
@@ -269,25 +385,24 @@ class SeqGPTService:
         finally:
             self._inflight -= prompts
 
-    async def _generate_all(
-        self, spec: TaskSpec, submissions: list[_Submission], request_id: str
-    ) -> list[Generation]:
+    async def _gather(self, work: list[Coroutine[Any, Any, Any]], request_id: str) -> list[Any]:
+        """Run a request's engine work concurrently, within its deadline; the first failure
+        cancels the rest and decides the error."""
         timeout = self._settings.request_timeout_s
         try:
             async with asyncio.timeout(timeout), asyncio.TaskGroup() as group:
                 # A TaskGroup cancels the sibling prompts when one fails; cancelling a
                 # generate() iterator aborts its request in the engine.
-                tasks = [
-                    group.create_task(self._generate(spec, s, f"{request_id}-{i}"))
-                    for i, s in enumerate(submissions)
-                ]
+                tasks = [group.create_task(coroutine) for coroutine in work]
         except TimeoutError:
             message = f"The request took longer than {timeout:g} s and was stopped."
             raise DeadlineExceeded(message) from None
         except BaseExceptionGroup as failed:
             # The first failure decides the response: the engine's errors keep their status
             # (vLLM's handlers map them); anything else is a bug here, never the client's 400.
-            first = failed.exceptions[0]
+            first: BaseException = failed
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
             if isinstance(first, VLLMError | ServingError):
                 raise first from None
             logger.error("seqgpt %s failed: %s", request_id, type(first).__name__)
@@ -299,13 +414,11 @@ class SeqGPTService:
         self, spec: TaskSpec, submission: _Submission, request_id: str
     ) -> Generation:
         plan = submission.plan
-        prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
-        final: RequestOutput | None = None
-        async for output in self._engine.generate(prompt, submission.params, request_id):
-            final = output
-        if final is None or not final.outputs:
-            raise RuntimeError(f"engine returned no output for {request_id}")
-        completion = final.outputs[0]
+        if submission.reference:
+            budget = submission.params.max_tokens or 0
+            completion = await self._reference.decode(submission.token_ids, budget, request_id)
+        else:
+            completion = await self._greedy(submission, request_id)
         finish_reason = completion.finish_reason
         complete = finish_reason != "length"
         return Generation(
@@ -320,9 +433,26 @@ class SeqGPTService:
             offset=submission.offset,
         )
 
-    def sampling_params(self, spec: TaskSpec, labels: Sequence[str]) -> SamplingParams:
-        """Greedy decoding with a token budget sized to the labels of one prompt."""
+    async def _greedy(self, submission: _Submission, request_id: str) -> Any:
+        prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
+        final: RequestOutput | None = None
+        async for output in self._engine.generate(prompt, submission.params, request_id):
+            final = output
+        if final is None or not final.outputs:
+            raise RuntimeError(f"engine returned no output for {request_id}")
+        return final.outputs[0]
+
+    def sampling_params(
+        self, spec: TaskSpec, labels: Sequence[str], reference: bool = False
+    ) -> SamplingParams:
+        """Greedy decoding with a token budget sized to the labels of one prompt.
+
+        Reference decoding (beam search, unconstrained) gets SeqGPT's budget, the server's
+        ``max_new_tokens``, except where ``span_tokens_per_label`` sizes extraction budgets.
+        """
         settings, decoding = self._settings, spec.decoding
+        if reference:
+            decoding = Decoding(constrain_to_labels=False, per_label_tokens=None)
         if decoding.constrain_to_labels:
             # The grammar ends generation once a label is complete, so a generous budget costs
             # nothing; the constrained path may spell a label in more tokens than its usual

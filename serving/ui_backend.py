@@ -24,6 +24,7 @@ from vllm.entrypoints.serve.engine.protocol import ErrorResponse
 from vllm.entrypoints.serve.exception_handling.error_response import create_error_response
 from vllm.exceptions import VLLMError
 
+from serving.answers import answer
 from serving.errors import ServingError
 from serving.gate import CompletionLimits, completion_limit_error
 from serving.schemas import (
@@ -31,10 +32,9 @@ from serving.schemas import (
     ClassifyResponse,
     ExtractRequest,
     ExtractResponse,
-    SpanModel,
     Usage,
 )
-from serving.service import SeqGPTService, TaskResult
+from serving.service import SeqGPTService
 from serving.status import StatusResponse, server_status
 from serving.validation import describe_validation_errors
 
@@ -74,26 +74,26 @@ class Backend:
         service: SeqGPTService = self._state.seqgpt
         return service
 
-    async def classify(self, text: str, labels: str, multi_label: bool) -> ClassifyResponse:
+    async def classify(
+        self, text: str, labels: str, multi_label: bool, scores: bool = False
+    ) -> ClassifyResponse:
         """``POST /v1/classify``'s answer for this input."""
         with _page_errors():
-            body = ClassifyRequest(text=text, labels=labels, multi_label=multi_label)
+            body = ClassifyRequest(text=text, labels=labels, multi_label=multi_label, scores=scores)
             task = "classify_multi" if body.multi_label else "classify"
-            result = await self._service.run(task, body.text, body.labels)
-        named: list[str] = result.value
-        label = named[0] if named else None
-        return ClassifyResponse(label=label, labels=named, **_common(result))
+            result = await self._service.run(task, body.text, body.labels, scores=body.scores)
+        response = answer(result, return_prompts=False)
+        assert isinstance(response, ClassifyResponse)
+        return response
 
     async def extract(self, text: str, labels: str) -> ExtractResponse:
         """``POST /v1/extract``'s answer for this input."""
         with _page_errors():
             body = ExtractRequest(text=text, labels=labels)
             result = await self._service.run("extract", body.text, body.labels)
-        fields = {
-            label: [SpanModel(text=s.text, start=s.start, end=s.end) for s in spans]
-            for label, spans in result.value.fields.items()
-        }
-        return ExtractResponse(fields=fields, ungrounded=result.value.ungrounded, **_common(result))
+        response = answer(result, return_prompts=False)
+        assert isinstance(response, ExtractResponse)
+        return response
 
     async def complete(self, prompt: str, max_tokens: int) -> Completion:
         """A greedy completion of ``prompt``, as ``POST /v1/completions`` makes it."""
@@ -125,15 +125,6 @@ class Backend:
         except Exception:  # the light then says the status could not be read
             logger.warning("seqgpt ui: the server status could not be read", exc_info=True)
             return None
-
-
-def _common(result: TaskResult) -> dict[str, Any]:
-    usage = Usage(
-        prompt_tokens=result.prompt_tokens,
-        completion_tokens=result.completion_tokens,
-        total_tokens=result.prompt_tokens + result.completion_tokens,
-    )
-    return {"windows": result.windows, "truncated": result.truncated, "usage": usage}
 
 
 @contextmanager

@@ -29,10 +29,15 @@ __all__ = ["classify_tab", "extract_tab", "prompt_tab"]
 
 DEFAULT_PROMPT_TOKENS = 64
 CLASSIFY_EXAMPLES = [
-    ["今天上证指数收涨1.2%，券商板块领涨，成交额突破万亿。", "财经,体育，娱乐,科技", False],
-    ["The phone has a brilliant camera, but the battery dies by noon.", "正面,负面,中性", False],
-    ["这部电影剧情紧凑，演员表演出色，只是配乐有些吵。", "剧情,表演,配乐,特效", True],
-    ["Apple unveiled a faster laptop chip at its conference.", "business,sports,tech", False],
+    ["今天上证指数收涨1.2%，券商板块领涨，成交额突破万亿。", "财经,体育，娱乐,科技", False, False],
+    [
+        "The phone has a brilliant camera, but the battery dies by noon.",
+        "正面,负面,中性",
+        False,
+        True,
+    ],
+    ["这部电影剧情紧凑，演员表演出色，只是配乐有些吵。", "剧情,表演,配乐,特效", True, False],
+    ["Apple unveiled a faster laptop chip at its event.", "business,sports,tech", False, True],
 ]
 EXTRACT_EXAMPLES = [
     ["张三于2023年5月1日在北京加入阿里巴巴，担任技术总监。", "人物,地点,组织机构,时间,职位"],
@@ -54,7 +59,8 @@ def _ok() -> Any:
 
 
 def classify_tab(backend: Backend | None) -> None:
-    """文本分类: text, labels, multi-label; the chosen label, every named label, the answer."""
+    """文本分类: text, labels, multi-label, scores; the chosen label (with every label's score
+    when asked, as gr.Label's bars), every named label, the answer."""
     with gr.Row():
         with gr.Column():
             text = gr.Textbox(label="文本 Text", lines=4, elem_id="classify-text")
@@ -64,10 +70,13 @@ def classify_tab(backend: Backend | None) -> None:
                 elem_id="classify-labels",
             )
             multi = gr.Checkbox(label="多标签 Multi-label", elem_id="classify-multi")
+            scores = gr.Checkbox(
+                label="分数 Scores（单标签 single-label）", elem_id="classify-scores"
+            )
             button = gr.Button("分类 Classify", variant="primary", elem_id="classify-run")
         with gr.Column():
             error = gr.HTML(elem_id="classify-error")
-            # A gr.Label: fed the chosen label today, {label: score} once the API has scores.
+            # A gr.Label: the chosen label, or {label: score} drawn as bars with scores.
             chosen = gr.Label(label="结果 Result", elem_id="classify-result")
             named = gr.Textbox(
                 label="命名的标签 Named labels", interactive=False, elem_id="classify-named"
@@ -75,9 +84,9 @@ def classify_tab(backend: Backend | None) -> None:
             note = gr.Markdown(elem_id="classify-note")
             body = gr.JSON(label="API 响应 Response", open=False, elem_id="classify-json")
 
-    async def run(text_in: str, labels_in: str, multi_in: bool) -> tuple[Any, ...]:
+    async def run(text_in: str, labels_in: str, multi_in: bool, scores_in: bool) -> tuple[Any, ...]:
         try:
-            answer = await _backend(backend).classify(text_in, labels_in, multi_in)
+            answer = await _backend(backend).classify(text_in, labels_in, multi_in, scores_in)
         except PageError as exc:
             return _error(str(exc)), None, "", "", None
         return (
@@ -89,10 +98,10 @@ def classify_tab(backend: Backend | None) -> None:
         )
 
     outputs = [error, chosen, named, note, body]
-    button.click(run, [text, labels, multi], outputs, api_visibility="private")
+    button.click(run, [text, labels, multi, scores], outputs, api_visibility="private")
     gr.Examples(
         CLASSIFY_EXAMPLES,
-        [text, labels, multi],
+        [text, labels, multi, scores],
         outputs,
         fn=run,
         run_on_click=True,

@@ -55,12 +55,9 @@ _LABEL_SPLIT = re.compile(r"[,，]")
 
 
 def label_value(response: ClassifyResponse) -> str | dict[str, float] | None:
-    """What the result's ``gr.Label`` shows: today the chosen label.
-
-    The seam for scores: once the API returns a score per label, return ``{label: score}``
-    here and ``gr.Label`` draws them as a bar chart, the chosen label first.
-    """
-    return response.label
+    """What the result's ``gr.Label`` shows: ``{label: score}`` when the answer has scores
+    (``gr.Label`` draws them as bars, the best first), else the chosen label."""
+    return response.scores if response.scores is not None else response.label
 
 
 def named_labels(response: ClassifyResponse) -> str:

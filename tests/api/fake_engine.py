@@ -2,8 +2,13 @@
 
 Only ``generate`` (plus the attributes the plugin and vLLM's error handlers read) is faked;
 everything around it (the plugin's routes, gate and error handlers, vLLM's exception handlers,
-the service) is the real code. The fake tokenizer is one token per character, so the engine
-turns token ids back into the prompt text.
+the service) is the real code. The fake tokenizer is one token per character (token 0 is the
+end of sequence), so the engine turns token ids back into the prompt text.
+
+Log-probabilities follow ``respond``: after the prompt's ``[GEN]`` marker, a token that continues
+the scripted answer has log-probability ``-0.1``, any other ``-2.0``; the end of sequence is
+``-0.1`` right after the whole answer, else ``-3.0``. So scores rank the scripted label first,
+and beam search (one-token requests with ``logprobs``) spells the scripted answer.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from vllm.logprobs import Logprob
 from vllm.outputs import CompletionOutput, RequestOutput
 from vllm.sampling_params import SamplingParams
 
@@ -28,8 +34,17 @@ class Call:
 class CharTokenizer:
     """One token per character: enough for the service's token budgets."""
 
+    eos_token_id = 0
+
     def encode(self, text: str, **_kwargs: Any) -> list[int]:
         return [ord(c) for c in text]
+
+    def decode(self, token_ids: list[int], **_kwargs: Any) -> str:
+        return "".join(chr(t) for t in token_ids if t != self.eos_token_id)
+
+
+GEN = "[GEN]"
+LIKELY, UNLIKELY, UNLIKELY_EOS = -0.1, -2.0, -3.0
 
 
 @dataclass
@@ -49,6 +64,7 @@ class FakeEngine:
     is_running: bool = True
     max_num_seqs: int = 8
     max_model_len: int = 2048
+    cached_tokens: int | None = None  # the prefix-cache hit every one-token read reports
 
     async def check_health(self) -> None:
         if self.errored:
@@ -66,8 +82,53 @@ class FakeEngine:
     def renderer(self) -> Any:
         return SimpleNamespace(get_tokenizer=CharTokenizer)
 
+    @property
+    def input_processor(self) -> Any:
+        return SimpleNamespace(resolve_watermarking=lambda _params: False)
+
+    def _logprob(self, text: str, params: SamplingParams, token: int) -> float:
+        """Log-probability of ``token`` after ``text`` (a prompt and the answer so far)."""
+        prompt, _, written = text.partition(GEN)
+        answer = self.respond(prompt + GEN, params)
+        answer = answer if isinstance(answer, str) else ""
+        if token == CharTokenizer.eos_token_id:
+            return LIKELY if written == answer else UNLIKELY_EOS
+        return LIKELY if answer.startswith(written + chr(token)) else UNLIKELY
+
+    def _candidates(self, text: str, params: SamplingParams) -> list[int]:
+        """Beam search's top tokens: the answer's next character, the end, and one wrong one."""
+        prompt, _, written = text.partition(GEN)
+        answer = self.respond(prompt + GEN, params)
+        if isinstance(answer, BaseException):
+            raise answer
+        going_on = answer.startswith(written) and answer != written
+        following = answer[len(written)] if going_on else "?"
+        return list(dict.fromkeys([ord(following), CharTokenizer.eos_token_id, ord("?")]))
+
+    def _step(self, text: str, params: SamplingParams, request_id: str) -> RequestOutput:
+        """A one-token request asking for log-probabilities (scoring, beam search)."""
+        ids = [ord(c) for c in text]
+        prompt_logprobs: list[dict[int, Logprob] | None] | None = None
+        if params.prompt_logprobs is not None:
+            prompt_logprobs = [None] + [
+                {t: Logprob(self._logprob(text[:j], params, t))} for j, t in enumerate(ids) if j
+            ]
+        wanted = params.logprob_token_ids or self._candidates(text, params)
+        logprobs = {t: Logprob(self._logprob(text, params, t)) for t in wanted}
+        best = max(logprobs, key=lambda t: logprobs[t].logprob)
+        completion = CompletionOutput(0, "", [best], None, [logprobs], finish_reason="length")
+        return RequestOutput(
+            request_id,
+            text,
+            ids,
+            prompt_logprobs,
+            [completion],
+            True,
+            num_cached_tokens=None if params.skip_reading_prefix_cache else self.cached_tokens,
+        )
+
     async def generate(
-        self, prompt: dict[str, list[int]], params: SamplingParams, request_id: str
+        self, prompt: dict[str, list[int]], params: SamplingParams, request_id: str, **_: Any
     ) -> AsyncIterator[RequestOutput]:
         text = "".join(map(chr, prompt["prompt_token_ids"]))
         self.calls.append(Call(text, params, request_id))
@@ -76,6 +137,9 @@ class FakeEngine:
         except asyncio.CancelledError:
             self.cancelled.append(request_id)
             raise
+        if params.logprobs is not None or params.prompt_logprobs is not None:
+            yield self._step(text, params, request_id)
+            return
         answer = self.respond(text, params)
         if isinstance(answer, BaseException):
             raise answer

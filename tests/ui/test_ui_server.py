@@ -97,6 +97,33 @@ def test_classify_on_the_page_answers_as_the_api(
     print(f"\nscreenshot: {page.screenshot(tmp_path / 'ui-classify.png')}")
 
 
+def test_scores_on_the_page_are_the_apis_scores_as_bars(
+    page: Page, server: ServerProcess, tmp_path: Path
+) -> None:
+    page.tab("Classification")
+    page.fill("classify-text", CLASSIFY_TEXT)
+    page.fill("classify-labels", CLASSIFY_LABELS)
+    page.find("#classify-scores input").click()
+    try:
+        page.run("classify-run", "#classify-json")
+        meters = {
+            label: page.wait(
+                lambda label=label: page.find(
+                    f'#classify-result [data-testid="{label}-confidence-set"] meter'
+                ).get_attribute("aria-valuenow")
+            )
+            for label in ["财经", "体育", "娱乐", "科技"]
+        }
+    finally:
+        page.find("#classify-scores input").click()
+    body = {"text": CLASSIFY_TEXT, "labels": CLASSIFY_LABELS, "scores": True}
+    api = _api(server, "/v1/classify", body)
+    assert meters == {label: str(round(p * 100)) for label, p in api["scores"].items()}
+    shown = page.text("#classify-result [data-testid=label-output-value]")
+    assert shown == api["label"]
+    print(f"\nscreenshot: {page.screenshot(tmp_path / 'ui-classify-scores.png')}")
+
+
 def test_an_example_runs_with_one_click(page: Page) -> None:
     page.tab("Classification")
     before = page.text("#classify-json")

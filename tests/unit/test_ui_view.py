@@ -51,6 +51,11 @@ def test_the_result_label_is_the_chosen_one_and_every_named_label_is_listed() ->
     nothing = ClassifyResponse(label=None, labels=[], windows=1, truncated=True, usage=USAGE)
     assert label_value(nothing) is None
     assert named_labels(nothing) == "—"
+    scores = {"财经": 0.7, "科技": 0.3}
+    scored = ClassifyResponse(
+        label="财经", labels=["财经"], scores=scores, windows=1, truncated=False, usage=USAGE
+    )
+    assert label_value(scored) == scores  # gr.Label draws them as bars
 
 
 def test_spans_are_highlighted_with_their_labels_and_the_text_kept_whole() -> None:
