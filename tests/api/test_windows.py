@@ -4,6 +4,7 @@ character): windows, their prompts, spans in the original text, the combined lab
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,7 @@ from vllm.sampling_params import SamplingParams
 from prompts import build_classify_prompt, build_extract_prompts
 from serving.service import SeqGPTService
 from serving.settings import Settings
-from tests.api.fake_engine import CharTokenizer, FakeEngine
+from tests.api.fake_engine import LIKELY, UNLIKELY, UNLIKELY_EOS, CharTokenizer, FakeEngine
 
 MAX_MODEL_LEN = 200
 # 60 sentences of 12 or 13 characters: 759 characters, far over one 200-token prompt.
@@ -92,15 +93,15 @@ def test_a_long_text_is_classified_in_windows_every_prompt_listed(
     assert (data["label"], data["labels"], data["truncated"]) == ("财经", ["财经"], False)
 
 
-def _by_window(answers: dict[int, str]) -> Callable[[str, SamplingParams], str]:
-    """Answer window ``i`` (by the number of its first sentence) with ``answers[i]``."""
+def _by_window(answers: dict[int, str], default: str = "") -> Callable[[str, SamplingParams], str]:
+    """Answer window ``i`` (told by its first sentence) with ``answers[i]``, else ``default``."""
     firsts: list[str] = []
 
     def respond(prompt: str, _params: SamplingParams) -> str:
         first = prompt.split("句", 1)[0]
         if first not in firsts:
             firsts.append(first)
-        return answers.get(firsts.index(first), "")
+        return answers.get(firsts.index(first), default)
 
     return respond
 
@@ -253,3 +254,55 @@ def test_labels_that_leave_no_room_under_window_tokens_are_a_400(
     assert response.json()["error"]["param"] == "labels"
     assert "no room for the text" in response.json()["error"]["message"]
     assert engine.calls == []
+
+
+def _window_scores(answer: str, labels: list[str]) -> dict[str, float]:
+    """The fake engine's normalised scores for a window it answers with ``answer``."""
+    logprob = {
+        label: 3 * LIKELY if label == answer else 2 * UNLIKELY + UNLIKELY_EOS for label in labels
+    }
+    total = sum(math.exp(v) for v in logprob.values())
+    return {label: math.exp(v) / total for label, v in logprob.items()}
+
+
+def test_scores_over_windows_are_the_mean_of_the_windows_scores(
+    windowed: TestClient, engine: FakeEngine
+) -> None:
+    labels = ["财经", "体育"]
+    engine.respond = lambda prompt, _params: "体育" if "输入: 第0句" in prompt else "财经"
+    body = {"text": DOCUMENT, "labels": labels, "scores": True, "return_prompts": True}
+    response = windowed.post("/v1/classify", json=body)
+    assert response.status_code == 200, response.text
+    data = response.json()
+    windows = data["windows"]
+    assert windows > 3
+    assert len(data["prompts"]) == windows
+    _assert_windows_cover(DOCUMENT, _window_texts(data["prompts"]))
+    answers = ["体育"] + ["财经"] * (windows - 1)  # the first window only says 体育
+    per_window = [_window_scores(answer, labels) for answer in answers]
+    expected = {label: sum(w[label] for w in per_window) / windows for label in labels}
+    assert data["scores"] == pytest.approx(expected, abs=1e-12)
+    assert sum(data["scores"].values()) == pytest.approx(1.0)
+    assert (data["label"], data["labels"]) == ("财经", ["财经"])
+
+
+def test_reference_decoding_runs_in_every_window_and_counts_its_beams(
+    make_client: Callable[..., TestClient], engine: FakeEngine
+) -> None:
+    engine.max_model_len = MAX_MODEL_LEN
+    engine.respond = lambda _p, _s: "人物: 张三"
+    settings = {"max_text_chars": 5000, "span_tokens_per_label": 4}
+    client = make_client(**settings, max_inflight=64)
+    body = {"text": DOCUMENT, "labels": ["人物"], "decoding": "reference"}
+    data = client.post("/v1/extract", json=body).json()
+    assert data["windows"] > 1
+    assert [s["start"] for s in data["fields"]["人物"]] == [
+        m.start() for m in re.finditer("张三", DOCUMENT)
+    ]
+    # 4 beams a prompt: the same windows that fast decoding runs need 4 times the bound.
+    windows = data["windows"]
+    client = make_client(**settings, max_inflight=4 * windows - 1)
+    assert client.post("/v1/extract", json={**body, "decoding": "fast"}).status_code == 200
+    response = client.post("/v1/extract", json=body)
+    assert response.status_code == 413, response.text
+    assert f"{4 * windows} prompts" in response.json()["error"]["message"]
