@@ -150,3 +150,14 @@ def test_a_batch_item_over_the_maximum_fails_alone(http: httpx.Client) -> None:
     assert short["windows"] == 1
     assert long["windows"] > 1
     assert (over["error"]["code"], over["error"]["param"]) == (413, "text")
+
+
+def test_scores_over_windows_sum_to_one_and_name_the_label(http: httpx.Client) -> None:
+    labels = ["财经", "体育", "科技"]
+    body = {"text": DOCUMENT[:20_000], "labels": labels, "scores": True, "return_prompts": True}
+    data = _post(http, "/v1/classify", body)
+    assert data["windows"] > 1
+    assert len(data["prompts"]) == data["windows"]
+    assert list(data["scores"]) == labels
+    assert sum(data["scores"].values()) == pytest.approx(1.0, abs=1e-6)
+    assert data["label"] == max(labels, key=data["scores"].__getitem__)
