@@ -63,7 +63,7 @@ def account(
 ) -> None:
     """Count an answered text in the log facts and metrics, and audit it if the log is on."""
     found = facts(request)
-    found["labels"] = sum(len(g.labels) for g in result.generations)
+    found["labels"] = sum(len(g.labels) for g in result.generations if g.window == 0)
     found["prompts"] = found.get("prompts", 0) + len(result.generations)
     found["windows"] = found.get("windows", 0) + result.windows
     found["truncated"] = found.get("truncated", False) or result.truncated

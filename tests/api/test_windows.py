@@ -4,6 +4,8 @@ character): windows, their prompts, spans in the original text, the combined lab
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -306,3 +308,15 @@ def test_reference_decoding_runs_in_every_window_and_counts_its_beams(
     response = client.post("/v1/extract", json=body)
     assert response.status_code == 413, response.text
     assert f"{4 * windows} prompts" in response.json()["error"]["message"]
+
+
+def test_the_request_log_counts_windows_and_the_labels_once(
+    windowed: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="seqgpt.requests"):
+        data = windowed.post("/v1/classify", json={"text": DOCUMENT, "labels": ["财经", "体育"]})
+    (record,) = [r for r in caplog.records if r.name == "seqgpt.requests"]
+    line = json.loads(record.getMessage())
+    windows = data.json()["windows"]
+    assert windows > 1
+    assert (line["windows"], line["prompts"], line["labels"]) == (windows, windows, 2)
