@@ -65,6 +65,7 @@ from serving.windows import Window, plan_windows
 __all__ = ["DECODINGS", "DecodingMode", "Generation", "SeqGPTService", "TaskResult"]
 
 logger = logging.getLogger(__name__)
+_WINDOW_ATTEMPTS = 5  # plans of ever smaller windows before a text is refused
 
 DecodingMode = Literal["fast", "reference"]
 DECODINGS: tuple[str, ...] = get_args(DecodingMode)
@@ -264,7 +265,7 @@ class SeqGPTService:
         # window's prompt that still does not fit (tokens merge across a cut) shrinks them all.
         empty = self._submissions(spec, "", checked, reference, Window(0, 0), 0)
         budget = min(self._limit(s) - len(s.token_ids) for s in empty)
-        for _attempt in range(3):
+        for _attempt in range(_WINDOW_ATTEMPTS):
             if budget < 1:
                 break
             windows = plan_windows(text, budget, self._settings.window_overlap_tokens, self._count)
@@ -278,6 +279,9 @@ class SeqGPTService:
             if excess <= 0:
                 return submissions
             budget -= excess
+        if budget >= 1:  # the text's tokens keep growing when its sentences are joined
+            message = "The text could not be split into windows that fit the model's context."
+            raise InvalidInputError(message, parameter="text")
         limit = min(self._limit(s) for s in empty)
         message = (
             f"The instruction, the labels and the answer budget leave no room for the text in "
