@@ -66,6 +66,7 @@ __all__ = ["DECODINGS", "DecodingMode", "Generation", "SeqGPTService", "TaskResu
 
 logger = logging.getLogger(__name__)
 _WINDOW_ATTEMPTS = 5  # plans of ever smaller windows before a text is refused
+_PREPARE_INLINE_CHARS = 8000  # longer texts are checked and tokenized in a worker thread
 
 DecodingMode = Literal["fast", "reference"]
 DECODINGS: tuple[str, ...] = get_args(DecodingMode)
@@ -223,7 +224,11 @@ class SeqGPTService:
         """
         spec = TASKS[task]
         self.check_options(task, scores, decoding)
-        submissions = self._prepare(spec, text, labels, decoding == "reference")
+        prepare = (spec, text, labels, decoding == "reference")
+        if len(text) <= _PREPARE_INLINE_CHARS:
+            submissions = self._prepare(*prepare)
+        else:  # tokenizing a long text's windows would stall the event loop (~0.3 s per 100k)
+            submissions = await asyncio.to_thread(self._prepare, *prepare)
         request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
         windows = submissions[-1].window + 1
         if scores:

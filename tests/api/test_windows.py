@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -320,3 +321,27 @@ def test_the_request_log_counts_windows_and_the_labels_once(
     windows = data.json()["windows"]
     assert windows > 1
     assert (line["windows"], line["prompts"], line["labels"]) == (windows, windows, 2)
+
+
+class ThreadRecordingTokenizer(CharTokenizer):
+    """One token per character; remembers the threads it ran on."""
+
+    def __init__(self) -> None:
+        self.threads: set[str] = set()
+
+    def encode(self, text: str, **_kwargs: Any) -> list[int]:
+        self.threads.add(threading.current_thread().name)
+        return super().encode(text)
+
+
+@pytest.mark.parametrize(("text", "on_the_loop"), [(DOCUMENT, True), (DOCUMENT * 12, False)])
+def test_a_long_text_is_tokenized_off_the_event_loop(text: str, on_the_loop: bool) -> None:
+    engine = FakeEngine(respond=lambda _prompt, _params: "财经")
+    tokenizer = ThreadRecordingTokenizer()
+    settings = Settings(max_text_chars=10_000)
+    service = SeqGPTService(
+        engine, tokenizer, settings, max_model_len=MAX_MODEL_LEN, max_inflight=512
+    )
+    result = asyncio.run(service.classify(text, ["财经", "体育"]))
+    assert result.windows > 1
+    assert (tokenizer.threads == {threading.current_thread().name}) is on_the_loop
