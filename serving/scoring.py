@@ -11,12 +11,13 @@ One engine request per label computes it in one forward pass: its prompt is ``P 
 and ``logprob_token_ids=[eos]`` the log-probability of the end of the answer at the step after.
 No token is decoded.
 
-The prompt is prefilled once: the first label's request runs alone, so vLLM's prefix cache holds
-the full KV blocks of ``P`` when the others (submitted together) start. vLLM skips the cache for
-requests with prompt log-probabilities by default, because the rows of cached positions are not
-computed; only the rows from the last prompt token on are needed here, so the cache is read and
-``num_cached_tokens`` is checked: a request whose cache hit reached past ``P`` (a label sharing
-a whole cached block with an earlier request) runs again without the cache.
+The prompt is prefilled once: the reads are submitted together, and vLLM's prefix cache hands
+the full KV blocks of ``P`` that one read computes to the others, in the same engine step too
+(blocks enter the cache when they are scheduled). vLLM skips the cache for requests with prompt
+log-probabilities by default, because the rows of cached positions are not computed; only the
+rows from the last prompt token on are needed here, so the cache is read and
+``num_cached_tokens`` is checked: a read whose cache hit reached past ``P`` (a label sharing a
+whole cached block with an earlier request) runs again without the cache.
 """
 
 from __future__ import annotations
@@ -77,15 +78,14 @@ async def label_logprobs(
     request_id: str,
 ) -> list[float]:
     """``log p(label)`` for every label, in order; the prompt prefilled once."""
-    first = await _label_logprob(engine, prompt_ids, labels_ids[0], eos_token_id, f"{request_id}-0")
     async with asyncio.TaskGroup() as group:
-        rest = [
+        reads = [
             group.create_task(
                 _label_logprob(engine, prompt_ids, ids, eos_token_id, f"{request_id}-{i}")
             )
-            for i, ids in enumerate(labels_ids[1:], start=1)
+            for i, ids in enumerate(labels_ids)
         ]
-    return [first, *(task.result() for task in rest)]
+    return [read.result() for read in reads]
 
 
 def normalise(logprobs: Sequence[float]) -> list[float]:

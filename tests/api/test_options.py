@@ -44,7 +44,7 @@ def test_scores_are_each_labels_probability_normalised_over_the_set(
     assert answer["truncated"] is False
 
 
-def test_scores_send_one_read_per_label_the_first_alone_and_decode_nothing(
+def test_scores_send_one_read_per_label_reading_the_prefix_cache_and_decode_nothing(
     client: TestClient, engine: FakeEngine
 ) -> None:
     engine.respond = lambda _p, _s: "体育"

@@ -3,8 +3,8 @@ checkpoint.
 
 - Scores: each label's ``log p(label tokens, then end of sequence | prompt)`` computed directly
   with ``transformers``, normalised over the set, equals the server's scores within 1e-3; the
-  log-ratios between labels are compared too, since the tiny checkpoint is so confident that
-  most probabilities are near 0 or 1.
+  log-ratios between labels are compared too (within 1e-3 relative), since the tiny checkpoint
+  is so confident that most probabilities are near 0 or 1.
 - The prompt is prefilled once: the other labels' reads hit vLLM's prefix cache for the prompt.
 - A repeated request whose cached blocks hold label tokens still gets the same scores (the
   reads that hit the cache past the prompt are run again without it).
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,8 @@ def test_scores_equal_transformers_within_1e_3(
     for label, value in zip(labels, expected, strict=True):
         if scores[label] > 1e-300:  # the log-ratio to the best label, where it is representable
             ratio = math.log(scores[label]) - math.log(scores[answer["label"]])
-            assert ratio == pytest.approx(value - expected[best], abs=TOLERANCE)
+            # fp32 in two implementations: log-probabilities of -12 agree to ~1e-4 relative.
+            assert ratio == pytest.approx(value - expected[best], rel=TOLERANCE, abs=TOLERANCE)
 
 
 def _cache_hits(http: httpx.Client) -> float:
@@ -97,13 +100,21 @@ def test_the_prompt_is_prefilled_once_for_every_label(
     http: httpx.Client, hf: tuple[Any, Any]
 ) -> None:
     labels = ["财经", "体育", "娱乐", "科技", "教育"]
-    text = "。".join(f"第{i}条：市场今天继续上涨，投资者情绪乐观" for i in range(40))
+    # Two whole blocks, and five reads of it reach a busy engine together (a long completion
+    # keeps it decoding): they fit in one engine step, and still prefill the prompt once.
+    text = "。".join(f"第{i}条：市场今天继续上涨，投资者情绪乐观" for i in range(7))
     tokenizer = hf[0]
-    before = _cache_hits(http)
-    answer = _scores(http, text, labels)
-    hits = _cache_hits(http) - before
+    busy = {"model": "seqgpt", "prompt": "输入: 忙\n输出: [GEN]", "max_tokens": 1800}
+    with ThreadPoolExecutor(1) as pool:
+        background = pool.submit(http.post, "/v1/completions", json=busy)
+        time.sleep(0.5)  # the completion is decoding
+        before = _cache_hits(http)
+        answer = _scores(http, text, labels)
+        hits = _cache_hits(http) - before
+        assert not background.done(), "the engine was idle: the test shows nothing"
+        assert background.result().status_code == 200
     prompt_tokens = len(tokenizer.encode(answer["prompts"][0], split_special_tokens=True))
-    assert prompt_tokens > 3 * BLOCK
+    assert 2 * BLOCK <= prompt_tokens < 3 * BLOCK
     # Every label after the first reads the prompt's whole blocks from the cache.
     assert hits >= (len(labels) - 1) * (prompt_tokens // BLOCK) * BLOCK
 
