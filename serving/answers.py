@@ -25,7 +25,11 @@ def answer(result: TaskResult, return_prompts: bool) -> ClassifyResponse | Extra
         completion_tokens=result.completion_tokens,
         total_tokens=result.prompt_tokens + result.completion_tokens,
     )
-    common: dict[str, Any] = {"truncated": result.truncated, "usage": usage}
+    common: dict[str, Any] = {
+        "windows": result.windows,
+        "truncated": result.truncated,
+        "usage": usage,
+    }
     if return_prompts:
         common["prompts"] = [g.prompt for g in result.generations]
         common["generations"] = [g.text for g in result.generations]
@@ -45,7 +49,7 @@ def item_error(exc: InvalidInputError | ServingError) -> ItemError:
     """A batch item's error, in the common error body."""
     if isinstance(exc, InvalidInputError):
         return ItemError.model_validate(error_body(400, str(exc), exc.parameter))
-    return ItemError.model_validate(error_body(exc.status, str(exc)))
+    return ItemError.model_validate(error_body(exc.status, str(exc), exc.param))
 
 
 def facts(request: Request) -> dict[str, Any]:
@@ -59,8 +63,9 @@ def account(
 ) -> None:
     """Count an answered text in the log facts and metrics, and audit it if the log is on."""
     found = facts(request)
-    found["labels"] = sum(len(g.labels) for g in result.generations)
+    found["labels"] = sum(len(g.labels) for g in result.generations if g.window == 0)
     found["prompts"] = found.get("prompts", 0) + len(result.generations)
+    found["windows"] = found.get("windows", 0) + result.windows
     found["truncated"] = found.get("truncated", False) or result.truncated
     observation: Observation = request.app.state.seqgpt_observation
     record_result(observation.metrics, result.task, result.generations, result.value)

@@ -115,13 +115,18 @@ def answer_body(result: TaskResult) -> dict[str, Any]:
         answer = ExtractResponse(
             fields=fields,
             ungrounded=result.value.ungrounded,
+            windows=result.windows,
             truncated=result.truncated,
             usage=usage,
         )
     else:
         named: list[str] = result.value
         answer = ClassifyResponse(
-            label=named[0] if named else None, labels=named, truncated=result.truncated, usage=usage
+            label=named[0] if named else None,
+            labels=named,
+            windows=result.windows,
+            truncated=result.truncated,
+            usage=usage,
         )
     return answer.model_dump(mode="json", exclude_unset=True)
 
@@ -129,7 +134,7 @@ def answer_body(result: TaskResult) -> dict[str, Any]:
 def error_of(exc: Exception) -> dict[str, Any]:
     """The API's error body for an exception of the service, as the server renders it."""
     if isinstance(exc, ServingError):
-        return error_body(exc.status, str(exc))
+        return error_body(exc.status, str(exc), exc.param)
     # Everything else goes through vLLM's handlers on the server (InvalidInputError included).
     from vllm.entrypoints.serve.exception_handling.error_response import create_error_response
 

@@ -1,11 +1,14 @@
 """The task endpoints' input checks, cheapest first: each failure is an ``InvalidInputError``
 (400) naming the field, raised before any label is validated or any token reaches the engine.
 
-- text: not blank, valid Unicode (no unpaired surrogate), at most ``max_text_chars``;
+- text: not blank, valid Unicode (no unpaired surrogate); over ``max_text_chars`` it is a 413
+  (``TooLarge``), not a 400;
 - labels: counted before anything else (a request with 40,000 labels costs one ``len``), then
   free of the model's special-token strings (the parsers treat them as noise), then SeqGPT's
-  label rules (``prompts.validate_labels``);
-- each prompt: its tokens plus its answer budget fit the model's context.
+  label rules (``prompts.validate_labels``).
+
+Whether a prompt fits the model's context is the service's question: a text that does not fit
+one prompt is sent in windows (``serving.windows``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from prompts import LabelError, split_labels, validate_labels
-from serving.errors import InvalidInputError
+from serving.errors import InvalidInputError, TooLarge
 from serving.settings import Settings
 
 __all__ = ["InputChecks", "unicode_error"]
@@ -50,7 +53,7 @@ class InputChecks:
         limit = self._settings.max_text_chars
         if len(text) > limit:
             message = f"The text has {len(text)} characters; this server accepts at most {limit}."
-            raise InvalidInputError(message, parameter="text")
+            raise TooLarge(message, param="text")
 
     def labels(self, labels: str | Sequence[str]) -> list[str]:
         """The validated labels: counted, free of special tokens, within SeqGPT's rules."""
@@ -77,12 +80,7 @@ class InputChecks:
         except LabelError as exc:
             raise InvalidInputError(str(exc), parameter="labels") from exc
 
-    def fits(self, prompt_tokens: int, budget: int) -> None:
-        """Refuse a prompt that leaves less room in the context than its answer budget."""
-        if self._max_model_len - prompt_tokens < budget:
-            message = (
-                f"The text is too long for the model: its prompt takes {prompt_tokens} tokens "
-                f"and the answer needs up to {budget} more, over the model's context of "
-                f"{self._max_model_len} tokens. Send a shorter text."
-            )
-            raise InvalidInputError(message, parameter="text")
+    @property
+    def max_model_len(self) -> int:
+        """The model's context, in tokens: a prompt and its answer budget together."""
+        return self._max_model_len

@@ -7,7 +7,9 @@ every route of the app (ours and vLLM's) and every status, with one ``type`` per
     401 AuthenticationError      missing or wrong API key (serving.gate)
     404 NotFoundError            no such route (or a route this product does not serve)
     405 MethodNotAllowedError    the route exists, not with this method
-    413 RequestTooLargeError     the body is over SEQGPT_MAX_BODY_BYTES (serving.gate)
+    413 RequestTooLargeError     the body is over SEQGPT_MAX_BODY_BYTES (serving.gate); a text
+                                 over SEQGPT_MAX_TEXT_CHARS, or one needing more prompts than
+                                 SEQGPT_MAX_INFLIGHT could ever admit (TooLarge, param "text")
     429 RateLimitError           over SEQGPT_MAX_INFLIGHT task prompts (Overloaded, Retry-After)
     503 ServiceUnavailableError  vLLM's queue is full (--max-num-queued-reqs, Retry-After)
     504 TimeoutError             over SEQGPT_REQUEST_TIMEOUT_S (DeadlineExceeded)
@@ -38,6 +40,7 @@ __all__ = [
     "InvalidInputError",
     "Overloaded",
     "ServingError",
+    "TooLarge",
     "error_body",
     "error_response",
     "install_error_handlers",
@@ -71,6 +74,11 @@ class ServingError(Exception):
     status: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
     retry_after: int | None = None
 
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        """The request field at fault, when one is (the error body's ``param``)."""
+
 
 class InternalError(ServingError):
     """A failure inside this server that is not the client's doing (500, details logged)."""
@@ -83,6 +91,13 @@ class Overloaded(ServingError):
 
     status = HTTPStatus.TOO_MANY_REQUESTS
     retry_after = RETRY_AFTER_S
+
+
+class TooLarge(ServingError):
+    """A text longer than the server takes, or needing more prompts than it could ever admit at
+    once (a 429 would be retried forever): send less."""
+
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
 class DeadlineExceeded(ServingError):
@@ -113,7 +128,7 @@ def error_response(
 
 async def _serving_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServingError)
-    return error_response(exc.status, str(exc), retry_after=exc.retry_after)
+    return error_response(exc.status, str(exc), exc.param, retry_after=exc.retry_after)
 
 
 async def _queue_full(_request: Request, _exc: Exception) -> JSONResponse:

@@ -110,7 +110,8 @@ class Observation:
 
 def record_result(metrics: TaskMetrics, task: str, generations: Sequence[Any], value: Any) -> None:
     """Count one answered task request: sizes, unparsed answers, ungrounded values, cuts."""
-    metrics.labels.labels(task).observe(sum(len(g.labels) for g in generations))
+    labels = sum(len(g.labels) for g in generations if getattr(g, "window", 0) == 0)
+    metrics.labels.labels(task).observe(labels)  # a long text's windows ask the same labels
     metrics.prompts.labels(task).observe(len(generations))
     if any(g.truncated for g in generations):
         metrics.truncated.labels(task).inc()
@@ -178,7 +179,8 @@ class Observer:
         if self._log:
             line = {"time": _now(), "request_id": scope["state"]["request_id"], "task": task}
             line |= {"status": status, "latency_ms": round(elapsed * 1000, 1)}
-            line |= {k: facts.get(k) for k in ("labels", "text_chars", "prompts", "truncated")}
+            sizes = ("labels", "text_chars", "prompts", "windows", "truncated")
+            line |= {k: facts.get(k) for k in sizes}
             if "items" in facts:
                 line["items"] = facts["items"]
             request_logger.info(json.dumps(line))

@@ -37,7 +37,8 @@ __all__ = ["router"]
 _ERRORS = {
     400: "Invalid input: the message names the field (param) and what is wrong.",
     401: "Missing or wrong API key.",
-    413: "The body is over the server's size limit.",
+    413: "The body is over the server's size limit, the text over SEQGPT_MAX_TEXT_CHARS, or "
+    "its windows need more prompts than the server admits at once (param: text).",
     429: "Over the server's in-flight limit; retry after Retry-After seconds.",
     500: "The server failed.",
     503: "The engine's queue is full, or the engine is down.",

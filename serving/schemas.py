@@ -50,7 +50,11 @@ def _check_unicode(value: str, what: str) -> None:
 class _TaskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    text: str = Field(description="The input text. Surrounding whitespace is stripped.")
+    text: str = Field(
+        description="The input text (surrounding whitespace is stripped), up to the server's "
+        "SEQGPT_MAX_TEXT_CHARS characters (100,000 by default; longer: 413). A text that does "
+        "not fit one prompt is answered in overlapping windows."
+    )
     labels: list[str] | str = Field(
         description='Labels as a list, or one string separated by "," or "，".'
     )
@@ -97,13 +101,25 @@ class Usage(BaseModel):
 
 class _TaskResponse(BaseModel):
     # Listed first among the bases of a response, so these fields follow its answer fields.
+    windows: int = Field(
+        description="How many windows of the text the answer combines: 1 unless the text does "
+        "not fit one prompt, which is then sent as overlapping windows of whole sentences "
+        "(spans keep offsets in the whole text; classification is the windows' majority vote, "
+        "multi-label the union of their labels, scores the mean of their scores)."
+    )
     truncated: bool = Field(
         description="True when a prompt's answer stopped at its token budget: the values it was "
-        "writing are left out, never returned cut."
+        "writing are left out, never returned cut (any prompt of any window)."
     )
-    usage: Usage
-    prompts: list[str] | None = Field(default=None, description="Only with return_prompts.")
-    generations: list[str] | None = Field(default=None, description="Only with return_prompts.")
+    usage: Usage = Field(description="Token counts summed over every prompt of every window.")
+    prompts: list[str] | None = Field(
+        default=None,
+        description="Only with return_prompts: every prompt sent, window by window, each "
+        "window's label chunks in order.",
+    )
+    generations: list[str] | None = Field(
+        default=None, description="Only with return_prompts: the raw generation of each prompt."
+    )
 
 
 class _ClassifyAnswer(BaseModel):

@@ -10,10 +10,15 @@ Guarantees, in the order they are applied:
   validated, so a request with 40,000 labels costs one ``len``).
 - Prompts are tokenized here, with special-token strings (``</s>`` …) in the user's text or
   labels tokenized as text: a user cannot end or forge the prompt with a special token. The
-  engine receives the token ids. A prompt whose tokens plus its answer budget do not fit the
-  model's context is a 400, never a shortened answer.
+  engine receives the token ids. A prompt is never shortened: a text whose prompt does not fit
+  (its tokens plus its answer budget over the model's context, or over ``window_tokens``) is
+  sent as overlapping windows of whole sentences (``serving.windows``), every window's prompt
+  checked to fit; their answers are combined by the task's combiner (scores: the mean of the
+  windows' normalised scores).
 - At most ``max_inflight`` task prompts are in flight; a request that does not fit is refused
-  at once with ``Overloaded`` (429), never queued without bound.
+  at once with ``Overloaded`` (429), never queued without bound. A request needing more than
+  ``max_inflight`` at once (a long text's windows times its label chunks, times the beams or
+  labels its option reads) could never fit: it is a 413 (``TooLarge``), not a 429 to retry.
 - A request running past ``request_timeout_s`` raises ``DeadlineExceeded`` (504). Cancellation
   (timeout, client disconnect, a failed sibling prompt) closes the ``generate`` iterators, and
   vLLM aborts their requests in the engine.
@@ -49,15 +54,19 @@ from serving.errors import (
     InvalidInputError,
     Overloaded,
     ServingError,
+    TooLarge,
 )
 from serving.reference import BEAM_WIDTH, ReferenceDecoder
 from serving.scoring import label_logprobs, normalise
 from serving.settings import Settings
 from serving.tasks import TASKS, Decoding, PromptPlan, TaskSpec
+from serving.windows import Window, plan_windows
 
 __all__ = ["DECODINGS", "DecodingMode", "Generation", "SeqGPTService", "TaskResult"]
 
 logger = logging.getLogger(__name__)
+_WINDOW_ATTEMPTS = 5  # plans of ever smaller windows before a text is refused
+_PREPARE_INLINE_CHARS = 8000  # longer texts are checked and tokenized in a worker thread
 
 DecodingMode = Literal["fast", "reference"]
 DECODINGS: tuple[str, ...] = get_args(DecodingMode)
@@ -80,6 +89,10 @@ class Generation:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None = None
+    window: int = 0
+    """The window of the text this prompt read (0: the first, or the whole text)."""
+    offset: int = 0
+    """Where that window starts in the text: ``parsed`` holds offsets in the window."""
 
     @property
     def truncated(self) -> bool:
@@ -95,6 +108,8 @@ class TaskResult:
     generations: list[Generation] = field(default_factory=list)
     value: Any = None
     scores: dict[str, float] | None = None
+    windows: int = 1
+    """How many windows of the text were sent (1: the whole text in one prompt per chunk)."""
 
     @property
     def prompt_tokens(self) -> int:
@@ -117,7 +132,10 @@ class _Submission:
     plan: PromptPlan
     token_ids: list[int]
     params: SamplingParams
+    text: str  # the text its spans are found in: the whole text, or its window
     reference: bool = False
+    window: int = 0
+    offset: int = 0
 
 
 class SeqGPTService:
@@ -206,20 +224,23 @@ class SeqGPTService:
         """
         spec = TASKS[task]
         self.check_options(task, scores, decoding)
-        submissions = self._prepare(spec, text, labels, decoding == "reference")
+        prepare = (spec, text, labels, decoding == "reference")
+        if len(text) <= _PREPARE_INLINE_CHARS:
+            submissions = self._prepare(*prepare)
+        else:  # tokenizing a long text's windows would stall the event loop (~0.3 s per 100k)
+            submissions = await asyncio.to_thread(self._prepare, *prepare)
         request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
+        windows = submissions[-1].window + 1
         if scores:
-            return await self._scored(task, submissions[0], request_id)
+            return await self._scored(task, submissions, request_id)
         # A reference prompt keeps up to BEAM_WIDTH sequences in the engine at once.
-        with self._admitted(len(submissions) * (BEAM_WIDTH if decoding == "reference" else 1)):
+        weight = BEAM_WIDTH if decoding == "reference" else 1
+        with self._admitted(len(submissions) * weight, windows):
             generations = await self._gather(
-                [
-                    self._generate(spec, s, text, f"{request_id}-{i}")
-                    for i, s in enumerate(submissions)
-                ],
+                [self._generate(spec, s, f"{request_id}-{i}") for i, s in enumerate(submissions)],
                 request_id,
             )
-        return TaskResult(task, generations, spec.combine(generations))
+        return TaskResult(task, generations, spec.combine(generations), windows=windows)
 
     @staticmethod
     def check_options(task: str, scores: bool, decoding: str) -> None:
@@ -237,46 +258,131 @@ class SeqGPTService:
     def _prepare(
         self, spec: TaskSpec, text: str, labels: str | Sequence[str], reference: bool = False
     ) -> list[_Submission]:
-        """Check the input, plan the prompts, tokenize them and size their budgets."""
+        """Check the input, plan the prompts (in windows when the text does not fit one),
+        tokenize them and size their budgets."""
         self.checks.text(text)
-        plans = spec.plan(text, self.checks.labels(labels), self._settings.chunk_size)
+        checked = self.checks.labels(labels)
+        whole = Window(0, len(text))
+        submissions = self._submissions(spec, text, checked, reference, whole, 0)
+        if all(self._fits(s) for s in submissions):
+            return submissions
+        # Windows sized from the room the instruction, labels and answer budget leave; a
+        # window's prompt that still does not fit (tokens merge across a cut) shrinks them all.
+        empty = self._submissions(spec, "", checked, reference, Window(0, 0), 0)
+        budget = min(self._limit(s) - len(s.token_ids) for s in empty)
+        for _attempt in range(_WINDOW_ATTEMPTS):
+            if budget < 1:
+                break
+            windows = plan_windows(text, budget, self._settings.window_overlap_tokens, self._count)
+            self._check_bound(len(windows) * len(empty), len(windows))  # before tokenizing
+            submissions = [
+                s
+                for index, window in enumerate(windows)
+                for s in self._submissions(spec, text, checked, reference, window, index)
+            ]
+            excess = max(len(s.token_ids) - self._limit(s) for s in submissions)
+            if excess <= 0:
+                return submissions
+            budget -= excess
+        if budget >= 1:  # the text's tokens keep growing when its sentences are joined
+            message = "The text could not be split into windows that fit the model's context."
+            raise InvalidInputError(message, parameter="text")
+        limit = min(self._limit(s) for s in empty)
+        message = (
+            f"The instruction, the labels and the answer budget leave no room for the text in "
+            f"a prompt of at most {limit} tokens (the model's context less the answer budget, "
+            "or SEQGPT_WINDOW_TOKENS). Send fewer or shorter labels."
+        )
+        raise InvalidInputError(message, parameter="labels")
+
+    def _submissions(
+        self,
+        spec: TaskSpec,
+        text: str,
+        labels: list[str],
+        reference: bool,
+        window: Window,
+        index: int,
+    ) -> list[_Submission]:
+        """The tokenized prompts of one window of ``text`` (all of it for the whole text)."""
+        part = text[window.start : window.end]
         submissions = []
-        for plan in plans:
+        for plan in spec.plan(part, labels, self._settings.chunk_size):
             # Special-token strings in user text stay text (never </s> as a token).
             token_ids = self._tokenizer.encode(plan.prompt, split_special_tokens=True)
             params = self.sampling_params(spec, plan.labels, reference)
-            self.checks.fits(len(token_ids), params.max_tokens or 0)
-            submissions.append(_Submission(plan, token_ids, params, reference))
+            submissions.append(
+                _Submission(plan, token_ids, params, part, reference, index, window.start)
+            )
         return submissions
 
-    async def _scored(self, task: str, submission: _Submission, request_id: str) -> TaskResult:
-        """Every label's score, one engine request per label; the label is the best one."""
-        labels = submission.plan.labels
+    def _limit(self, submission: _Submission) -> int:
+        """The most prompt tokens this submission may have: the context less its answer budget,
+        and at most ``window_tokens``."""
+        room = self.checks.max_model_len - (submission.params.max_tokens or 0)
+        return min(room, self._settings.window_tokens or room)
+
+    def _fits(self, submission: _Submission) -> bool:
+        return len(submission.token_ids) <= self._limit(submission)
+
+    def _count(self, text: str) -> int:
+        """Tokens of a piece of the text, as the prompt's tokenization counts them."""
+        return len(
+            self._tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
+        )
+
+    async def _scored(
+        self, task: str, submissions: list[_Submission], request_id: str
+    ) -> TaskResult:
+        """Every label's score, one engine request per label (and window); the label is the
+        best one. Over windows, a label's score is the mean of its windows' normalised scores."""
+        labels = submissions[0].plan.labels
         labels_ids = [self._encode_label(label) for label in labels]
         eos = self._tokenizer.eos_token_id  # type: ignore[attr-defined]
-        with self._admitted(len(labels)):
-            scoring = label_logprobs(
-                self._engine, submission.token_ids, labels_ids, eos, request_id
-            )
-            [logprobs] = await self._gather([scoring], request_id)
-        probabilities = normalise(logprobs)
+        windows = len(submissions)
+        with self._admitted(len(labels) * windows, windows):
+            ids = [request_id] if windows == 1 else [f"{request_id}-w{i}" for i in range(windows)]
+            scoring = [
+                label_logprobs(self._engine, s.token_ids, labels_ids, eos, rid)
+                for s, rid in zip(submissions, ids, strict=True)
+            ]
+            per_window = [normalise(lp) for lp in await self._gather(scoring, request_id)]
+        probabilities = [sum(column) / windows for column in zip(*per_window, strict=True)]
         best = labels[max(range(len(labels)), key=probabilities.__getitem__)]
-        generation = Generation(
-            prompt=submission.plan.prompt,
-            labels=labels,
-            text="",
-            parsed=[best],
-            prompt_tokens=len(submission.token_ids) + sum(map(len, labels_ids)),
-            completion_tokens=0,
-            finish_reason="stop",
-        )
-        return TaskResult(task, [generation], [best], dict(zip(labels, probabilities, strict=True)))
+        generations = [
+            Generation(
+                prompt=s.plan.prompt,
+                labels=labels,
+                text="",
+                parsed=[labels[max(range(len(labels)), key=window.__getitem__)]],
+                prompt_tokens=len(s.token_ids) + sum(map(len, labels_ids)),
+                completion_tokens=0,
+                finish_reason="stop",
+                window=s.window,
+                offset=s.offset,
+            )
+            for s, window in zip(submissions, per_window, strict=True)
+        ]
+        scores = dict(zip(labels, probabilities, strict=True))
+        return TaskResult(task, generations, [best], scores, windows)
 
     def _encode_label(self, label: str) -> list[int]:
         return self._tokenizer.encode(label, add_special_tokens=False, split_special_tokens=True)
 
+    def _check_bound(self, prompts: int, windows: int) -> None:
+        """Refuse a request that could never be admitted, whatever else runs (413, not 429)."""
+        if prompts > self._max_inflight:
+            text = f"its text in {windows} windows; " if windows > 1 else ""
+            message = (
+                f"This request needs {prompts} prompts in flight at once ({text}label chunks, "
+                f"beams and scored labels count); this server admits at most "
+                f"{self._max_inflight} prompts at once. Send a shorter text or fewer labels."
+            )
+            raise TooLarge(message, param="text")
+
     @contextmanager
-    def _admitted(self, prompts: int) -> Iterator[None]:
+    def _admitted(self, prompts: int, windows: int = 1) -> Iterator[None]:
+        self._check_bound(prompts, windows)
         if self._inflight + prompts > self._max_inflight:
             raise Overloaded(
                 f"The server is at its limit of {self._max_inflight} prompts in flight; "
@@ -314,7 +420,7 @@ class SeqGPTService:
         return [t.result() for t in tasks]
 
     async def _generate(
-        self, spec: TaskSpec, submission: _Submission, text: str, request_id: str
+        self, spec: TaskSpec, submission: _Submission, request_id: str
     ) -> Generation:
         plan = submission.plan
         if submission.reference:
@@ -328,10 +434,12 @@ class SeqGPTService:
             prompt=plan.prompt,
             labels=plan.labels,
             text=completion.text,
-            parsed=spec.parse(completion.text, plan.labels, text, complete),
+            parsed=spec.parse(completion.text, plan.labels, submission.text, complete),
             prompt_tokens=len(submission.token_ids),
             completion_tokens=len(completion.token_ids),
             finish_reason=finish_reason,
+            window=submission.window,
+            offset=submission.offset,
         )
 
     async def _greedy(self, submission: _Submission, request_id: str) -> Any:

@@ -20,9 +20,20 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SEQGPT_", frozen=True)
 
-    max_text_chars: int = Field(default=4000, ge=1)
-    """Longest accepted text, in characters. Longer texts get a 400, never a silent cut: the
-    official code truncates on the left, which cuts SeqGPT's instruction itself off."""
+    max_text_chars: int = Field(default=100_000, ge=1)
+    """Longest accepted text, in characters; longer texts get a 413, never a silent cut (the
+    official code truncates on the left, which cuts SeqGPT's instruction itself off). A text
+    that does not fit one prompt is sent in overlapping windows of whole sentences."""
+
+    window_tokens: int | None = Field(default=None, ge=16)
+    """Most tokens of one prompt (instruction, labels and text): a text whose prompt is longer
+    is sent in windows. Unset: the model's context less the answer budget, so every text that
+    fits the context stays one prompt. 1024 keeps prompts within what SeqGPT's reference code
+    feeds the model."""
+
+    window_overlap_tokens: int = Field(default=128, ge=0)
+    """Text tokens a window repeats from the end of the window before it (whole sentences, at
+    most half a window), so a span cut by one window's end is whole in the next."""
 
     max_labels: int = Field(default=64, ge=1)
     """Most labels accepted in one request."""

@@ -1,5 +1,9 @@
 """The task registry: one table from task name to prompt plan, parser, combiner and decoding.
 
+A combiner gets every generation of the request, each tagged with its window of the text
+(``Generation.window``, ``Generation.offset``); the rules for more than one window are in
+``serving.windows``.
+
 The service reads only this table, so a new task (or a new decoding policy such as beam search)
 is one entry here, not a new code path.
 """
@@ -10,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from parsers import Extraction, drop_nested_spans, parse_classification, parse_extraction_detailed
+from parsers import Extraction, parse_classification, parse_extraction_detailed
 from prompts import build_classify_prompt, build_extract_prompts, chunk_labels, validate_labels
+from serving.windows import merge_extractions, union_labels, vote_label
 
 if TYPE_CHECKING:
     from serving.service import Generation
@@ -73,20 +78,26 @@ def _parse_extract(generated: str, labels: Sequence[str], text: str, complete: b
     return parse_extraction_detailed(generated, labels, text, complete=complete)
 
 
-def _combine_classify(generations: Sequence[Generation]) -> list[str]:
-    """The labels named by the one classification prompt."""
-    named: list[str] = generations[0].parsed
+def _per_window(generations: Sequence[Generation]) -> list[list[str]]:
+    """The labels each window's (one) classification prompt named, in window order."""
+    named: list[list[str]] = [g.parsed for g in sorted(generations, key=lambda g: g.window)]
     return named
 
 
+def _combine_classify(generations: Sequence[Generation]) -> list[str]:
+    """The labels named by the one classification prompt; over windows, their majority vote."""
+    return vote_label(_per_window(generations))
+
+
+def _combine_classify_multi(generations: Sequence[Generation]) -> list[str]:
+    """The labels named by the one prompt; over windows, every label any of them named."""
+    return union_labels(_per_window(generations))
+
+
 def _combine_extract(generations: Sequence[Generation]) -> Extraction:
-    """Every chunk's fields in label order; spans inside a longer span of another dropped."""
-    fields: dict[str, list[Any]] = {}
-    ungrounded: dict[str, list[str]] = {}
-    for generation in generations:
-        fields.update(generation.parsed.fields)
-        ungrounded.update(generation.parsed.ungrounded)
-    return Extraction(fields=drop_nested_spans(fields), ungrounded=ungrounded)
+    """Every chunk's fields in label order, every window's spans shifted into the text and kept
+    once; spans inside a longer span of another dropped."""
+    return merge_extractions([(g.offset, g.parsed) for g in generations])
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -95,7 +106,11 @@ TASKS: dict[str, TaskSpec] = {
     ),
     # Several labels may be named, separated by "，": one separator token per label.
     "classify_multi": TaskSpec(
-        "classify_multi", _plan_classify, _parse_classify, _combine_classify, Decoding(False, 1)
+        "classify_multi",
+        _plan_classify,
+        _parse_classify,
+        _combine_classify_multi,
+        Decoding(False, 1),
     ),
     # SeqGPT's reference budget (the server's max_new_tokens) unless span_tokens_per_label is set.
     "extract": TaskSpec(

@@ -42,9 +42,13 @@ def test_a_bad_text_fails_its_item_alone(client: TestClient, engine: FakeEngine,
     assert len(results) == len(texts)
     assert "error" not in results[0]
     assert "error" not in results[4]
-    for bad in results[1:4]:
+    for bad in results[1:3]:
         assert bad["error"]["type"] == "BadRequestError"
         assert bad["error"]["param"] == "text"
+    # Over SEQGPT_MAX_TEXT_CHARS (200 here): a 413 for that item alone.
+    assert results[3]["error"]["type"] == "RequestTooLargeError"
+    assert (results[3]["error"]["code"], results[3]["error"]["param"]) == (413, "text")
+    assert "201 characters" in results[3]["error"]["message"]
     assert len(engine.calls) == 2
 
 

@@ -36,7 +36,7 @@ def test_scores_are_each_labels_probability_normalised_over_the_set(
     logprob["娱乐"] += UNLIKELY_EOS
     total = sum(math.exp(v) for v in logprob.values())
     expected = {label: math.exp(v) / total for label, v in logprob.items()}
-    assert list(answer) == ["label", "labels", "scores", "truncated", "usage"]
+    assert list(answer) == ["label", "labels", "scores", "windows", "truncated", "usage"]
     assert answer["scores"] == pytest.approx(expected, abs=1e-12)
     assert list(answer["scores"]) == LABELS  # type: ignore[call-overload]
     assert answer["label"] == "体育"

@@ -162,15 +162,17 @@ def test_a_generation_cut_by_its_budget_is_reported_and_its_last_value_dropped(
     assert data["truncated"] is False
 
 
-def test_a_prompt_that_leaves_no_room_for_its_answer_is_a_400(
+def test_labels_that_leave_no_room_for_the_text_are_a_400(
     make_client: Callable[..., TestClient], engine: FakeEngine
 ) -> None:
-    engine.max_model_len = 300  # the fake tokenizer spends one token per character
+    # The fake tokenizer spends one token per character: the extraction prompt's 21 tokens of
+    # instruction plus its 256-token answer budget leave nothing of 270 for any text.
+    engine.max_model_len = 270
     client = make_client()
-    body = {"text": "字" * 190, "labels": ["人物"]}  # ~210 prompt tokens + 256 to answer
+    body = {"text": "字" * 190, "labels": ["人物"]}
     error = _error(client.post("/v1/extract", json=body), 400, "BadRequestError")
-    assert error["param"] == "text"
-    assert "context of 300 tokens" in error["message"]
+    assert error["param"] == "labels"
+    assert "no room for the text" in error["message"]
     body = {"text": "字" * 190, "labels": ["体育", "财经"]}  # classify needs 8 tokens: fits
     assert client.post("/v1/classify", json=body).status_code == 200
     assert len(engine.calls) == 1

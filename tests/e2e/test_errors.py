@@ -13,11 +13,8 @@ from tests.api.test_errors import BAD_BODIES, JSON, OK
 
 from .conftest import MAX_TEXT_CHARS
 
-# The API tier's table, with its text limit swapped for the e2e server's.
-E2E_BAD_BODIES = [
-    (case, {**OK, "text": "字" * (MAX_TEXT_CHARS + 1)} if case == "text too long" else body, param)
-    for case, body, param, _message in BAD_BODIES
-]
+# The API tier's table.
+E2E_BAD_BODIES = [(case, body, param) for case, body, param, _message in BAD_BODIES]
 
 
 @pytest.mark.parametrize("path", ["/v1/classify", "/v1/extract"])
@@ -42,13 +39,12 @@ def test_invalid_json_is_a_400(http: httpx.Client, path: str) -> None:
 
 
 @pytest.mark.parametrize("path", ["/v1/classify", "/v1/extract"])
-def test_prompt_over_the_context_length_is_a_400_not_a_cut(http: httpx.Client, path: str) -> None:
-    # Within our character limit but over --max-model-len in tokens, answer budget included.
-    response = http.post(path, json={"text": "北京上海广州" * 450, "labels": ["地点"]})
-    assert response.status_code == 400, response.text
+def test_a_text_over_the_character_limit_is_a_413(http: httpx.Client, path: str) -> None:
+    response = http.post(path, json={**OK, "text": "字" * (MAX_TEXT_CHARS + 1)})
+    assert response.status_code == 413, response.text
     error = response.json()["error"]
-    assert error["param"] == "text"
-    assert "too long for the model" in error["message"]
+    assert (error["type"], error["param"], error["code"]) == ("RequestTooLargeError", "text", 413)
+    assert f"{MAX_TEXT_CHARS + 1} characters" in error["message"]
 
 
 def test_server_still_serves_after_bad_inputs(http: httpx.Client) -> None:

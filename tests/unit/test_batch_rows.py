@@ -116,11 +116,12 @@ def test_answers_have_the_rest_shape() -> None:
     assert classify == {
         "label": "b",
         "labels": ["b"],
+        "windows": 1,
         "truncated": False,
         "usage": {"prompt_tokens": 24, "completion_tokens": 1, "total_tokens": 25},
     }
     assert extract["fields"] == {"人物": [{"text": "张三", "start": 0, "end": 2}], "地点": []}
-    assert list(extract) == ["fields", "ungrounded", "truncated", "usage"]
+    assert list(extract) == ["fields", "ungrounded", "windows", "truncated", "usage"]
     assert engine.calls[0].request_id.startswith("batch-1-")
 
 

@@ -43,15 +43,17 @@ def _status(**changes: object) -> StatusResponse:
 
 
 def test_the_result_label_is_the_chosen_one_and_every_named_label_is_listed() -> None:
-    answer = ClassifyResponse(label="财经", labels=["财经", "科技"], truncated=False, usage=USAGE)
+    answer = ClassifyResponse(
+        label="财经", labels=["财经", "科技"], windows=1, truncated=False, usage=USAGE
+    )
     assert label_value(answer) == "财经"
     assert named_labels(answer) == "财经，科技"
-    nothing = ClassifyResponse(label=None, labels=[], truncated=True, usage=USAGE)
+    nothing = ClassifyResponse(label=None, labels=[], windows=1, truncated=True, usage=USAGE)
     assert label_value(nothing) is None
     assert named_labels(nothing) == "—"
     scores = {"财经": 0.7, "科技": 0.3}
     scored = ClassifyResponse(
-        label="财经", labels=["财经"], scores=scores, truncated=False, usage=USAGE
+        label="财经", labels=["财经"], scores=scores, windows=1, truncated=False, usage=USAGE
     )
     assert label_value(scored) == scores  # gr.Label draws them as bars
 
