@@ -8,13 +8,11 @@ Guarantees, in the order they are applied:
 
 - The input is checked first (``serving.checks``): text, then labels (counted before any is
   validated, so a request with 40,000 labels costs one ``len``).
-- Prompts are tokenized here, with special-token strings (``</s>`` …) in the user's text or
-  labels tokenized as text: a user cannot end or forge the prompt with a special token. The
-  engine receives the token ids. A prompt is never shortened: a text whose prompt does not fit
-  (its tokens plus its answer budget over the model's context, or over ``window_tokens``) is
-  sent as overlapping windows of whole sentences (``serving.windows``), every window's prompt
-  checked to fit; their answers are combined by the task's combiner (scores: the mean of the
-  windows' normalised scores).
+- Prompts are planned and tokenized by ``serving.planning``: special-token strings in the
+  user's text or labels stay text, the engine receives token ids, and a prompt is never
+  shortened: a text that does not fit one prompt is sent as overlapping windows of whole
+  sentences (``serving.windows``); their answers are combined by the task's combiner (scores:
+  the mean of the windows' normalised scores).
 - At most ``max_inflight`` task prompts are in flight; a request that does not fit is refused
   at once with ``Overloaded`` (429), never queued without bound. A request needing more than
   ``max_inflight`` at once (a long text's windows times its label chunks, times the beams or
@@ -40,12 +38,12 @@ import uuid
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, get_args
 
 from vllm.exceptions import VLLMError
 from vllm.inputs import TokensPrompt
 from vllm.outputs import RequestOutput
-from vllm.sampling_params import SamplingParams, StructuredOutputsParams
+from vllm.sampling_params import SamplingParams
 
 from serving.checks import InputChecks
 from serving.errors import (
@@ -56,26 +54,19 @@ from serving.errors import (
     ServingError,
     TooLarge,
 )
+from serving.planning import Planner, Submission, Tokenizer
 from serving.reference import BEAM_WIDTH, ReferenceDecoder
 from serving.scoring import label_logprobs, normalise
 from serving.settings import Settings
-from serving.tasks import TASKS, Decoding, PromptPlan, TaskSpec
-from serving.windows import Window, plan_windows
+from serving.tasks import TASKS, TaskSpec
 
 __all__ = ["DECODINGS", "DecodingMode", "Generation", "SeqGPTService", "TaskResult"]
 
 logger = logging.getLogger(__name__)
-_WINDOW_ATTEMPTS = 5  # plans of ever smaller windows before a text is refused
 _PREPARE_INLINE_CHARS = 8000  # longer texts are checked and tokenized in a worker thread
 
 DecodingMode = Literal["fast", "reference"]
 DECODINGS: tuple[str, ...] = get_args(DecodingMode)
-
-
-class Tokenizer(Protocol):
-    """The part of a Hugging Face tokenizer the service uses."""
-
-    def encode(self, text: str, **kwargs: Any) -> list[int]: ...
 
 
 @dataclass(frozen=True)
@@ -127,17 +118,6 @@ class TaskResult:
         return any(g.truncated for g in self.generations)
 
 
-@dataclass(frozen=True)
-class _Submission:
-    plan: PromptPlan
-    token_ids: list[int]
-    params: SamplingParams
-    text: str  # the text its spans are found in: the whole text, or its window
-    reference: bool = False
-    window: int = 0
-    offset: int = 0
-
-
 class SeqGPTService:
     """Runs SeqGPT tasks on a vLLM engine client."""
 
@@ -158,6 +138,7 @@ class SeqGPTService:
         self._reference = ReferenceDecoder(engine, tokenizer)
         special_tokens = getattr(tokenizer, "all_special_tokens", ())
         self.checks = InputChecks(settings, special_tokens, max_model_len)
+        self.planner = Planner(tokenizer, settings, self.checks, self._check_bound)
 
     @classmethod
     def for_engine(cls, engine: Any, settings: Settings) -> SeqGPTService:
@@ -226,9 +207,9 @@ class SeqGPTService:
         self.check_options(task, scores, decoding)
         prepare = (spec, text, labels, decoding == "reference")
         if len(text) <= _PREPARE_INLINE_CHARS:
-            submissions = self._prepare(*prepare)
+            submissions = self.planner.prepare(*prepare)
         else:  # tokenizing a long text's windows would stall the event loop (~0.3 s per 100k)
-            submissions = await asyncio.to_thread(self._prepare, *prepare)
+            submissions = await asyncio.to_thread(self.planner.prepare, *prepare)
         request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
         windows = submissions[-1].window + 1
         if scores:
@@ -255,89 +236,13 @@ class SeqGPTService:
             message = "With scores the label is the best-scored one and nothing is decoded; "
             raise InvalidInputError(message + "leave decoding unset.", parameter="decoding")
 
-    def _prepare(
-        self, spec: TaskSpec, text: str, labels: str | Sequence[str], reference: bool = False
-    ) -> list[_Submission]:
-        """Check the input, plan the prompts (in windows when the text does not fit one),
-        tokenize them and size their budgets."""
-        self.checks.text(text)
-        checked = self.checks.labels(labels)
-        whole = Window(0, len(text))
-        submissions = self._submissions(spec, text, checked, reference, whole, 0)
-        if all(self._fits(s) for s in submissions):
-            return submissions
-        # Windows sized from the room the instruction, labels and answer budget leave; a
-        # window's prompt that still does not fit (tokens merge across a cut) shrinks them all.
-        empty = self._submissions(spec, "", checked, reference, Window(0, 0), 0)
-        budget = min(self._limit(s) - len(s.token_ids) for s in empty)
-        for _attempt in range(_WINDOW_ATTEMPTS):
-            if budget < 1:
-                break
-            windows = plan_windows(text, budget, self._settings.window_overlap_tokens, self._count)
-            self._check_bound(len(windows) * len(empty), len(windows))  # before tokenizing
-            submissions = [
-                s
-                for index, window in enumerate(windows)
-                for s in self._submissions(spec, text, checked, reference, window, index)
-            ]
-            excess = max(len(s.token_ids) - self._limit(s) for s in submissions)
-            if excess <= 0:
-                return submissions
-            budget -= excess
-        if budget >= 1:  # the text's tokens keep growing when its sentences are joined
-            message = "The text could not be split into windows that fit the model's context."
-            raise InvalidInputError(message, parameter="text")
-        limit = min(self._limit(s) for s in empty)
-        message = (
-            f"The instruction, the labels and the answer budget leave no room for the text in "
-            f"a prompt of at most {limit} tokens (the model's context less the answer budget, "
-            "or SEQGPT_WINDOW_TOKENS). Send fewer or shorter labels."
-        )
-        raise InvalidInputError(message, parameter="labels")
-
-    def _submissions(
-        self,
-        spec: TaskSpec,
-        text: str,
-        labels: list[str],
-        reference: bool,
-        window: Window,
-        index: int,
-    ) -> list[_Submission]:
-        """The tokenized prompts of one window of ``text`` (all of it for the whole text)."""
-        part = text[window.start : window.end]
-        submissions = []
-        for plan in spec.plan(part, labels, self._settings.chunk_size):
-            # Special-token strings in user text stay text (never </s> as a token).
-            token_ids = self._tokenizer.encode(plan.prompt, split_special_tokens=True)
-            params = self.sampling_params(spec, plan.labels, reference)
-            submissions.append(
-                _Submission(plan, token_ids, params, part, reference, index, window.start)
-            )
-        return submissions
-
-    def _limit(self, submission: _Submission) -> int:
-        """The most prompt tokens this submission may have: the context less its answer budget,
-        and at most ``window_tokens``."""
-        room = self.checks.max_model_len - (submission.params.max_tokens or 0)
-        return min(room, self._settings.window_tokens or room)
-
-    def _fits(self, submission: _Submission) -> bool:
-        return len(submission.token_ids) <= self._limit(submission)
-
-    def _count(self, text: str) -> int:
-        """Tokens of a piece of the text, as the prompt's tokenization counts them."""
-        return len(
-            self._tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
-        )
-
     async def _scored(
-        self, task: str, submissions: list[_Submission], request_id: str
+        self, task: str, submissions: list[Submission], request_id: str
     ) -> TaskResult:
         """Every label's score, one engine request per label (and window); the label is the
         best one. Over windows, a label's score is the mean of its windows' normalised scores."""
         labels = submissions[0].plan.labels
-        labels_ids = [self._encode_label(label) for label in labels]
+        labels_ids = [self.planner.encode_label(label) for label in labels]
         eos = self._tokenizer.eos_token_id  # type: ignore[attr-defined]
         windows = len(submissions)
         with self._admitted(len(labels) * windows, windows):
@@ -365,9 +270,6 @@ class SeqGPTService:
         ]
         scores = dict(zip(labels, probabilities, strict=True))
         return TaskResult(task, generations, [best], scores, windows)
-
-    def _encode_label(self, label: str) -> list[int]:
-        return self._tokenizer.encode(label, add_special_tokens=False, split_special_tokens=True)
 
     def _check_bound(self, prompts: int, windows: int) -> None:
         """Refuse a request that could never be admitted, whatever else runs (413, not 429)."""
@@ -420,7 +322,7 @@ class SeqGPTService:
         return [t.result() for t in tasks]
 
     async def _generate(
-        self, spec: TaskSpec, submission: _Submission, request_id: str
+        self, spec: TaskSpec, submission: Submission, request_id: str
     ) -> Generation:
         plan = submission.plan
         if submission.reference:
@@ -442,7 +344,7 @@ class SeqGPTService:
             offset=submission.offset,
         )
 
-    async def _greedy(self, submission: _Submission, request_id: str) -> Any:
+    async def _greedy(self, submission: Submission, request_id: str) -> Any:
         prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
         final: RequestOutput | None = None
         async for output in self._engine.generate(prompt, submission.params, request_id):
@@ -454,34 +356,5 @@ class SeqGPTService:
     def sampling_params(
         self, spec: TaskSpec, labels: Sequence[str], reference: bool = False
     ) -> SamplingParams:
-        """Greedy decoding with a token budget sized to the labels of one prompt.
-
-        Reference decoding (beam search, unconstrained) gets SeqGPT's budget, the server's
-        ``max_new_tokens``, except where ``span_tokens_per_label`` sizes extraction budgets.
-        """
-        settings, decoding = self._settings, spec.decoding
-        if reference:
-            decoding = Decoding(constrain_to_labels=False, per_label_tokens=None)
-        if decoding.constrain_to_labels:
-            # The grammar ends generation once a label is complete, so a generous budget costs
-            # nothing; the constrained path may spell a label in more tokens than its usual
-            # tokenisation, but never in more than its UTF-8 bytes (byte-level BPE).
-            budget = max(len(label.encode()) for label in labels) + decoding.slack_tokens
-        else:
-            # Precedence: server setting, else the task's default; None means the full budget.
-            per_label = decoding.per_label_tokens
-            if spec.name == "extract":
-                per_label = settings.span_tokens_per_label
-            budget = settings.max_new_tokens
-            if per_label is not None:
-                sizes = [len(self._tokenizer.encode(lb, add_special_tokens=False)) for lb in labels]
-                budget = sum(size + per_label for size in sizes) + decoding.slack_tokens
-        structured = None
-        if decoding.constrain_to_labels and settings.constrain_classification:
-            structured = StructuredOutputsParams(choice=list(labels))
-        return SamplingParams(
-            temperature=0.0,
-            max_tokens=min(budget, settings.max_new_tokens),
-            structured_outputs=structured,
-            skip_special_tokens=True,
-        )
+        """The sampling parameters of one prompt (``Planner.sampling_params``)."""
+        return self.planner.sampling_params(spec, labels, reference)
