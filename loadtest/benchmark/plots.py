@@ -1,4 +1,4 @@
-"""The benchmark's four plots (matplotlib, written as PNG)."""
+"""The benchmark's plots, one per item (matplotlib, written as PNG)."""
 
 from __future__ import annotations
 
@@ -108,14 +108,44 @@ def scale(results: dict[str, Any], path: Path) -> None:
     _save(figure, path)
 
 
-def draw_all(results: dict[str, Any], folder: Path, ours_level: str) -> dict[str, Path]:
-    """Draw every plot into ``folder``; their paths by name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {
-        name: folder / f"{name}.png" for name in ("overhead", "baselines", "extraction", "scale")
+def options(results: dict[str, Any], path: Path) -> None:
+    """Item 5's ratios: each option against its plain way (1 = the same)."""
+    from matplotlib.ticker import ScalarFormatter
+
+    figure, (axis,) = _figure(1)
+    figure.set_size_inches(10.4, 3.8)
+    found = results["options"]
+    ratios = {
+        "5a batch\nclassify": found["batch"]["classify"]["paired_ratio"],
+        "5a batch\nextract": found["batch"]["extract"]["paired_ratio"],
+        "5b scores\nreq/s": found["scores"]["paired_ratio"],
+        "5c reference\nclassify": found["reference"]["classify"]["paired_ratio"],
+        "5c reference\nextract": found["reference"]["extract"]["paired_ratio"],
     }
+    if found.get("windows"):
+        ratios["5d whole doc.\n÷ windows"] = found["windows"]["paired_ratio"]
+    bars = axis.bar(list(ratios), list(ratios.values()), color="#4c72b0")
+    axis.bar_label(bars, fmt="%.2f×")
+    axis.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    axis.set_yscale("log")
+    axis.yaxis.set_major_formatter(ScalarFormatter())
+    axis.yaxis.set_minor_formatter(ScalarFormatter())
+    axis.set_title("5. each option ÷ its plain way (5a, 5b: throughput; 5c, 5d: latency)")
+    axis.set_ylabel("ratio (log scale)")
+    axis.margins(y=0.15)
+    _save(figure, path)
+
+
+def draw_all(results: dict[str, Any], folder: Path, ours_level: str) -> dict[str, Path]:
+    """Draw every plot into ``folder``; their paths by name (item 5's when it was measured)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = ["overhead", "baselines", "extraction", "scale"]
+    names += ["options"] if results.get("options") else []
+    paths = {name: folder / f"{name}.png" for name in names}
     overhead(results, paths["overhead"])
     baselines(results, paths["baselines"], ours_level)
     extraction(results, paths["extraction"])
     scale(results, paths["scale"])
+    if "options" in paths:
+        options(results, paths["options"])
     return paths

@@ -242,8 +242,8 @@ def _windows(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def options_section(results: dict[str, Any]) -> list[str]:
-    """Item 5's section: batches, scores, reference decoding, long documents."""
+def options_section(results: dict[str, Any], plot: str | None = None) -> list[str]:
+    """Item 5's section: batches, scores, reference decoding, long documents (and its plot)."""
     if not results.get("options"):
         return []
     return [
@@ -253,4 +253,5 @@ def options_section(results: dict[str, Any]) -> list[str]:
         *_scores(results),
         *_reference(results),
         *_windows(results),
+        *([f"![options]({plot})", ""] if plot else []),
     ]

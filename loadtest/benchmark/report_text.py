@@ -253,7 +253,7 @@ def render(results: dict[str, Any], plots: dict[str, str], ours_level: str) -> s
         "",
         f"![scale]({plots['scale']})",
         "",
-        *options_section(results),
+        *options_section(results, plots.get("options")),
         *h100_section(results, ours_level, GFLOP_PER_PROMPT_TOKEN),
     ]
     return "\n".join(parts) + "\n"

@@ -44,7 +44,7 @@ def test_quick_benchmark_writes_report_and_plots(tiny_model: Path, tmp_path: Pat
     assert -1 not in positions, [s for s, p in zip(SECTIONS, positions, strict=True) if p < 0]
     assert positions == sorted(positions)
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(images) == 4
+    assert len(images) == 5
     for image in images:
         assert (report.parent / image).stat().st_size > 1000, image
     results = json.loads((plots / "benchmark.json").read_text(encoding="utf-8"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from loadtest.benchmark.report_options import (
@@ -113,3 +114,12 @@ def test_the_tokenizer_line_gives_tokens_per_character_before_and_after() -> Non
     assert "**0.40** (Chinese 0.75, English 0.26)" in row
     assert "759-token BPE" in row
     assert "**1.50** (Chinese 2.30, English 0.80)" in row
+
+
+def test_the_section_links_its_plot_and_the_plot_is_drawn(tmp_path: Path) -> None:
+    from loadtest.benchmark.plots import options
+
+    results = _results(0.97)
+    assert "![options](plots/options.png)" in options_section(results, "plots/options.png")
+    options(results, tmp_path / "options.png")
+    assert (tmp_path / "options.png").stat().st_size > 1000
