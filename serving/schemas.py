@@ -42,6 +42,9 @@ _SCORES = (
 )
 
 
+_RESULTS = "One per text, in input order: the single endpoint's answer, or that item's error."
+
+
 def _check_unicode(value: str, what: str) -> None:
     if (problem := unicode_error(value, what)) is not None:
         raise ValueError(problem)
@@ -94,9 +97,9 @@ class ExtractRequest(_TaskRequest):
 class Usage(BaseModel):
     """Token counts summed over the request's prompts."""
 
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
+    prompt_tokens: int = Field(description="Tokens of every prompt sent (scores: and the labels).")
+    completion_tokens: int = Field(description="Tokens generated, over every prompt.")
+    total_tokens: int = Field(description="prompt_tokens + completion_tokens.")
 
 
 class _TaskResponse(BaseModel):
@@ -137,9 +140,9 @@ class ClassifyResponse(_TaskResponse, _ClassifyAnswer):
 class SpanModel(BaseModel):
     """A span of the input: ``text[start:end] == span.text`` (character offsets)."""
 
-    text: str
-    start: int
-    end: int
+    text: str = Field(description="The span, exactly as it is in the input text.")
+    start: int = Field(description="Offset of its first character in the input text.")
+    end: int = Field(description="Offset just after its last character.")
 
 
 class _ExtractAnswer(BaseModel):
@@ -187,16 +190,16 @@ class ExtractBatchRequest(_BatchRequest):
 class ItemError(BaseModel):
     """A batch item that failed alone, in the common error body."""
 
-    error: ErrorInfo
+    error: ErrorInfo = Field(description="What the single endpoint would answer for this text.")
 
 
 class ClassifyBatchResponse(BaseModel):
     """One result per text, in input order: the single endpoint's answer, or an error."""
 
-    results: list[ClassifyResponse | ItemError]
+    results: list[ClassifyResponse | ItemError] = Field(description=_RESULTS)
 
 
 class ExtractBatchResponse(BaseModel):
     """One result per text, in input order: the single endpoint's answer, or an error."""
 
-    results: list[ExtractResponse | ItemError]
+    results: list[ExtractResponse | ItemError] = Field(description=_RESULTS)

@@ -173,3 +173,61 @@ def test_reference_decoding_spells_what_transformers_beam_search_spells(
         )
     expected = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
     assert generation == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "param"),
+    [
+        ("/v1/classify", {"decoding": "beam"}, 400, "decoding"),
+        ("/v1/extract", {"decoding": "greedy"}, 400, "decoding"),
+        ("/v1/classify", {"scores": True, "multi_label": True}, 400, "scores"),
+        ("/v1/classify", {"scores": True, "decoding": "reference"}, 400, "decoding"),
+        ("/v1/extract", {"scores": True}, 400, "scores"),
+        ("/v1/classify/batch", {"texts": []}, 400, "texts"),
+        ("/v1/extract/batch", {"texts": ["张三"] * 65}, 400, "texts"),
+        ("/v1/classify/batch", {"texts": ["张三"], "decoding": "beam"}, 400, "decoding"),
+    ],
+    ids=[
+        "unknown-mode",
+        "unknown-mode-extract",
+        "scores-multi-label",
+        "scores-reference",
+        "scores-extract",
+        "empty-batch",
+        "batch-over-the-limit",
+        "batch-unknown-mode",
+    ],
+)
+def test_bad_options_get_a_400_naming_the_field(
+    http: httpx.Client, path: str, body: dict[str, Any], status: int, param: str
+) -> None:
+    text = {} if path.endswith("batch") else {"text": "张三在北京"}
+    response = http.post(path, json={**text, "labels": ["人物", "地点"], **body})
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["param"] == param
+    assert error["type"] == "BadRequestError"
+
+
+def test_every_field_of_the_task_api_is_documented(http: httpx.Client) -> None:
+    schemas = http.get("/openapi.json").json()["components"]["schemas"]
+    ours = [
+        "ClassifyRequest",
+        "ClassifyResponse",
+        "ExtractRequest",
+        "ExtractResponse",
+        "ClassifyBatchRequest",
+        "ExtractBatchRequest",
+        "ClassifyBatchResponse",
+        "ExtractBatchResponse",
+        "Usage",
+        "SpanModel",
+        "ItemError",
+    ]
+    undocumented = [
+        f"{name}.{field}"
+        for name in ours
+        for field, schema in schemas[name]["properties"].items()
+        if not schema.get("description") and "$ref" not in schema
+    ]
+    assert undocumented == []
