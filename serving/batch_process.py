@@ -13,7 +13,7 @@ Nothing of vLLM is imported in the parent.
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import json
 import os
 import signal
@@ -24,9 +24,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from serving.supervisor import die_with_parent
+
 __all__ = ["engine_problems", "run_in_child"]
 
-_PR_SET_PDEATHSIG = 1
 _FORWARDED = {
     signal.SIGINT: signal.SIGINT,
     signal.SIGTERM: signal.SIGTERM,
@@ -51,13 +52,7 @@ def run_in_child(job: dict[str, Any], model: str, flags: Mapping[str, Any]) -> i
     command = [sys.executable, "-m", "serving.batch_process", spec]
     parent = os.getpid()
 
-    def die_with_parent() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    preexec = die_with_parent if sys.platform == "linux" else None
+    preexec = functools.partial(die_with_parent, parent) if sys.platform == "linux" else None
     child = subprocess.Popen(command, process_group=0, preexec_fn=preexec)
 
     def forward(signum: int, _frame: FrameType | None) -> None:

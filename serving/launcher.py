@@ -23,6 +23,8 @@ import sys
 from collections.abc import Iterator, Mapping
 from importlib import metadata
 
+from serving.lifeline import LIFELINE
+
 __all__ = [
     "PLUGIN_NAME",
     "api_keys",
@@ -84,6 +86,7 @@ def server_env(base: Mapping[str, str], keys: list[str]) -> dict[str, str]:
     """The server's environment: the plugin enabled, the keys, CPU tuning on CPU builds."""
     env = {name: value for name, value in base.items() if name not in _KEY_VARIABLES}
     env["VLLM_PLUGINS"] = plugins_to_load(base.get("VLLM_PLUGINS"))
+    env[LIFELINE] = "1"  # vLLM's engine processes end with their parent (serving.lifeline)
     if keys:
         env["VLLM_API_KEY"] = keys[0]
         env["SEQGPT_API_KEYS"] = json.dumps(keys)

@@ -11,13 +11,16 @@ One engine request per label computes it in one forward pass: its prompt is ``P 
 and ``logprob_token_ids=[eos]`` the log-probability of the end of the answer at the step after.
 No token is decoded.
 
-The prompt is prefilled once: the reads are submitted together, and vLLM's prefix cache hands
-the full KV blocks of ``P`` that one read computes to the others, in the same engine step too
-(blocks enter the cache when they are scheduled). vLLM skips the cache for requests with prompt
-log-probabilities by default, because the rows of cached positions are not computed; only the
-rows from the last prompt token on are needed here, so the cache is read and
-``num_cached_tokens`` is checked: a read whose cache hit reached past ``P`` (a label sharing a
-whole cached block with an earlier request) runs again without the cache.
+The prompt's whole KV blocks are computed once: the reads are submitted together, and vLLM's
+prefix cache hands the full blocks of ``P`` that one read computes to the others, in the same
+engine step too (blocks enter the cache when they are scheduled). The last partial block is not
+cached, so each read computes it again (up to 127 tokens with the CPU backend's 128-token
+blocks, 15 with CUDA's 16), with the output layer at each of its positions.
+
+vLLM skips the cache for requests with prompt log-probabilities by default, because the rows of
+cached positions are not computed; only the rows from the last prompt token on are needed here,
+so the cache is read and ``num_cached_tokens`` is checked: a read whose cache hit reached past
+``P`` (a label sharing a whole cached block with an earlier request) runs again without it.
 """
 
 from __future__ import annotations

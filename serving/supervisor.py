@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["GRACE_S", "RESEND_S", "end_tree", "exit_status", "supervise"]
+__all__ = ["GRACE_S", "RESEND_S", "die_with_parent", "end_tree", "exit_status", "supervise"]
 
 GRACE_S = 5.0
 RESEND_S = 5.0
@@ -59,15 +59,21 @@ def _prctl(option: int, value: int) -> None:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
 
+def die_with_parent(parent: int) -> None:
+    """This process gets SIGTERM when ``parent`` dies, even by SIGKILL (``PR_SET_PDEATHSIG``),
+    or at once if it already has."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _die_with(parent: int) -> Callable[[], None]:
     """A ``preexec_fn``: the child gets SIGTERM when ``parent`` dies, even by SIGKILL, and
     ignores SIGUSR1 (the drain request) until it installs its handler."""
 
     def preexec() -> None:
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), signal.SIGTERM)
+        die_with_parent(parent)
 
     return preexec
 

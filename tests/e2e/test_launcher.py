@@ -150,6 +150,25 @@ def test_a_killed_api_server_takes_its_engine_core_along(doomed: ServerProcess) 
     _stopped_leaving_nothing(doomed)
 
 
+def test_a_server_killed_outright_leaves_no_engine_behind(doomed: ServerProcess) -> None:
+    """SIGKILL of the launcher and the API server together: nobody is left to stop the engine
+    core and its worker, so they end themselves (serving.lifeline: SIGTERM at their parent's
+    death), instead of holding their memory for good."""
+    engine, api_server = _engine_core(doomed), _api_server(doomed)
+    os.kill(doomed.pid, signal.SIGKILL)
+    os.kill(api_server, signal.SIGKILL)  # before its SIGTERM from the launcher's death is handled
+    deadline = time.monotonic() + EXIT_TIMEOUT_S
+    while doomed.processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert doomed.processes() == [], [_cmdline(pid) for pid in doomed.processes()]
+    assert not Path(f"/proc/{engine}").exists() or "Z" in _state(engine)
+    _stopped_leaving_nothing(doomed)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 def test_sigterm_while_the_engine_starts_stops_the_server(tiny_model: Path, tmp_path: Path) -> None:
     """vLLM loses a SIGTERM that arrives while it waits for its engine; the launcher repeats it."""
     server = ServerProcess(tiny_model, log_path=tmp_path / "server.log").spawn()

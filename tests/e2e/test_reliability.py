@@ -34,6 +34,10 @@ AUTH = {"Authorization": f"Bearer {KEYS[1]}"}
 MAX_INFLIGHT = 8
 TIMEOUT_S = 3
 BUDGET = 3000  # answer tokens per prompt, task routes and completions alike
+# The engine is idle again within this after an abort (0.1 s typically; the engine's threads
+# take both cores, so a loaded CI machine can starve the metrics poll). The proof that work was
+# aborted, not run out, is the generated-token count: far under the budget.
+IDLE_S = 5
 MARKER = "隐私标记PRIVACY7F3A"
 # This product's own routes: the task, batch and status routes, the web UI's login and logout.
 OWN_PATHS = {route.path for route in router.routes} | {"/ui/login", "/ui/logout"}  # type: ignore[attr-defined]
@@ -292,10 +296,12 @@ def test_a_client_that_leaves_frees_its_engine_work(
 ) -> None:
     _wait_idle(http, 10)
     before = _engine_counts(http)
-    _leave_after(guarded, 1.0, path, body)
+    # Leave early: the engine's threads take both cores, and a client starved of CPU past the
+    # deadline (3 s) would find the 504 waiting instead of timing out and leaving (seen in CI).
+    _leave_after(guarded, 0.3, path, body)
     freed_in, after = _wait_idle(http, 10)
     print(f"\n{path} ({'stream' if body.get('stream') else 'plain'}): freed in {freed_in:.2f} s")
-    assert freed_in < 2, after
+    assert freed_in < IDLE_S, after
     # Aborted, not run to the end: nothing finished, and fewer tokens than the budget.
     assert after["finished"] == before["finished"]
     assert after["generated"] - before["generated"] < prompts * BUDGET  # not run to the end
@@ -313,7 +319,7 @@ def test_a_request_past_the_deadline_is_a_504_and_its_prompts_are_aborted(
     assert response.json()["error"]["type"] == "TimeoutError"
     assert TIMEOUT_S <= elapsed < TIMEOUT_S + 2
     freed_in, after = _wait_idle(http, 10)
-    assert freed_in < 2
+    assert freed_in < IDLE_S
     assert after["finished"] == before["finished"]
     assert after["generated"] - before["generated"] < 3 * BUDGET
 
