@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,17 +70,29 @@ def test_task_metrics_are_on_vllms_metrics_route(http: httpx.Client) -> None:
     assert _metric(http, "vllm:num_requests_running") == 0  # vLLM's own, in the same response
 
 
+def _log_lines(ops: ServerProcess, request_id: str) -> list[dict[str, Any]]:
+    """The request log lines of ``request_id``; the line is written after the response is
+    sent, so it may reach the log a moment after the client has its answer."""
+    deadline = time.monotonic() + 10
+    while True:
+        log = ops.log_path.read_text(encoding="utf-8")  # type: ignore[union-attr]
+        marker = f'"request_id": "{request_id}"'
+        lines = [json.loads(line) for line in log.splitlines() if marker in line]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
+
+
 def test_one_request_log_line_and_an_audit_entry_per_task_request(
     ops: ServerProcess, http: httpx.Client
 ) -> None:
     body = {"text": f"{SECRET}在北京", "labels": ["地点"]}
     response = http.post("/v1/extract", json=body, headers={"X-Request-Id": "ops-audit-1"})
     assert response.status_code == 200
-    log = ops.log_path.read_text(encoding="utf-8")  # type: ignore[union-attr]
-    lines = [json.loads(line) for line in log.splitlines() if '"request_id": "ops-audit-1"' in line]
+    lines = _log_lines(ops, "ops-audit-1")
     assert len(lines) == 1
     assert (lines[0]["task"], lines[0]["status"], lines[0]["labels"]) == ("extract", 200, 1)
-    assert SECRET not in log
+    assert SECRET not in ops.log_path.read_text(encoding="utf-8")  # type: ignore[union-attr]
     audit = Path(ops.env["SEQGPT_AUDIT_LOG"])
     deadline = time.monotonic() + 10
     while "ops-audit-1" not in (audit.read_text(encoding="utf-8") if audit.exists() else ""):

@@ -233,8 +233,8 @@ def test_a_burst_over_the_bound_gets_fast_429s_and_every_accepted_answer(
 
 
 def _engine_counts(http: httpx.Client) -> dict[str, float]:
-    """Requests running and waiting in the engine, requests it finished (any reason: vLLM
-    0.32 counts no client abort there), and tokens it generated."""
+    """Requests running and waiting in the engine, requests it ran to their end (a stop or the
+    length budget), and tokens it generated."""
     names = {
         "vllm:num_requests_running": "running",
         "vllm:num_requests_waiting": "waiting",
@@ -244,7 +244,10 @@ def _engine_counts(http: httpx.Client) -> dict[str, float]:
     counts = dict.fromkeys(names.values(), 0.0)
     for family in text_string_to_metric_families(http.get("/metrics").text):
         for sample in family.samples:
-            if sample.name in names:
+            # "finished" counts only requests that ran to their end (an earlier test's abort
+            # may be counted late under "abort" on a loaded machine).
+            ran_out = sample.labels.get("finished_reason", "stop") in ("stop", "length")
+            if sample.name in names and ran_out:
                 counts[names[sample.name]] += sample.value
     return counts
 
