@@ -56,7 +56,7 @@ TASK_PATHS = {
 }
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_REJECTIONS = {
+_REJECTIONS: dict[int, str] = {
     HTTPStatus.BAD_REQUEST: "invalid_input",
     HTTPStatus.UNAUTHORIZED: "unauthorized",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "too_large",
@@ -165,7 +165,7 @@ class Observer:
             self._account(scope, task, status, time.perf_counter() - started)
 
     def _account(self, scope: Scope, task: str | None, status: int, elapsed: float) -> None:
-        reason = _REJECTIONS.get(HTTPStatus(status)) if status >= 400 else None
+        reason = _REJECTIONS.get(status) if status >= 400 else None  # 499 is no HTTPStatus
         if reason == "queue_full" and self._drain.draining:
             reason = "draining"
         if reason is not None:
