@@ -104,7 +104,8 @@ class Supervised:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             pid, state = self.launcher()
-            assert state not in {"FATAL", "EXITED"}, f"{state}\n{self.log_tail()}"
+            # EXITED is a passing state between an exit and the restart; FATAL is final.
+            assert state != "FATAL", f"{state}\n{self.log_tail()}"
             if pid not in {0, after} and self.healthy():
                 return pid
             time.sleep(0.5)
