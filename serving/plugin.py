@@ -4,10 +4,10 @@ vLLM loads it when ``VLLM_PLUGINS`` names ``seqgpt``. ``attach_router`` adds the
 vLLM's own OpenAI API app; ``init_state`` (called once the engine is up, before the server
 starts) reads the settings, builds the service around the server's ``EngineClient``, and
 secures the whole app: it removes the routes this product does not serve, renders every error
-in the common body, and puts ``serving.observe.Observer`` (request ids, metrics, the request
-log) and ``serving.gate.Gate`` (drain, key, limits) in front of every request, outermost.
-Last, it mounts the web UI at ``/ui`` (``serving.ui``) behind the same gate, with its login
-form (``serving.ui_auth``) among the routes.
+in the common body, and puts ``serving.http.observe.Observer`` (request ids, metrics, the request
+log) and ``serving.http.gate.Gate`` (drain, key, limits) in front of every request, outermost.
+Last, it mounts the web UI at ``/ui`` (``serving.ui.app``) behind the same gate, with its login
+form (``serving.ui.auth``) among the routes.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 
 if TYPE_CHECKING:
-    from serving.gate import CompletionLimits
-    from serving.lifecycle import Drain
-    from serving.settings import Settings
-    from serving.ui_auth import UiSessions
+    from serving.core.settings import Settings
+    from serving.http.gate import CompletionLimits
+    from serving.http.lifecycle import Drain
+    from serving.ui.auth import UiSessions
 
 __all__ = ["SeqGPTPlugin"]
 
@@ -51,8 +51,8 @@ class SeqGPTPlugin:
 
     def attach_router(self, app: FastAPI) -> None:
         """Register the task routes on vLLM's app."""
-        from serving.routes import router
-        from serving.ui_auth import login_router
+        from serving.http.routes import router
+        from serving.ui.auth import login_router
 
         app.include_router(router)
         app.include_router(login_router)  # ahead of the UI's mount, which comes at init_state
@@ -60,10 +60,10 @@ class SeqGPTPlugin:
 
     async def init_state(self, engine_client: Any, state: State, args: Namespace) -> None:
         """Build the task service and secure the app, with settings read from the env."""
-        from serving.lifecycle import Drain
-        from serving.observe import AuditLog, Observation, configure_request_log, task_metrics
-        from serving.settings import Settings
-        from serving.ui_auth import UiSessions
+        from serving.core.settings import Settings
+        from serving.http.lifecycle import Drain
+        from serving.http.observe import AuditLog, Observation, configure_request_log, task_metrics
+        from serving.ui.auth import UiSessions
 
         settings = self._settings or Settings()
         _log_like_vllm()
@@ -85,7 +85,7 @@ class SeqGPTPlugin:
             _secure(self._app, settings, keys, drain, ui_sessions)
         if engine_client is None:  # vLLM's render-only server: no engine, no tasks, no UI
             return
-        from serving.service import SeqGPTService
+        from serving.core.service import SeqGPTService
 
         state.seqgpt = SeqGPTService.for_engine(engine_client, settings)
         if self._app is not None and ui_sessions is not None:
@@ -113,7 +113,7 @@ def _keys(args: Namespace, settings: Settings) -> list[str]:
 
 
 def _limits(settings: Settings) -> CompletionLimits:
-    from serving.gate import CompletionLimits
+    from serving.http.gate import CompletionLimits
 
     return CompletionLimits(
         max_tokens=settings.max_completion_tokens,
@@ -124,8 +124,8 @@ def _limits(settings: Settings) -> CompletionLimits:
 
 def _mount_ui(app: FastAPI, state: State, settings: Settings, *, login: bool) -> None:
     """The web UI at /ui, calling this server's service (imports Gradio: a few seconds)."""
-    from serving.ui import mount_ui
-    from serving.ui_backend import Backend
+    from serving.ui.app import mount_ui
+    from serving.ui.backend import Backend
 
     limits = _limits(settings)
     backend = Backend(state, limits)
@@ -143,12 +143,12 @@ def _secure(
     """Prune the routes, install the error handlers and the gate in front of everything."""
     from vllm.entrypoints.serve.middleware.authenticate import AuthenticationMiddleware
 
-    from serving.errors import install_error_handlers
-    from serving.gate import Gate
-    from serving.observe import Observer, task_metrics
-    from serving.routes import router
-    from serving.surface import open_paths, prune_routes
-    from serving.ui_auth import login_router
+    from serving.core.errors import install_error_handlers
+    from serving.http.gate import Gate
+    from serving.http.observe import Observer, task_metrics
+    from serving.http.routes import router
+    from serving.http.surface import open_paths, prune_routes
+    from serving.ui.auth import login_router
 
     own = [*router.routes, *(login_router.routes if settings.ui else [])]
     own_paths = {route.path for route in own}  # type: ignore[attr-defined]

@@ -5,7 +5,7 @@ a server (``--url``), side by side in one run; writes ``BATCH_BENCHMARK.md``.
     python -m loadtest.batch_benchmark --sizes tiny --rows 64 --repeats 1 --report /tmp/b.md
     python -m loadtest.batch_benchmark --render loadtest/batch_benchmark/results.json
 
-Both sides run the batch commands' own code (``serving.batch.process``: the same reader,
+Both sides run the batch commands' own code (``serving.batch.job.process``: the same reader,
 checks, writer and rows in flight), one side at a time on the same machine: first the engine
 in this process, then a server (``seqgpt-serve serve``) and the HTTP runner. Each run is a fresh
 file of corpus texts (``loadtest/corpus.jsonl``) with each row's own labels; a unique tag in
@@ -86,8 +86,8 @@ def make_rows(directory: Path, task: str, run: str, count: int) -> Path:
 
 async def _measure(task: str, rows: Path, runner: Any, concurrency: int | None) -> dict[str, Any]:
     """One batch run of ``rows`` with ``runner``: rows, errors, seconds, rows/s."""
-    from serving.batch import BatchJob, Summary, process
-    from serving.batch_io import count_rows, open_output, read_rows
+    from serving.batch.files import count_rows, open_output, read_rows
+    from serving.batch.job import BatchJob, Summary, process
 
     output = rows.with_name(f"{rows.stem}.{time.monotonic_ns()}.out.jsonl")
     job = BatchJob(task, rows, output, None, concurrency)
@@ -122,8 +122,8 @@ async def _side(
 
 
 def _in_process(model: Path, files: Any, warm: Any, log: Any) -> tuple[dict[str, Any], int]:
-    from serving.batch_engine import EngineOptions, engine_runner
-    from serving.settings import Settings
+    from serving.batch.engine import EngineOptions, engine_runner
+    from serving.core.settings import Settings
 
     async def run() -> tuple[dict[str, Any], int]:
         options = EngineOptions(str(model), enforce_eager=True)
@@ -137,7 +137,7 @@ def _in_process(model: Path, files: Any, warm: Any, log: Any) -> tuple[dict[str,
 def _over_http(
     model: Path, files: Any, warm: Any, levels: list[int], logs: Path, log: Any
 ) -> dict[str, Any]:
-    from serving.batch_http import http_runner
+    from serving.batch.remote import http_runner
 
     env = {"SEQGPT_SPAN_TOKENS_PER_LABEL": str(SPAN_TOKENS_PER_LABEL)}
     results: dict[str, Any] = {}

@@ -105,7 +105,7 @@ def _how(results: dict[str, Any], facts: dict[str, Any]) -> list[str]:
         "",
         "- One side at a time on the same machine: the engine in the benchmark's own process "
         "first, then a server (`seqgpt-serve serve`, its own processes) with the HTTP runner. "
-        "Both run the batch commands' code (`serving.batch.process`): the same reader, row "
+        "Both run the batch commands' code (`serving.batch.job.process`): the same reader, row "
         "checks, JSONL writer and rows in flight; only the runner differs.",
         "- `--model` keeps the engine's batch full (`max_num_seqs` rows in flight, its default); "
         "`--url` sends `c` rows at a time (64 is its default; the other level is `--model`'s).",

@@ -36,9 +36,9 @@ class Workloads:
     def __init__(self, model_dir: Path, span_tokens_per_label: int, seed: int = 0) -> None:
         from transformers import AutoTokenizer
 
-        from serving.service import SeqGPTService
-        from serving.settings import Settings
-        from serving.tasks import TASKS
+        from serving.core.service import SeqGPTService
+        from serving.core.settings import Settings
+        from serving.core.tasks import TASKS
 
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self._tokenizer = tokenizer

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from vllm.entrypoints.serve.exception_handling.register import init_exception_handler
 
+from serving.core.settings import Settings
 from serving.plugin import SeqGPTPlugin
-from serving.settings import Settings
 from tests.api.fake_engine import FakeEngine
 
 API_KEY = "api-test-key"

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from prompts import build_classify_prompt, build_extract_prompts
-from serving.service import SeqGPTService
-from serving.settings import Settings
-from serving.tasks import TASKS
+from serving.core.service import SeqGPTService
+from serving.core.settings import Settings
+from serving.core.tasks import TASKS
 from tests.api.fake_engine import CharTokenizer, FakeEngine
 
 TEXT = "张三于2023年5月1日在北京加入阿里巴巴。"

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from serving.gate import CompletionLimits, Gate
-from serving.lifecycle import Drain
+from serving.http.gate import CompletionLimits, Gate
+from serving.http.lifecycle import Drain
 from tests.api.fake_engine import FakeEngine
 
 OK = {"text": "今天股市大涨", "labels": ["财经", "体育"]}

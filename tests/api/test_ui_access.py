@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
-from serving.ui import GRADIO_ROUTES
+from serving.ui.app import GRADIO_ROUTES
 
 KEY = "ui-access-key"
 BEARER = {"Authorization": f"Bearer {KEY}"}

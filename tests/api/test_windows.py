@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from vllm.sampling_params import SamplingParams
 
 from prompts import build_classify_prompt, build_extract_prompts
-from serving.service import SeqGPTService
-from serving.settings import Settings
+from serving.core.service import SeqGPTService
+from serving.core.settings import Settings
 from tests.api.fake_engine import LIKELY, UNLIKELY, UNLIKELY_EOS, CharTokenizer, FakeEngine
 
 MAX_MODEL_LEN = 200

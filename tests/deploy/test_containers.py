@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from serving.entry import parse_vllm_args
-from serving.launcher import settings_errors
-from serving.surface import ALWAYS_OPEN
+from serving.http.surface import ALWAYS_OPEN
+from serving.process.launcher import settings_errors
+from serving.process.server import parse_vllm_args
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = {"cuda": ROOT / "deploy" / "Dockerfile", "cpu": ROOT / "deploy" / "Dockerfile.cpu"}

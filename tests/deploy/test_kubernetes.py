@@ -15,10 +15,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from serving.entry import parse_vllm_args
-from serving.launcher import settings_errors
-from serving.supervisor import GRACE_S
-from serving.surface import ALWAYS_OPEN, SERVED_VLLM_PATHS
+from serving.http.surface import ALWAYS_OPEN, SERVED_VLLM_PATHS
+from serving.process.launcher import settings_errors
+from serving.process.server import parse_vllm_args
+from serving.process.supervisor import GRACE_S
 from tests.deploy.kustomize import load_documents, render
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.cli import main
-from serving.entry import parse_vllm_args
+from serving.cli.app import main
+from serving.process.server import parse_vllm_args
 from tests.deploy.kustomize import render
 from tests.deploy.test_containers import DOCKERFILES, container_argv
 

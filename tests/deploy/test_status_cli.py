@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from loadtest.server import free_port
-from serving import status_cli
-from serving.cli import main
-from serving.status_cli import (
+from serving.cli import status as status_cli
+from serving.cli.app import main
+from serving.cli.status import (
     EXIT_DOWN,
     EXIT_HEALTHY,
     EXIT_UNAUTHORIZED,

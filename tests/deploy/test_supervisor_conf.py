@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from supervisor.options import ServerOptions
 
-from serving.entry import parse_vllm_args
-from serving.settings import Settings
-from serving.supervisor import GRACE_S
+from serving.core.settings import Settings
+from serving.process.server import parse_vllm_args
+from serving.process.supervisor import GRACE_S
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "deploy" / "supervisord.conf"

@@ -152,7 +152,7 @@ def test_a_killed_api_server_takes_its_engine_core_along(doomed: ServerProcess) 
 
 def test_a_server_killed_outright_leaves_no_engine_behind(doomed: ServerProcess) -> None:
     """SIGKILL of the launcher and the API server together: nobody is left to stop the engine
-    core and its worker, so they end themselves (serving.lifeline: SIGTERM at their parent's
+    core and its worker, so they end themselves (serving.process.lifeline: SIGTERM at their parent's
     death), instead of holding their memory for good."""
     engine, api_server = _engine_core(doomed), _api_server(doomed)
     os.kill(doomed.pid, signal.SIGKILL)

@@ -26,8 +26,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.server import ServerProcess
-from serving.routes import router
-from serving.surface import SERVED_VLLM_PATHS, UI_LOGIN_PATH, open_paths
+from serving.http.routes import router
+from serving.http.surface import SERVED_VLLM_PATHS, UI_LOGIN_PATH, open_paths
 
 KEYS = ("reliability-key-one", "reliability-key-two")
 AUTH = {"Authorization": f"Bearer {KEYS[1]}"}
@@ -90,7 +90,7 @@ def _ui_routes() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     from fastapi import FastAPI
     from starlette.routing import Mount
 
-    from serving.ui import mount_ui
+    from serving.ui.app import mount_ui
 
     async def mounted() -> list[str]:  # as the plugin mounts it: on the server's event loop
         return mount_ui(app, None, max_completion_tokens=16, logout=True)

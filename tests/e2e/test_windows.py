@@ -19,7 +19,7 @@ import pytest
 
 from loadtest.server import ServerProcess
 from prompts import build_classify_prompt
-from serving.settings import Settings
+from serving.core.settings import Settings
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -1,6 +1,6 @@
 """Driving the web UI in a real headless Chromium (Debian's chromium and chromedriver).
 
-A thin page object: the element ids are the ones ``serving.ui`` gives its components, and every
+A thin page object: the element ids are the ones ``serving.ui.app`` gives its components, and every
 wait is for something to show on the page, with a deadline (never a fixed sleep).
 """
 

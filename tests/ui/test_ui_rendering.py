@@ -21,8 +21,8 @@ from selenium.webdriver.common.by import By
 from vllm.sampling_params import SamplingParams
 
 from loadtest.server import free_port
-from serving.settings import Settings
-from serving.ui import STALE_AFTER_S, STATUS_REFRESH_S
+from serving.core.settings import Settings
+from serving.ui.app import STALE_AFTER_S, STATUS_REFRESH_S
 from tests.api.conftest import build_app
 from tests.api.fake_engine import FakeEngine
 

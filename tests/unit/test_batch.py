@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from serving.batch import BatchJob, Progress, Summary, process, run_batch
-from serving.batch_io import BadRow, BatchFileError, Row, open_output
-from serving.batch_rows import RowRequest, RunFailed
+from serving.batch.files import BadRow, BatchFileError, Row, open_output
+from serving.batch.job import BatchJob, Progress, Summary, process, run_batch
+from serving.batch.rows import RowRequest, RunFailed
 
 
 class FakeRunner:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.cli import main
+from serving.cli.app import main
 
 
 @pytest.mark.parametrize("command", ["classify", "extract"])

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from serving import batch_http
-from serving.batch_http import HttpRunner, http_runner
-from serving.batch_rows import RowRequest, RunFailed
+from serving.batch import remote as batch_http
+from serving.batch.remote import HttpRunner, http_runner
+from serving.batch.rows import RowRequest, RunFailed
 
 REQUEST = RowRequest("classify", "今天", ["a", "b"], "batch-r1")
 OK = {"label": "a", "labels": ["a"], "truncated": False, "usage": {}}

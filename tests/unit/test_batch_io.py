@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.batch_io import (
+from serving.batch.files import (
     BadRow,
     BatchFileError,
     Row,

@@ -10,10 +10,10 @@ import pytest
 from vllm.sampling_params import SamplingParams
 from vllm.v1.engine.exceptions import EngineDeadError
 
-from serving.batch_engine import EngineRunner, build_service
-from serving.batch_io import BadRow, Row
-from serving.batch_rows import RowRequest, RunFailed, request_of
-from serving.settings import Settings
+from serving.batch.engine import EngineRunner, build_service
+from serving.batch.files import BadRow, Row
+from serving.batch.rows import RowRequest, RunFailed, request_of
+from serving.core.settings import Settings
 from tests.api.fake_engine import FakeEngine
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from serving import cli
-from serving.cli import main
+from serving.cli import app as cli
+from serving.cli.app import main
 
 COMMANDS = [[], ["serve"], ["make-test-model"]]
 

@@ -11,8 +11,14 @@ from typing import Any
 
 import pytest
 
-from serving import entry
-from serving.entry import CHAT_TEMPLATE, DEFAULT_MODEL, UsageError, added_flags, parse_vllm_args
+from serving.process import server as entry
+from serving.process.server import (
+    CHAT_TEMPLATE,
+    DEFAULT_MODEL,
+    UsageError,
+    added_flags,
+    parse_vllm_args,
+)
 
 DEFAULTS = {
     "model": DEFAULT_MODEL,

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from serving import launcher
-from serving.cli import main
-from serving.launcher import api_keys, plugins_to_load, server_env, settings_errors
+from serving.cli.app import main
+from serving.process import launcher
+from serving.process.launcher import api_keys, plugins_to_load, server_env, settings_errors
 
 _REAL_ENTRY_POINTS = importlib.metadata.entry_points
 _FAKE_PLUGINS = {
@@ -106,7 +106,7 @@ class Recorder:
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     recorder = Recorder()
-    monkeypatch.setattr("serving.supervisor.supervise", recorder)
+    monkeypatch.setattr("serving.process.supervisor.supervise", recorder)
     monkeypatch.setattr(
         "setproctitle.setproctitle", lambda title: setattr(recorder, "title", title)
     )

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from serving import lifeline
-from serving.launcher import server_env
+from serving.process import lifeline
+from serving.process.launcher import server_env
 
 
 def _register(monkeypatch: pytest.MonkeyPatch, env: str | None, parent: object) -> list[int]:
@@ -39,4 +39,4 @@ def test_other_processes_are_left_alone(
 def test_the_launcher_switches_it_on_and_vllm_finds_it() -> None:
     assert server_env({}, [])[lifeline.LIFELINE] == "1"
     plugins = metadata.entry_points(group="vllm.general_plugins")
-    assert [p.value for p in plugins if p.name == "seqgpt"] == ["serving.lifeline:register"]
+    assert [p.value for p in plugins if p.name == "seqgpt"] == ["serving.process.lifeline:register"]

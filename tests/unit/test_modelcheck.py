@@ -14,7 +14,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from serving.modelcheck import model_problem
+from serving.process.modelcheck import model_problem
 
 _RESPONSE = httpx2.Response(404, request=httpx2.Request("GET", "https://huggingface.co/x"))
 

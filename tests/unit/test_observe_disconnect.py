@@ -9,8 +9,8 @@ import logging
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from serving.lifecycle import Drain
-from serving.observe import Observer, task_metrics
+from serving.http.lifecycle import Drain
+from serving.http.observe import Observer, task_metrics
 
 
 async def _left(_scope: Scope, _receive: Receive, send: Send) -> None:

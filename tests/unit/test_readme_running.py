@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.entry import parse_vllm_args, served_model
-from serving.modelcheck import model_problem
+from serving.process.modelcheck import model_problem
+from serving.process.server import parse_vllm_args, served_model
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.supervisor import exit_status
+from serving.process.supervisor import exit_status
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_SERVER = textwrap.dedent(
@@ -64,7 +64,7 @@ FAKE_SERVER = textwrap.dedent(
 )
 LAUNCHER = (
     "import os, sys\n"
-    "from serving.supervisor import supervise\n"
+    "from serving.process.supervisor import supervise\n"
     "drain = float(os.environ.get('TEST_DRAIN_S', '0'))\n"
     "sys.exit(supervise(sys.argv[1:], dict(os.environ), grace=1.0, resend=0.5, drain=drain))\n"
 )

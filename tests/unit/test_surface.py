@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from serving.surface import ALWAYS_OPEN, UI_LOGIN_PATH, open_paths, prune_routes
+from serving.http.surface import ALWAYS_OPEN, UI_LOGIN_PATH, open_paths, prune_routes
 
 
 def _app() -> FastAPI:

@@ -6,7 +6,7 @@ import pytest
 
 from parsers import Extraction
 from prompts import LabelError, build_classify_prompt, build_extract_prompts, chunk_labels
-from serving.tasks import TASKS, PromptPlan
+from serving.core.tasks import TASKS, PromptPlan
 
 THIRTEEN = [f"字段{i}" for i in range(13)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.datastructures import Headers
 
-from serving.ui_auth import COOKIE, LOGIN_PATH, SESSION_S, UiSessions, is_ui_path
+from serving.ui.auth import COOKIE, LOGIN_PATH, SESSION_S, UiSessions, is_ui_path
 
 NOW = 1_800_000_000.0
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from serving.schemas import ClassifyResponse, SpanModel, Usage
-from serving.status import StatusResponse
-from serving.ui_view import (
+from serving.contract.schemas import ClassifyResponse, SpanModel, Usage
+from serving.contract.status import StatusResponse
+from serving.ui.view import (
     ExtractionRequest,
     extraction_request,
     highlighted,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers import Extraction, Span, parse_extraction_detailed
-from serving.windows import (
+from serving.core.windows import (
     Window,
     merge_extractions,
     plan_windows,

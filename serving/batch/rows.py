@@ -1,0 +1,142 @@
+"""One batch row's request and answer, in the REST API's own terms.
+
+A row is checked by the API's request models (``serving.contract.schemas``), so a bad row gets the
+400 the API would answer; a row's answer is the body the route would return (``answer_body``), and
+its error is the API's error body (``error_of``). A ``Runner`` answers checked requests: the
+in-process engine (``serving.batch.engine``) or a server (``serving.batch.remote``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from serving.batch.files import BadRow, Row
+from serving.contract.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
+    ExtractRequest,
+    ExtractResponse,
+    SpanModel,
+    Usage,
+)
+from serving.contract.validation import describe_validation_errors
+from serving.core.errors import ServingError, error_body
+from serving.core.service import TaskResult
+
+__all__ = [
+    "TASK_PATHS",
+    "RowRequest",
+    "RunFailed",
+    "Runner",
+    "answer_body",
+    "error_of",
+    "request_of",
+]
+
+# Service task name -> REST route.
+TASK_PATHS = {
+    "classify": "/v1/classify",
+    "classify_multi": "/v1/classify",
+    "extract": "/v1/extract",
+}
+
+
+class RunFailed(Exception):
+    """The whole run cannot go on (the server refuses the key, the engine died, ...)."""
+
+
+@dataclass(frozen=True)
+class RowRequest:
+    """A checked request of one row: the service task, its text and labels, a request id."""
+
+    task: str
+    text: str
+    labels: list[str] | str
+    request_id: str
+
+    def body(self) -> dict[str, Any]:
+        """The REST request body."""
+        body: dict[str, Any] = {"text": self.text, "labels": self.labels}
+        if self.task == "classify_multi":
+            body["multi_label"] = True
+        return body
+
+
+class Runner(Protocol):
+    """Answers one row: the REST answer body, or ``{"error": ...}`` for the row alone.
+
+    Transient refusals (overload, a full queue) are retried inside; a failure of the whole run
+    raises ``RunFailed``.
+    """
+
+    default_concurrency: int
+    """Rows to keep in flight unless the command says otherwise."""
+
+    async def answer(self, request: RowRequest) -> dict[str, Any]: ...
+
+
+def request_of(task: str, row: Row | BadRow, labels: str | None) -> RowRequest | dict[str, Any]:
+    """The row's checked request, or the API's 400 body when the row is not one."""
+    if isinstance(row, BadRow):
+        return error_body(HTTPStatus.BAD_REQUEST, row.message, row.param)
+    body = {"labels": labels, **row.fields} if labels is not None else dict(row.fields)
+    if "labels" not in body:
+        message = f"Row {row.number} has no labels, and the command was given no --labels."
+        return error_body(HTTPStatus.BAD_REQUEST, message, "labels")
+    model = ExtractRequest if task == "extract" else ClassifyRequest
+    try:
+        checked = model.model_validate(body)
+    except ValidationError as exc:
+        message, param = describe_validation_errors(exc.errors())
+        return error_body(HTTPStatus.BAD_REQUEST, message, param)
+    return RowRequest(task, checked.text, checked.labels, f"batch-{row.id}")
+
+
+def answer_body(result: TaskResult) -> dict[str, Any]:
+    """The body ``/v1/classify`` or ``/v1/extract`` answers for ``result`` (no prompts echoed).
+
+    Built as ``serving.http.routes`` builds it; the two should share one function there.
+    """
+    usage = Usage(
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        total_tokens=result.prompt_tokens + result.completion_tokens,
+    )
+    answer: ClassifyResponse | ExtractResponse
+    if result.task == "extract":
+        fields = {
+            label: [SpanModel(text=s.text, start=s.start, end=s.end) for s in spans]
+            for label, spans in result.value.fields.items()
+        }
+        answer = ExtractResponse(
+            fields=fields,
+            ungrounded=result.value.ungrounded,
+            windows=result.windows,
+            truncated=result.truncated,
+            usage=usage,
+        )
+    else:
+        named: list[str] = result.value
+        answer = ClassifyResponse(
+            label=named[0] if named else None,
+            labels=named,
+            windows=result.windows,
+            truncated=result.truncated,
+            usage=usage,
+        )
+    return answer.model_dump(mode="json", exclude_unset=True)
+
+
+def error_of(exc: Exception) -> dict[str, Any]:
+    """The API's error body for an exception of the service, as the server renders it."""
+    if isinstance(exc, ServingError):
+        return error_body(exc.status, str(exc), exc.param)
+    # Everything else goes through vLLM's handlers on the server (InvalidInputError included).
+    from vllm.entrypoints.serve.exception_handling.error_response import create_error_response
+
+    rendered: dict[str, Any] = create_error_response(exc).model_dump()
+    return rendered

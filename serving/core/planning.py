@@ -1,0 +1,178 @@
+"""From a request to the tokenized prompts it sends: plans, windows, token budgets.
+
+A prompt is never shortened. Prompts are tokenized here, with special-token strings (``</s>``
+…) in the user's text or labels tokenized as text, and each one's tokens plus its answer budget
+must fit the model's context (and ``window_tokens``). A text whose prompt does not fit is sent
+as overlapping windows of whole sentences (``serving.core.windows``), every window's prompt checked
+to fit; a request whose prompts could never be admitted at once is refused before its windows
+are tokenized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from vllm.sampling_params import SamplingParams, StructuredOutputsParams
+
+from serving.core.checks import InputChecks
+from serving.core.errors import InvalidInputError
+from serving.core.settings import Settings
+from serving.core.tasks import Decoding, PromptPlan, TaskSpec
+from serving.core.windows import Window, plan_windows
+
+__all__ = ["Planner", "Submission", "Tokenizer"]
+
+_WINDOW_ATTEMPTS = 5  # plans of ever smaller windows before a text is refused
+
+
+class Tokenizer(Protocol):
+    """The part of a Hugging Face tokenizer the service uses."""
+
+    def encode(self, text: str, **kwargs: Any) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One prompt to send: its plan, token ids, sampling parameters and where it reads the text."""
+
+    plan: PromptPlan
+    token_ids: list[int]
+    params: SamplingParams
+    text: str  # the text its spans are found in: the whole text, or its window
+    reference: bool = False
+    window: int = 0
+    offset: int = 0
+
+
+class Planner:
+    """Plans and tokenizes a request's prompts with the server's tokenizer, limits and bound."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        settings: Settings,
+        checks: InputChecks,
+        check_bound: Callable[[int, int], None],
+    ) -> None:
+        self._tokenizer = tokenizer
+        self._settings = settings
+        self.checks = checks
+        self._check_bound = check_bound
+        """Refuses ``(prompts, windows)`` that could never be admitted at once."""
+
+    def prepare(
+        self, spec: TaskSpec, text: str, labels: str | Sequence[str], reference: bool = False
+    ) -> list[Submission]:
+        """Check the input, plan the prompts (in windows when the text does not fit one),
+        tokenize them and size their budgets."""
+        self.checks.text(text)
+        checked = self.checks.labels(labels)
+        whole = Window(0, len(text))
+        submissions = self._submissions(spec, text, checked, reference, whole, 0)
+        if all(self._fits(s) for s in submissions):
+            return submissions
+        # Windows sized from the room the instruction, labels and answer budget leave; a
+        # window's prompt that still does not fit (tokens merge across a cut) shrinks them all.
+        empty = self._submissions(spec, "", checked, reference, Window(0, 0), 0)
+        budget = min(self._limit(s) - len(s.token_ids) for s in empty)
+        for _attempt in range(_WINDOW_ATTEMPTS):
+            if budget < 1:
+                break
+            windows = plan_windows(text, budget, self._settings.window_overlap_tokens, self._count)
+            self._check_bound(len(windows) * len(empty), len(windows))  # before tokenizing
+            submissions = [
+                s
+                for index, window in enumerate(windows)
+                for s in self._submissions(spec, text, checked, reference, window, index)
+            ]
+            excess = max(len(s.token_ids) - self._limit(s) for s in submissions)
+            if excess <= 0:
+                return submissions
+            budget -= excess
+        if budget >= 1:  # the text's tokens keep growing when its sentences are joined
+            message = "The text could not be split into windows that fit the model's context."
+            raise InvalidInputError(message, parameter="text")
+        limit = min(self._limit(s) for s in empty)
+        message = (
+            f"The instruction, the labels and the answer budget leave no room for the text in "
+            f"a prompt of at most {limit} tokens (the model's context less the answer budget, "
+            "or SEQGPT_WINDOW_TOKENS). Send fewer or shorter labels."
+        )
+        raise InvalidInputError(message, parameter="labels")
+
+    def _submissions(
+        self,
+        spec: TaskSpec,
+        text: str,
+        labels: list[str],
+        reference: bool,
+        window: Window,
+        index: int,
+    ) -> list[Submission]:
+        """The tokenized prompts of one window of ``text`` (all of it for the whole text)."""
+        part = text[window.start : window.end]
+        submissions = []
+        for plan in spec.plan(part, labels, self._settings.chunk_size):
+            # Special-token strings in user text stay text (never </s> as a token).
+            token_ids = self._tokenizer.encode(plan.prompt, split_special_tokens=True)
+            params = self.sampling_params(spec, plan.labels, reference)
+            submissions.append(
+                Submission(plan, token_ids, params, part, reference, index, window.start)
+            )
+        return submissions
+
+    def _limit(self, submission: Submission) -> int:
+        """The most prompt tokens this submission may have: the context less its answer budget,
+        and at most ``window_tokens``."""
+        room = self.checks.max_model_len - (submission.params.max_tokens or 0)
+        return min(room, self._settings.window_tokens or room)
+
+    def _fits(self, submission: Submission) -> bool:
+        return len(submission.token_ids) <= self._limit(submission)
+
+    def _count(self, text: str) -> int:
+        """Tokens of a piece of the text, as the prompt's tokenization counts them."""
+        return len(
+            self._tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
+        )
+
+    def encode_label(self, label: str) -> list[int]:
+        """A label's tokens, as they follow the prompt (special-token strings stay text)."""
+        return self._tokenizer.encode(label, add_special_tokens=False, split_special_tokens=True)
+
+    def sampling_params(
+        self, spec: TaskSpec, labels: Sequence[str], reference: bool = False
+    ) -> SamplingParams:
+        """Greedy decoding with a token budget sized to the labels of one prompt.
+
+        Reference decoding (beam search, unconstrained) gets SeqGPT's budget, the server's
+        ``max_new_tokens``, except where ``span_tokens_per_label`` sizes extraction budgets.
+        """
+        settings, decoding = self._settings, spec.decoding
+        if reference:
+            decoding = Decoding(constrain_to_labels=False, per_label_tokens=None)
+        if decoding.constrain_to_labels:
+            # The grammar ends generation once a label is complete, so a generous budget costs
+            # nothing; the constrained path may spell a label in more tokens than its usual
+            # tokenisation, but never in more than its UTF-8 bytes (byte-level BPE).
+            budget = max(len(label.encode()) for label in labels) + decoding.slack_tokens
+        else:
+            # Precedence: server setting, else the task's default; None means the full budget.
+            per_label = decoding.per_label_tokens
+            if spec.name == "extract":
+                per_label = settings.span_tokens_per_label
+            budget = settings.max_new_tokens
+            if per_label is not None:
+                sizes = [len(self._tokenizer.encode(lb, add_special_tokens=False)) for lb in labels]
+                budget = sum(size + per_label for size in sizes) + decoding.slack_tokens
+        structured = None
+        if decoding.constrain_to_labels and settings.constrain_classification:
+            structured = StructuredOutputsParams(choice=list(labels))
+        return SamplingParams(
+            temperature=0.0,
+            max_tokens=min(budget, settings.max_new_tokens),
+            structured_outputs=structured,
+            skip_special_tokens=True,
+        )

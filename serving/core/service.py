@@ -1,0 +1,360 @@
+"""Task orchestration: request -> prompts -> engine -> parsers -> result. No FastAPI here.
+
+The engine is reached only through vLLM's ``EngineClient.generate``; tests hand in a fake.
+All prompts of one request (the label chunks of an extraction) are submitted at once, so vLLM's
+continuous batching runs them together and its prefix cache shares the common text prefix.
+
+Guarantees, in the order they are applied:
+
+- The input is checked first (``serving.core.checks``): text, then labels (counted before any is
+  validated, so a request with 40,000 labels costs one ``len``).
+- Prompts are planned and tokenized by ``serving.core.planning``: special-token strings in the
+  user's text or labels stay text, the engine receives token ids, and a prompt is never
+  shortened: a text that does not fit one prompt is sent as overlapping windows of whole
+  sentences (``serving.core.windows``); their answers are combined by the task's combiner (scores:
+  the mean of the windows' normalised scores).
+- At most ``max_inflight`` task prompts are in flight; a request that does not fit is refused
+  at once with ``Overloaded`` (429), never queued without bound. A request needing more than
+  ``max_inflight`` at once (a long text's windows times its label chunks, times the beams or
+  labels its option reads) could never fit: it is a 413 (``TooLarge``), not a 429 to retry.
+- A request running past ``request_timeout_s`` raises ``DeadlineExceeded`` (504). Cancellation
+  (timeout, client disconnect, a failed sibling prompt) closes the ``generate`` iterators, and
+  vLLM aborts their requests in the engine.
+- A generation that stopped for length is parsed as incomplete (its unfinished last value is
+  dropped) and the result says ``truncated``.
+
+Two options change how a request is answered: ``scores`` ranks every label of a classification
+by the model's probability of answering it (``serving.core.scoring``; nothing is decoded), and
+``decoding="reference"`` decodes with SeqGPT's official beam search (``serving.core.reference``)
+instead of greedy, label-constrained decoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from vllm.exceptions import VLLMError
+from vllm.inputs import TokensPrompt
+from vllm.outputs import RequestOutput
+from vllm.sampling_params import SamplingParams
+
+from serving.core.checks import InputChecks
+from serving.core.errors import (
+    DeadlineExceeded,
+    InternalError,
+    InvalidInputError,
+    Overloaded,
+    ServingError,
+    TooLarge,
+)
+from serving.core.planning import Planner, Submission, Tokenizer
+from serving.core.reference import BEAM_WIDTH, ReferenceDecoder
+from serving.core.scoring import label_logprobs, normalise
+from serving.core.settings import Settings
+from serving.core.tasks import TASKS, TaskSpec
+
+__all__ = ["DECODINGS", "DecodingMode", "Generation", "SeqGPTService", "TaskResult"]
+
+logger = logging.getLogger(__name__)
+_PREPARE_INLINE_CHARS = 8000  # longer texts are checked and tokenized in a worker thread
+
+DecodingMode = Literal["fast", "reference"]
+DECODINGS: tuple[str, ...] = get_args(DecodingMode)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One prompt's generation and its parse."""
+
+    prompt: str
+    labels: list[str]
+    text: str
+    parsed: Any
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None = None
+    window: int = 0
+    """The window of the text this prompt read (0: the first, or the whole text)."""
+    offset: int = 0
+    """Where that window starts in the text: ``parsed`` holds offsets in the window."""
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the generation stopped at its token budget rather than at its end."""
+        return self.finish_reason == "length"
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """All generations of one task request, in prompt order, and their combined answer."""
+
+    task: str
+    generations: list[Generation] = field(default_factory=list)
+    value: Any = None
+    scores: dict[str, float] | None = None
+    windows: int = 1
+    """How many windows of the text were sent (1: the whole text in one prompt per chunk)."""
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Prompt tokens summed over the request's prompts."""
+        return sum(g.prompt_tokens for g in self.generations)
+
+    @property
+    def completion_tokens(self) -> int:
+        """Generated tokens summed over the request's prompts."""
+        return sum(g.completion_tokens for g in self.generations)
+
+    @property
+    def truncated(self) -> bool:
+        """Whether any prompt's generation stopped at its token budget."""
+        return any(g.truncated for g in self.generations)
+
+
+class SeqGPTService:
+    """Runs SeqGPT tasks on a vLLM engine client."""
+
+    def __init__(
+        self,
+        engine: Any,
+        tokenizer: Tokenizer,
+        settings: Settings,
+        *,
+        max_model_len: int,
+        max_inflight: int,
+    ) -> None:
+        self._engine = engine
+        self._tokenizer = tokenizer
+        self._settings = settings
+        self._max_inflight = max_inflight
+        self._inflight = 0
+        self._reference = ReferenceDecoder(engine, tokenizer)
+        special_tokens = getattr(tokenizer, "all_special_tokens", ())
+        self.checks = InputChecks(settings, special_tokens, max_model_len)
+        self.planner = Planner(tokenizer, settings, self.checks, self._check_bound)
+
+    @classmethod
+    def for_engine(cls, engine: Any, settings: Settings) -> SeqGPTService:
+        """The service around a vLLM engine client, with its tokenizer, context and bound.
+
+        The bound defaults to twice the engine's ``max_num_seqs``; one below the prompts of an
+        extraction with ``max_labels`` labels is a ``ValueError`` (such requests could never run).
+        """
+        max_seqs = engine.vllm_config.scheduler_config.max_num_seqs
+        max_inflight = settings.max_inflight or 2 * max_seqs
+        largest_request = math.ceil(settings.max_labels / settings.chunk_size)
+        if max_inflight < largest_request:
+            raise ValueError(
+                f"SEQGPT_MAX_INFLIGHT={max_inflight} is below the {largest_request} prompts of one "
+                "request with SEQGPT_MAX_LABELS labels: raise it or lower SEQGPT_MAX_LABELS."
+            )
+        return cls(
+            engine,
+            engine.renderer.get_tokenizer(),
+            settings,
+            max_model_len=engine.model_config.max_model_len,
+            max_inflight=max_inflight,
+        )
+
+    @property
+    def inflight(self) -> int:
+        """Task prompts admitted and not finished yet."""
+        return self._inflight
+
+    @property
+    def max_batch_items(self) -> int:
+        """The most texts one batch request may hold."""
+        return self._settings.max_batch_items
+
+    @property
+    def max_inflight(self) -> int:
+        """The most task prompts admitted at once."""
+        return self._max_inflight
+
+    async def classify(
+        self, text: str, labels: str | Sequence[str], *, multi_label: bool = False
+    ) -> TaskResult:
+        """Classify ``text`` into one label of ``labels`` (or several, with ``multi_label``)."""
+        return await self.run("classify_multi" if multi_label else "classify", text, labels)
+
+    async def extract(self, text: str, labels: str | Sequence[str]) -> TaskResult:
+        """Extract the spans of ``text`` for each field in ``labels``."""
+        return await self.run("extract", text, labels)
+
+    async def run(
+        self,
+        task: str,
+        text: str,
+        labels: str | Sequence[str],
+        *,
+        request_id: str | None = None,
+        scores: bool = False,
+        decoding: str = "fast",
+    ) -> TaskResult:
+        """Run one registered task: all its prompts concurrently, each parsed on its own.
+
+        The engine request ids start with ``request_id`` (the client's X-Request-Id, when sent);
+        a random part follows, since two clients may send the same id.
+        """
+        spec = TASKS[task]
+        self.check_options(task, scores, decoding)
+        prepare = (spec, text, labels, decoding == "reference")
+        if len(text) <= _PREPARE_INLINE_CHARS:
+            submissions = self.planner.prepare(*prepare)
+        else:  # tokenizing a long text's windows would stall the event loop (~0.3 s per 100k)
+            submissions = await asyncio.to_thread(self.planner.prepare, *prepare)
+        request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
+        windows = submissions[-1].window + 1
+        if scores:
+            return await self._scored(task, submissions, request_id)
+        # A reference prompt keeps up to BEAM_WIDTH sequences in the engine at once.
+        weight = BEAM_WIDTH if decoding == "reference" else 1
+        with self._admitted(len(submissions) * weight, windows):
+            generations = await self._gather(
+                [self._generate(spec, s, f"{request_id}-{i}") for i, s in enumerate(submissions)],
+                request_id,
+            )
+        return TaskResult(task, generations, spec.combine(generations), windows=windows)
+
+    @staticmethod
+    def check_options(task: str, scores: bool, decoding: str) -> None:
+        """Refuse an unknown decoding, and scores where they do not apply."""
+        if decoding not in DECODINGS:
+            message = f"Unknown decoding {decoding!r}; use one of {', '.join(DECODINGS)}."
+            raise InvalidInputError(message, parameter="decoding")
+        if scores and task != "classify":
+            message = "Scores rank the labels of a single-label classification, not multi_label."
+            raise InvalidInputError(message, parameter="scores")
+        if scores and decoding != "fast":
+            message = "With scores the label is the best-scored one and nothing is decoded; "
+            raise InvalidInputError(message + "leave decoding unset.", parameter="decoding")
+
+    async def _scored(
+        self, task: str, submissions: list[Submission], request_id: str
+    ) -> TaskResult:
+        """Every label's score, one engine request per label (and window); the label is the
+        best one. Over windows, a label's score is the mean of its windows' normalised scores."""
+        labels = submissions[0].plan.labels
+        labels_ids = [self.planner.encode_label(label) for label in labels]
+        eos = self._tokenizer.eos_token_id  # type: ignore[attr-defined]
+        windows = len(submissions)
+        with self._admitted(len(labels) * windows, windows):
+            ids = [request_id] if windows == 1 else [f"{request_id}-w{i}" for i in range(windows)]
+            scoring = [
+                label_logprobs(self._engine, s.token_ids, labels_ids, eos, rid)
+                for s, rid in zip(submissions, ids, strict=True)
+            ]
+            per_window = [normalise(lp) for lp in await self._gather(scoring, request_id)]
+        probabilities = [sum(column) / windows for column in zip(*per_window, strict=True)]
+        best = labels[max(range(len(labels)), key=probabilities.__getitem__)]
+        generations = [
+            Generation(
+                prompt=s.plan.prompt,
+                labels=labels,
+                text="",
+                parsed=[labels[max(range(len(labels)), key=window.__getitem__)]],
+                prompt_tokens=len(s.token_ids) + sum(map(len, labels_ids)),
+                completion_tokens=0,
+                finish_reason="stop",
+                window=s.window,
+                offset=s.offset,
+            )
+            for s, window in zip(submissions, per_window, strict=True)
+        ]
+        scores = dict(zip(labels, probabilities, strict=True))
+        return TaskResult(task, generations, [best], scores, windows)
+
+    def _check_bound(self, prompts: int, windows: int) -> None:
+        """Refuse a request that could never be admitted, whatever else runs (413, not 429)."""
+        if prompts > self._max_inflight:
+            text = f"its text in {windows} windows; " if windows > 1 else ""
+            message = (
+                f"This request needs {prompts} prompts in flight at once ({text}label chunks, "
+                f"beams and scored labels count); this server admits at most "
+                f"{self._max_inflight} prompts at once. Send a shorter text or fewer labels."
+            )
+            raise TooLarge(message, param="text")
+
+    @contextmanager
+    def _admitted(self, prompts: int, windows: int = 1) -> Iterator[None]:
+        self._check_bound(prompts, windows)
+        if self._inflight + prompts > self._max_inflight:
+            raise Overloaded(
+                f"The server is at its limit of {self._max_inflight} prompts in flight; "
+                "retry in a moment."
+            )
+        self._inflight += prompts
+        try:
+            yield
+        finally:
+            self._inflight -= prompts
+
+    async def _gather(self, work: list[Coroutine[Any, Any, Any]], request_id: str) -> list[Any]:
+        """Run a request's engine work concurrently, within its deadline; the first failure
+        cancels the rest and decides the error."""
+        timeout = self._settings.request_timeout_s
+        try:
+            async with asyncio.timeout(timeout), asyncio.TaskGroup() as group:
+                # A TaskGroup cancels the sibling prompts when one fails; cancelling a
+                # generate() iterator aborts its request in the engine.
+                tasks = [group.create_task(coroutine) for coroutine in work]
+        except TimeoutError:
+            message = f"The request took longer than {timeout:g} s and was stopped."
+            raise DeadlineExceeded(message) from None
+        except BaseExceptionGroup as failed:
+            # The first failure decides the response: the engine's errors keep their status
+            # (vLLM's handlers map them); anything else is a bug here, never the client's 400.
+            first: BaseException = failed
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            if isinstance(first, VLLMError | ServingError):
+                raise first from None
+            logger.error("seqgpt %s failed: %s", request_id, type(first).__name__)
+            logger.debug("seqgpt %s failure", request_id, exc_info=first)
+            raise InternalError("The server failed to answer this request.") from first
+        return [t.result() for t in tasks]
+
+    async def _generate(
+        self, spec: TaskSpec, submission: Submission, request_id: str
+    ) -> Generation:
+        plan = submission.plan
+        if submission.reference:
+            budget = submission.params.max_tokens or 0
+            completion = await self._reference.decode(submission.token_ids, budget, request_id)
+        else:
+            completion = await self._greedy(submission, request_id)
+        finish_reason = completion.finish_reason
+        complete = finish_reason != "length"
+        return Generation(
+            prompt=plan.prompt,
+            labels=plan.labels,
+            text=completion.text,
+            parsed=spec.parse(completion.text, plan.labels, submission.text, complete),
+            prompt_tokens=len(submission.token_ids),
+            completion_tokens=len(completion.token_ids),
+            finish_reason=finish_reason,
+            window=submission.window,
+            offset=submission.offset,
+        )
+
+    async def _greedy(self, submission: Submission, request_id: str) -> Any:
+        prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
+        final: RequestOutput | None = None
+        async for output in self._engine.generate(prompt, submission.params, request_id):
+            final = output
+        if final is None or not final.outputs:
+            raise RuntimeError(f"engine returned no output for {request_id}")
+        return final.outputs[0]
+
+    def sampling_params(
+        self, spec: TaskSpec, labels: Sequence[str], reference: bool = False
+    ) -> SamplingParams:
+        """The sampling parameters of one prompt (``Planner.sampling_params``)."""
+        return self.planner.sampling_params(spec, labels, reference)

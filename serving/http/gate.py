@@ -1,0 +1,243 @@
+"""The front door: the outermost middleware of the app, ahead of everything vLLM adds.
+
+Rules, in order, for every HTTP request:
+
+0. **Draining.** While the server drains before a stop (``serving.http.lifecycle``), every request
+   but ``/metrics`` gets a 503 with ``Retry-After``; requests already admitted are counted, so
+   the drain knows when none is left.
+1. **Key.** With any API key configured, every path needs ``Authorization: Bearer <key>``
+   except the open ones (``/health``, ``/ping``, and ``/metrics`` when
+   ``SEQGPT_PUBLIC_METRICS``). This is deny-by-default: a route vLLM adds in a later version is
+   guarded without being named here (vLLM's own ``--api-key`` guards only ``/v1``). A CORS
+   preflight is let through, since the CORS middleware answers it without running any route.
+   On the web UI's paths (``/ui`` and below) a browser may instead show the UI's session
+   cookie (``serving.ui.auth``), which is worth nothing on any other path; a browser asking for
+   the UI page without either is redirected to the UI's login form. Otherwise: 401.
+2. **Size.** A body over ``SEQGPT_MAX_BODY_BYTES`` is a 413, decided from ``Content-Length``
+   before anything is read, or while reading a body sent without one; nothing is parsed.
+3. **Completion limits.** On the completion routes, ``max_tokens``, ``n``, ``best_of``,
+   ``logprobs`` and ``top_logprobs`` over the server's limits are a 400.
+
+Websocket requests that fail rule 1 are closed (policy violation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.core.errors import error_response
+from serving.http.lifecycle import Drain
+from serving.ui.auth import UiSessions
+
+__all__ = ["COMPLETION_PATHS", "CompletionLimits", "Gate", "completion_limit_error"]
+
+COMPLETION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions", "/invocations"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_UNAUTHORIZED = "A valid API key is required: send the header 'Authorization: Bearer <key>'."
+_POLICY_VIOLATION = 1008
+_GOING_AWAY = 1001
+METRICS_PATH = "/metrics"
+
+
+@dataclass(frozen=True)
+class CompletionLimits:
+    """Upper bounds on the cost parameters of a completions request."""
+
+    max_tokens: int
+    n: int
+    logprobs: int
+
+    def bounds(self) -> dict[str, int]:
+        """The bound of each request field these limits cover."""
+        return {
+            "max_tokens": self.max_tokens,
+            "max_completion_tokens": self.max_tokens,
+            "n": self.n,
+            "best_of": self.n,
+            "logprobs": self.logprobs,
+            "top_logprobs": self.logprobs,
+        }
+
+
+def completion_limit_error(payload: Any, limits: CompletionLimits) -> tuple[str, str] | None:
+    """The message and field of the first limit a completions body exceeds, else None."""
+    if not isinstance(payload, Mapping):
+        return None
+    for field, bound in limits.bounds().items():
+        value = payload.get(field)
+        # bool is an int in Python; chat's "logprobs": true is a switch, not a count.
+        if isinstance(value, int) and not isinstance(value, bool) and value > bound:
+            return f"'{field}' is {value}; this server allows at most {bound}.", field
+    return None
+
+
+class Gate:
+    """Pure ASGI middleware applying the key, size and completion-limit rules."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        keys: Iterable[str],
+        open_paths: Iterable[str],
+        max_body_bytes: int,
+        limits: CompletionLimits,
+        drain: Drain,
+        ui: UiSessions | None = None,
+    ) -> None:
+        self.app = app
+        self._drain = drain
+        self._ui = ui
+        self._key_hashes = [_digest(key) for key in keys if key]
+        self._open_paths = frozenset(open_paths)
+        self._max_body_bytes = max_body_bytes
+        self._limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Apply the rules, then hand the request on (with its body replayed, if read)."""
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"].removeprefix(scope.get("root_path", ""))
+        if path == METRICS_PATH:  # readable while draining, guarded like any other path
+            await self._guarded(scope, receive, send, path)
+            return
+        if self._drain.draining:
+            await self._draining(scope, receive, send)
+            return
+        self._drain.active += 1
+        try:
+            await self._guarded(scope, receive, send, path)
+        finally:
+            self._drain.active -= 1
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        headers = Headers(scope=scope)
+        if not self._allowed(scope, path, headers):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
+                return
+            login = self._ui.login_redirect(scope, path) if self._ui is not None else None
+            if login is not None:
+                await login(scope, receive, send)
+                return
+            response = error_response(HTTPStatus.UNAUTHORIZED, _UNAUTHORIZED)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["method"] in _BODY_METHODS:
+            await self._with_body(scope, receive, send, path, headers)
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, scope: Scope, path: str, headers: Headers) -> bool:
+        if not self._key_hashes or path in self._open_paths:
+            return True
+        if scope.get("method") == "OPTIONS" and "access-control-request-method" in headers:
+            return True  # a CORS preflight: the CORS middleware answers it, no route runs
+        if self._bearer_matches(headers):
+            return True
+        return self._ui is not None and self._ui.admits(path, headers)
+
+    def _bearer_matches(self, headers: Headers) -> bool:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        presented = _digest(token.strip())
+        matched = False
+        for key_hash in self._key_hashes:  # compare with every key: constant time in the key
+            matched |= secrets.compare_digest(presented, key_hash)
+        return matched
+
+    async def _with_body(
+        self, scope: Scope, receive: Receive, send: Send, path: str, headers: Headers
+    ) -> None:
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        try:
+            body = await _read_body(receive, self._max_body_bytes)
+        except _BodyTooLarge:
+            await self._too_large(scope, receive, send)
+            return
+        if body is None:  # the client left while sending
+            return
+        if path in COMPLETION_PATHS:
+            problem = completion_limit_error(_json_or_none(body), self._limits)
+            if problem is not None:
+                message, field = problem
+                await error_response(HTTPStatus.BAD_REQUEST, message, field)(scope, receive, send)
+                return
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _draining(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": _GOING_AWAY})
+            return
+        message = "The server is shutting down; retry in a moment (another replica will answer)."
+        response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, message, retry_after=1)
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self._max_body_bytes
+        message = f"The request body is larger than this server's limit of {limit} bytes."
+        response = error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    """The body grew past the limit while it was read."""
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None if the client left; ``_BodyTooLarge`` past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields the body read once, then the client's own messages."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # the route itself answers invalid JSON
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()

@@ -1,0 +1,157 @@
+"""The task endpoints: thin handlers that validate, call the service and shape the response.
+
+Each handler runs under vLLM's ``with_cancellation``: when the client disconnects, the handler
+is cancelled, which closes its ``generate`` iterators and so aborts its prompts in the engine
+(vLLM's own routes do this; a plugin's routes must do it themselves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, Response
+from vllm.entrypoints.serve.engine.protocol import ErrorResponse
+from vllm.entrypoints.serve.utils.api_utils import with_cancellation
+
+from serving.contract.answers import account, answer, facts, item_error
+from serving.contract.schemas import (
+    ClassifyBatchRequest,
+    ClassifyBatchResponse,
+    ClassifyRequest,
+    ClassifyResponse,
+    ExtractBatchRequest,
+    ExtractBatchResponse,
+    ExtractRequest,
+    ExtractResponse,
+    ItemError,
+)
+from serving.contract.status import StatusResponse, server_status
+from serving.core.errors import InvalidInputError, ServingError
+from serving.core.service import SeqGPTService
+
+__all__ = ["router"]
+
+_ERRORS = {
+    400: "Invalid input: the message names the field (param) and what is wrong.",
+    401: "Missing or wrong API key.",
+    413: "The body is over the server's size limit, the text over SEQGPT_MAX_TEXT_CHARS, or "
+    "its windows need more prompts than the server admits at once (param: text).",
+    429: "Over the server's in-flight limit; retry after Retry-After seconds.",
+    500: "The server failed.",
+    503: "The engine's queue is full, or the engine is down.",
+    504: "The request ran past the server's deadline; its prompts were aborted.",
+}
+router = APIRouter(
+    tags=["seqgpt"],
+    responses={status: {"model": ErrorResponse, "description": d} for status, d in _ERRORS.items()},
+)
+
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
+_R = TypeVar("_R")
+
+
+def cancel_on_disconnect(
+    handler: Callable[..., Awaitable[_R]],
+) -> Callable[..., Awaitable[_R | Response]]:
+    """vLLM's ``with_cancellation``, answering 499 (to nobody) instead of an invalid None."""
+    cancellable = with_cancellation(handler)  # type: ignore[no-untyped-call]
+
+    @functools.wraps(handler)
+    async def run(*args: Any, **kwargs: Any) -> _R | Response:
+        result: _R | None = await cancellable(*args, **kwargs)
+        return Response(status_code=CLIENT_CLOSED_REQUEST) if result is None else result
+
+    return run
+
+
+def _service(request: Request) -> SeqGPTService:
+    service: SeqGPTService = request.app.state.seqgpt
+    return service
+
+
+def _options(body: Any) -> dict[str, Any]:
+    """The request's decoding options, as ``SeqGPTService.run`` takes them."""
+    return {"scores": getattr(body, "scores", False), "decoding": body.decoding}
+
+
+async def _single(
+    request: Request, task: str, body: ClassifyRequest | ExtractRequest
+) -> ClassifyResponse | ExtractResponse:
+    facts(request).update(task=task, text_chars=len(body.text))
+    request_id = getattr(request.state, "request_id", None)
+    result = await _service(request).run(
+        task, body.text, body.labels, request_id=request_id, **_options(body)
+    )
+    response = answer(result, body.return_prompts)
+    account(request, body.text, body.labels, result, response)
+    return response
+
+
+async def _batch(
+    request: Request, task: str, body: ClassifyBatchRequest | ExtractBatchRequest
+) -> list[ClassifyResponse | ExtractResponse | ItemError]:
+    """Every text at once, through the service's in-flight bound; an item fails alone."""
+    service = _service(request)
+    limit = service.max_batch_items
+    if not body.texts or len(body.texts) > limit:
+        message = f"A batch holds 1 to {limit} texts; {len(body.texts)} were sent."
+        raise InvalidInputError(message, parameter="texts")
+    labels = service.checks.labels(body.labels)  # one verdict for the whole batch
+    service.check_options(task, **_options(body))
+    facts(request).update(task=task, items=len(body.texts))
+    facts(request)["text_chars"] = sum(map(len, body.texts))
+    request_id = getattr(request.state, "request_id", None) or "batch"
+
+    async def item(index: int, text: str) -> ClassifyResponse | ExtractResponse | ItemError:
+        try:
+            result = await service.run(
+                task, text, labels, request_id=f"{request_id}.{index}", **_options(body)
+            )
+        except (InvalidInputError, ServingError) as exc:
+            return item_error(exc)
+        response = answer(result, body.return_prompts)
+        account(request, text, body.labels, result, response, item=f".{index}")
+        return response
+
+    return list(await asyncio.gather(*(item(i, text) for i, text in enumerate(body.texts))))
+
+
+@router.post("/v1/classify", response_model_exclude_unset=True)
+@cancel_on_disconnect
+async def classify(body: ClassifyRequest, raw_request: Request) -> ClassifyResponse:
+    """Zero-shot classification of ``text`` into ``labels``."""
+    task = "classify_multi" if body.multi_label else "classify"
+    return await _single(raw_request, task, body)  # type: ignore[return-value]
+
+
+@router.post("/v1/extract", response_model_exclude_unset=True)
+@cancel_on_disconnect
+async def extract(body: ExtractRequest, raw_request: Request) -> ExtractResponse:
+    """Zero-shot extraction of the spans of ``text`` for each field in ``labels``."""
+    return await _single(raw_request, "extract", body)  # type: ignore[return-value]
+
+
+@router.post("/v1/classify/batch", response_model_exclude_unset=True)
+@cancel_on_disconnect
+async def classify_batch(body: ClassifyBatchRequest, raw_request: Request) -> ClassifyBatchResponse:
+    """``/v1/classify`` for many texts with the same labels, answered in input order."""
+    task = "classify_multi" if body.multi_label else "classify"
+    results = await _batch(raw_request, task, body)
+    return ClassifyBatchResponse(results=results)  # type: ignore[arg-type]
+
+
+@router.post("/v1/extract/batch", response_model_exclude_unset=True)
+@cancel_on_disconnect
+async def extract_batch(body: ExtractBatchRequest, raw_request: Request) -> ExtractBatchResponse:
+    """``/v1/extract`` for many texts with the same labels, answered in input order."""
+    results = await _batch(raw_request, "extract", body)
+    return ExtractBatchResponse(results=results)  # type: ignore[arg-type]
+
+
+@router.get("/v1/status")
+async def status(raw_request: Request) -> StatusResponse:
+    """Health, model, device and load of this server, for a status line or a status light."""
+    return await server_status(raw_request.app.state)

@@ -1,0 +1,176 @@
+"""The server process: vLLM's OpenAI API server entry point with SeqGPT's defaults.
+
+``seqgpt-serve serve`` runs ``python -m serving.entry <vLLM flags>`` (``serving.entry`` runs this
+module's ``main``). The flags are parsed with vLLM's own parser (``make_arg_parser``), so a value
+counts as set however vLLM takes it: a flag as ``--flag v`` or ``--flag=v``, a key of the
+``--config`` YAML, or the positional model. SeqGPT's defaults are appended only for what is still
+unset, the model is checked (``serving.process.modelcheck``), and vLLM's entry point runs with the
+completed flags. Its own entry ignores a positional model, so the model always reaches it as
+``--model``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+__all__ = [
+    "DEFAULT_MAX_MODEL_LEN",
+    "DEFAULT_MODEL",
+    "SERVED_MODEL_NAME",
+    "UsageError",
+    "added_flags",
+    "main",
+    "parse_vllm_args",
+    "served_model",
+]
+
+DEFAULT_MODEL = "DAMO-NLP/SeqGPT-560M"
+SERVED_MODEL_NAME = "seqgpt"
+# SeqGPT was trained at 1024 tokens; ALiBi lets it read a little further. Prompts longer than
+# this are rejected with a 400, never truncated.
+DEFAULT_MAX_MODEL_LEN = 2048
+DEFAULT_MAX_QUEUED_REQS = 1024
+CHAT_TEMPLATE = Path(__file__).with_name("chat_template.jinja")
+_UNSET: Any = object()  # the parser's default for every flag we give a default to
+
+
+def _defaults(model: str) -> dict[str, list[str]]:
+    """SeqGPT's flags by vLLM destination, each used only when the user set nothing for it."""
+    return {
+        "model": ["--model", model],
+        "host": ["--host", "0.0.0.0"],
+        "port": ["--port", "8000"],
+        "served_model_name": ["--served-model-name", SERVED_MODEL_NAME, model],
+        "max_model_len": ["--max-model-len", str(DEFAULT_MAX_MODEL_LEN)],
+        # Greedy by default on /v1/completions too, never the sampling defaults the model's
+        # generation_config would bring (it holds only token ids: temperature 1.0).
+        "generation_config": ["--generation-config", "vllm"],
+        "override_generation_config": [
+            "--override-generation-config",
+            json.dumps({"temperature": 0.0}),
+        ],
+        # Requests vLLM takes in at once, from every route (ours hold SEQGPT_MAX_INFLIGHT
+        # prompts at most): beyond it a fast 503 with Retry-After, never an unbounded queue.
+        "max_num_queued_reqs": ["--max-num-queued-reqs", str(DEFAULT_MAX_QUEUED_REQS)],
+        # SeqGPT has no chat template (vLLM would refuse /v1/chat/completions): the last user
+        # message is the prompt, so chat clients get exactly what completions give.
+        "chat_template": ["--chat-template", str(CHAT_TEMPLATE)],
+    }
+
+
+class UsageError(Exception):
+    """A flag vLLM's parser refuses; the message is one line for people."""
+
+
+def parse_vllm_args(argv: list[str]) -> argparse.Namespace:
+    """``argv`` as vLLM's server parses it, with ``_UNSET`` for each of our flags left unset."""
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    class Parser(FlexibleArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise UsageError(f"{message}; see: .venv/bin/seqgpt-serve serve --help")
+
+    parser = make_arg_parser(Parser(prog="seqgpt-serve serve"))  # type: ignore[no-untyped-call]
+    parser.set_defaults(**dict.fromkeys(_defaults(""), _UNSET))
+    try:
+        return parser.parse_args(argv)  # type: ignore[no-any-return]
+    except (ValueError, OSError, AssertionError) as exc:  # --config: missing, not YAML, twice …
+        raise UsageError(f"--config: {str(exc).splitlines()[0]}") from exc
+
+
+def served_model(args: argparse.Namespace) -> str:
+    """The model vLLM will serve: positional (as ``vllm serve`` has it), else --model, else ours."""
+    if args.model_tag is not None:
+        return str(args.model_tag)
+    return DEFAULT_MODEL if args.model is _UNSET else str(args.model)
+
+
+def added_flags(args: argparse.Namespace) -> list[str]:
+    """The flags to append so that every unset one of ours gets SeqGPT's default."""
+    model = served_model(args)
+    added: list[str] = []
+    for dest, flags in _defaults(model).items():
+        if getattr(args, dest) is _UNSET or (dest == "model" and args.model_tag is not None):
+            added += flags
+    return added
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"{message}\n")
+    _exit_quietly(2)
+
+
+def main() -> NoReturn:
+    """Parse, complete and check the flags, then run vLLM's API server; exit with its status."""
+    argv = sys.argv[1:]
+    try:
+        args = parse_vllm_args(argv)
+    except UsageError as exc:
+        _fail(f"error: {exc}")
+    if args.api_key:
+        _fail(
+            "error: API keys go through --api-key KEY or VLLM_API_KEY, not the --config file "
+            "(the launcher hands them to the server through its environment)"
+        )
+    import vllm.envs
+
+    from serving.process.modelcheck import model_problem
+
+    problem = model_problem(
+        served_model(args),
+        revision=args.revision,
+        token=args.hf_token,
+        download_dir=args.download_dir,
+        use_modelscope=vllm.envs.VLLM_USE_MODELSCOPE,
+    )
+    if problem:
+        _fail(problem)
+    sys.argv = [sys.argv[0], *argv, *added_flags(args)]
+    from vllm.entrypoints.launchers.api_server.entry import main as vllm_main
+
+    try:
+        vllm_main()  # type: ignore[no-untyped-call]
+    except SystemExit as exc:
+        _exit_quietly(exc.code if isinstance(exc.code, int) else int(exc.code is not None))
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM before uvicorn runs: a stop, not a crash
+        _exit_quietly(128 + signal.SIGINT)
+    _exit_quietly(0)
+
+
+def _exit_quietly(status: int) -> NoReturn:
+    """Exit after the atexit handlers, skipping the interpreter's teardown: its only output here
+    is triton's nanobind report ("nanobind: leaked 4 instances! …", ~30 lines at every stop)."""
+    # The launcher repeats its stop signal until we are gone: not a reason to interrupt this.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+class _DropOwnDefaultNoise(logging.Filter):
+    """Drops vLLM's warning about the reserved-core count the launcher sets on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        own_default = os.environ.get("VLLM_CPU_NUM_OF_RESERVED_CPU") == "0"
+        noise = str(record.msg).startswith("VLLM_CPU_NUM_OF_RESERVED_CPU is less than")
+        return not (own_default and noise)
+
+
+# At import, not in main(): vLLM spawns its engine core and workers with multiprocessing's
+# "spawn", which imports this module (as __mp_main__) in each of them, and the warning is
+# logged in the engine core.
+logging.getLogger("vllm.utils.ompmultiprocessing").addFilter(_DropOwnDefaultNoise())
+
+if __name__ == "__main__":
+    main()

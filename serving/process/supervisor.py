@@ -1,0 +1,206 @@
+"""Run the server as a child process and stay its parent until the whole tree is gone.
+
+vLLM's API server, run directly, leaves a supervisor guessing: it exits with status 0 when its
+engine core dies, and when it is SIGKILLed its engine core keeps running with no parent. The
+launcher therefore runs it as a child (never ``exec``) and:
+
+- turns the first SIGTERM into SIGUSR1, on which the server drains (``serving.http.lifecycle``:
+  new requests get 503, those in flight finish) and then stops by itself; only ``drain``
+  seconds later does SIGTERM follow. The child ignores SIGUSR1 until the plugin handles it, so
+  one that arrives during start-up is harmless;
+- forwards SIGINT, a second SIGTERM, and SIGHUP as SIGTERM (vLLM does not handle SIGHUP and
+  would die without stopping its engine), and again every ``resend`` seconds until it exits:
+  while it waits for its engine to start, vLLM loses a SIGTERM (its handler cannot run inside
+  the ZMQ poll, and the server then starts as if nothing happened); vLLM ignores repeats once it is
+  stopping. The child has its own process group, so a terminal's Ctrl-C reaches it once, through
+  us, not twice;
+- makes the child die with us (``PR_SET_PDEATHSIG``: SIGTERM, which vLLM handles by stopping its
+  engine) and becomes a child subreaper (``PR_SET_CHILD_SUBREAPER``), so the server's orphans
+  are re-parented to us instead of to init;
+- when the child has exited, ends whatever is left of its tree (SIGTERM, then SIGKILL after
+  ``grace`` seconds) and reaps it;
+- exits 0 after a requested stop, with the child's status when it failed (128 + N when a signal
+  N killed it), and with 1 plus one line when it exited 0 without having been asked to stop.
+
+Linux only (``/proc``, ``prctl``), like vLLM's CPU and CUDA backends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+__all__ = ["GRACE_S", "RESEND_S", "die_with_parent", "end_tree", "exit_status", "supervise"]
+
+GRACE_S = 5.0
+RESEND_S = 5.0
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+# Signals a supervisor (systemd, Kubernetes, a terminal) sends to stop us, and what the child
+# gets for each.
+_FORWARDED = {
+    signal.SIGTERM: signal.SIGTERM,
+    signal.SIGINT: signal.SIGINT,
+    signal.SIGHUP: signal.SIGTERM,
+}
+
+
+def _prctl(option: int, value: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def die_with_parent(parent: int) -> None:
+    """This process gets SIGTERM when ``parent`` dies, even by SIGKILL (``PR_SET_PDEATHSIG``),
+    or at once if it already has."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets SIGTERM when ``parent`` dies, even by SIGKILL, and
+    ignores SIGUSR1 (the drain request) until it installs its handler."""
+
+    def preexec() -> None:
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        die_with_parent(parent)
+
+    return preexec
+
+
+class _Stop:
+    """Forwards stop signals to the child and remembers the last one, to send it again."""
+
+    def __init__(self, drain: float) -> None:
+        self.signal: signal.Signals | None = None
+        self.sent_at = 0.0
+        self.child: subprocess.Popen[bytes] | None = None
+        self._drain = drain
+        self.drain_until = self.usr1_at = 0.0
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
+        first = self.signal is None
+        self.signal = _FORWARDED[signal.Signals(signum)]
+        if first and signum == signal.SIGTERM and self._drain > 0 and self.child is not None:
+            self.child.send_signal(signal.SIGUSR1)
+            self.drain_until = self.usr1_at = time.monotonic()
+            self.drain_until += self._drain
+            self.sent_at = self.drain_until  # SIGTERM only once the drain is over
+            return
+        self.send()
+
+    def poke(self, resend: float) -> None:
+        """Repeat the drain request while it lasts: a server still starting ignored it."""
+        now = time.monotonic()
+        if self.child is not None and now < self.drain_until and now - self.usr1_at >= resend:
+            self.child.send_signal(signal.SIGUSR1)
+            self.usr1_at = now
+
+    def send(self) -> None:
+        """Send the stop signal to the child (if both exist)."""
+        if self.child is not None and self.signal is not None:
+            self.child.send_signal(self.signal)
+            self.sent_at = time.monotonic()
+
+
+def supervise(
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    grace: float = GRACE_S,
+    resend: float = RESEND_S,
+    drain: float = 0.0,
+) -> int:
+    """Run ``argv`` as our child until it exits, end its process tree, return our exit status."""
+    if sys.platform == "linux":
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    stop = _Stop(drain)
+    for signum in _FORWARDED:
+        signal.signal(signum, stop)
+    preexec = _die_with(os.getpid()) if sys.platform == "linux" else None
+    # process_group=0: the child leads a group of its own, out of the terminal's reach.
+    stop.child = subprocess.Popen(argv, env=env, process_group=0, preexec_fn=preexec)
+    stop.send()  # a stop asked for while the child was being started
+    while (returncode := stop.child.poll()) is None:
+        stop.poke(resend)
+        if stop.signal is not None and time.monotonic() - stop.sent_at >= resend:
+            stop.send()
+        time.sleep(0.1)
+    end_tree(grace)
+    return exit_status(returncode, stop_requested=stop.signal is not None)
+
+
+def exit_status(returncode: int, *, stop_requested: bool) -> int:
+    """The launcher's exit status for a child that ended with ``returncode`` (Popen's)."""
+    # A signal ends a process either by killing it (-N) or by its own exit with 128 + N.
+    signum = -returncode if returncode < 0 else returncode - 128
+    if stop_requested and (returncode == 0 or signum in _FORWARDED.values()):
+        return 0
+    if returncode < 0:
+        return 128 + signum
+    if returncode == 0:
+        sys.stderr.write(
+            "error: the server exited with status 0 without being asked to stop (its engine "
+            "probably died: see the log above); exiting with status 1\n"
+        )
+        return 1
+    return returncode
+
+
+def end_tree(grace: float) -> None:
+    """End every process left below us: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in _living_descendants():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while _living_descendants():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        else:
+            return
+
+
+def _living_descendants() -> set[int]:
+    """Our descendants that are still running, after reaping those of our children that ended."""
+    _reap_children()
+    table = _process_table()
+    found: set[int] = set()
+    frontier = {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, (ppid, _) in table.items() if ppid in frontier} - found
+        found |= frontier
+    return {pid for pid in found if table[pid][1] != "Z"}
+
+
+def _reap_children() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state letter) of every process, from ``/proc``."""
+    table: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended while we looked
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        table[int(entry.name)] = (int(ppid), state)
+    return table

@@ -1,0 +1,208 @@
+"""How a browser proves it holds an API key for the web UI: a login form and a signed cookie.
+
+A browser cannot send ``Authorization: Bearer``, so the gate (``serving.http.gate``) accepts a
+second credential on the UI's paths only:
+
+- ``GET /ui/login`` serves a small form of our own (no Gradio); ``POST /ui/login`` with one of
+  the server's keys sets the cookie ``seqgpt_ui`` and redirects to ``/ui/``. A wrong key gets
+  the form again with a 401. The login page is the one open path under ``/ui``.
+- The cookie is ``<expiry>.<HMAC-SHA256(key, "seqgpt-ui:<expiry>")>``: it holds no key, cannot
+  be forged without one, expires after ``SESSION_S`` seconds, and dies with its key (rotating
+  the key logs every browser out). It is ``HttpOnly`` (no script reads it), ``SameSite=Strict``
+  (no other site's page can send it, so no cross-site request forgery), ``Path=/ui``, and
+  ``Secure`` when the request came over HTTPS.
+- The gate honours it on ``/ui`` and below only: it opens no other route. A browser that asks
+  for the page without it is sent to the login form.
+
+With no key configured the UI is open like every other route, and the login page redirects to
+the UI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import time
+from collections.abc import Iterable
+from http import HTTPStatus
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
+from starlette.types import Scope
+
+from serving.http.surface import UI_LOGIN_PATH
+
+__all__ = [
+    "COOKIE",
+    "LOGIN_PATH",
+    "LOGOUT_PATH",
+    "SESSION_S",
+    "UI_PATH",
+    "UiSessions",
+    "is_ui_path",
+    "login_router",
+]
+
+UI_PATH = "/ui"
+LOGIN_PATH = UI_LOGIN_PATH
+LOGOUT_PATH = "/ui/logout"
+COOKIE = "seqgpt_ui"
+SESSION_S = 12 * 3600
+_CONTEXT = "seqgpt-ui:"
+_MAX_KEY_CHARS = 4096
+
+
+def is_ui_path(path: str) -> bool:
+    """Whether ``path`` is the UI or under it."""
+    return path == UI_PATH or path.startswith(UI_PATH + "/")
+
+
+class UiSessions:
+    """Issues and checks the UI's session cookies for a set of API keys."""
+
+    def __init__(self, keys: Iterable[str], lifetime_s: int = SESSION_S) -> None:
+        self._keys = [key.encode("utf-8", "surrogatepass") for key in keys if key]
+        self._lifetime_s = lifetime_s
+
+    @property
+    def required(self) -> bool:
+        """Whether a key is configured, so the UI needs a login."""
+        return bool(self._keys)
+
+    def issue(self, key: str, now: float | None = None) -> str | None:
+        """A cookie value for ``key`` if it is one of the keys, else None."""
+        presented = key.encode("utf-8", "surrogatepass")
+        matched = None
+        for known in self._keys:  # compare with every key: constant time in the key
+            if hmac.compare_digest(presented, known):
+                matched = known
+        if matched is None:
+            return None
+        expiry = int(now if now is not None else time.time()) + self._lifetime_s
+        return f"{expiry}.{_sign(matched, expiry)}"
+
+    def valid(self, cookie: str, now: float | None = None) -> bool:
+        """Whether ``cookie`` was issued for one of the keys and has not expired."""
+        expiry_text, _, signature = cookie.partition(".")
+        if not expiry_text.isascii() or not expiry_text.isdigit() or len(expiry_text) > 12:
+            return False
+        expiry = int(expiry_text)
+        if expiry <= (now if now is not None else time.time()):
+            return False
+        presented = signature.encode("utf-8", "surrogatepass")
+        matched = False
+        for known in self._keys:
+            matched |= hmac.compare_digest(presented, _sign(known, expiry).encode())
+        return matched
+
+    def admits(self, path: str, headers: Headers) -> bool:
+        """Whether a request for ``path`` carries a valid UI cookie and may use it there."""
+        if not is_ui_path(path):
+            return False
+        cookie = cookie_parser(headers.get("cookie", "")).get(COOKIE)
+        return cookie is not None and self.valid(cookie)
+
+    def login_redirect(self, scope: Scope, path: str) -> Response | None:
+        """For a browser asking for the UI page without a session: a redirect to the login."""
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return None
+        if path not in (UI_PATH, UI_PATH + "/"):
+            return None
+        root = str(scope.get("root_path", ""))
+        return RedirectResponse(root + LOGIN_PATH, status_code=HTTPStatus.SEE_OTHER)
+
+
+def _sign(key: bytes, expiry: int) -> str:
+    return hmac.new(key, f"{_CONTEXT}{expiry}".encode(), hashlib.sha256).hexdigest()
+
+
+login_router = APIRouter(include_in_schema=False)
+
+
+def _sessions(request: Request) -> UiSessions:
+    sessions: UiSessions = request.app.state.seqgpt_ui_sessions
+    return sessions
+
+
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path", ""))
+
+
+def _ui_url(request: Request) -> str:
+    return _root(request) + UI_PATH + "/"
+
+
+@login_router.get(LOGIN_PATH)
+async def login_form(request: Request) -> Response:
+    """The login form (or the UI itself when no key is configured)."""
+    if not _sessions(request).required:
+        return RedirectResponse(_ui_url(request), status_code=HTTPStatus.SEE_OTHER)
+    return HTMLResponse(_page(""))
+
+
+@login_router.post(LOGIN_PATH)
+async def login(request: Request) -> Response:
+    """Check the key sent by the form; on success set the session cookie and go to the UI."""
+    sessions = _sessions(request)
+    if not sessions.required:
+        return RedirectResponse(_ui_url(request), status_code=HTTPStatus.SEE_OTHER)
+    try:
+        form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
+    except ValueError:  # more fields than a login form has
+        form = {}
+    key = (form.get("key") or [""])[0].strip()
+    cookie = sessions.issue(key) if 0 < len(key) <= _MAX_KEY_CHARS else None
+    if cookie is None:
+        message = "密钥不正确 The key is not valid."
+        return HTMLResponse(_page(message), status_code=HTTPStatus.UNAUTHORIZED)
+    response = RedirectResponse(_ui_url(request), status_code=HTTPStatus.SEE_OTHER)
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=SESSION_S,
+        path=UI_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@login_router.get(LOGOUT_PATH)
+async def logout(request: Request) -> Response:
+    """Forget the session cookie in this browser and show the login form."""
+    response = RedirectResponse(_root(request) + LOGIN_PATH, status_code=HTTPStatus.SEE_OTHER)
+    response.delete_cookie(COOKIE, path=UI_PATH, httponly=True, samesite="strict")
+    return response
+
+
+def _page(message: str) -> str:
+    error = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
+    return f"""<!doctype html>
+<html lang="zh"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>SeqGPT 登录 Log in</title>
+<style>
+body {{ font-family: system-ui, sans-serif; background: #f6f7f9; display: grid;
+       place-items: center; min-height: 100vh; margin: 0; }}
+form {{ background: #fff; padding: 2rem; border-radius: 8px; min-width: 20rem;
+       box-shadow: 0 1px 4px rgba(0, 0, 0, .12); }}
+label, input, button {{ display: block; width: 100%; box-sizing: border-box; }}
+input {{ margin: .4rem 0 1rem; padding: .5rem; font-size: 1rem; }}
+button {{ padding: .6rem; font-size: 1rem; background: #ea580c; color: #fff; border: 0;
+         border-radius: 4px; cursor: pointer; }}
+.error {{ color: #b91c1c; }}
+</style></head>
+<body><form method="post" action="login">
+<h1>SeqGPT-560M</h1>
+<p>网页界面需要 API 密钥。 The web UI needs an API key.</p>
+{error}
+<label for="key">API 密钥 API key</label>
+<input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
+<button id="login" type="submit">登录 Log in</button>
+</form></body></html>
+"""
