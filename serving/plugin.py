@@ -29,7 +29,6 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 
 if TYPE_CHECKING:
     from serving.core.settings import Settings
-    from serving.http.gate import CompletionLimits
     from serving.http.lifecycle import Drain
     from serving.ui.auth import UiSessions
 
@@ -112,22 +111,13 @@ def _keys(args: Namespace, settings: Settings) -> list[str]:
     return list(dict.fromkeys(key for key in keys if key))
 
 
-def _limits(settings: Settings) -> CompletionLimits:
-    from serving.http.gate import CompletionLimits
-
-    return CompletionLimits(
-        max_tokens=settings.max_completion_tokens,
-        n=settings.max_completion_n,
-        logprobs=settings.max_logprobs,
-    )
-
-
 def _mount_ui(app: FastAPI, state: State, settings: Settings, *, login: bool) -> None:
     """The web UI at /ui, calling this server's service (imports Gradio: a few seconds)."""
+    from serving.contract.limits import CompletionLimits
     from serving.ui.app import mount_ui
     from serving.ui.backend import Backend
 
-    limits = _limits(settings)
+    limits = CompletionLimits.from_settings(settings)
     backend = Backend(state, limits)
     removed = mount_ui(app, backend, max_completion_tokens=limits.max_tokens, logout=login)
     logger.info("seqgpt: web UI at /ui (%d Gradio routes not served)", len(removed))
@@ -143,12 +133,13 @@ def _secure(
     """Prune the routes, install the error handlers and the gate in front of everything."""
     from vllm.entrypoints.serve.middleware.authenticate import AuthenticationMiddleware
 
-    from serving.core.errors import install_error_handlers
+    from serving.contract.limits import CompletionLimits
+    from serving.http.errors import install_error_handlers
     from serving.http.gate import Gate
     from serving.http.observe import Observer, task_metrics
     from serving.http.routes import router
     from serving.http.surface import open_paths, prune_routes
-    from serving.ui.auth import login_router
+    from serving.ui.auth import LOGIN_PATH, login_router
 
     own = [*router.routes, *(login_router.routes if settings.ui else [])]
     own_paths = {route.path for route in own}  # type: ignore[attr-defined]
@@ -157,9 +148,9 @@ def _secure(
     gate = functools.partial(
         Gate,
         keys=keys,
-        open_paths=open_paths(settings.public_metrics),
+        open_paths=open_paths(settings.public_metrics, also=[LOGIN_PATH]),
         max_body_bytes=settings.max_body_bytes,
-        limits=_limits(settings),
+        limits=CompletionLimits.from_settings(settings),
         drain=drain,
         ui=ui_sessions,
     )

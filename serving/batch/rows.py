@@ -25,7 +25,7 @@ from serving.contract.schemas import (
 )
 from serving.contract.validation import describe_validation_errors
 from serving.core.errors import ServingError, error_body
-from serving.core.service import TaskResult
+from serving.core.results import TaskResult
 
 __all__ = [
     "TASK_PATHS",

@@ -1,21 +1,19 @@
-"""From a task's result to its REST answer, and the accounting of an answered request.
+"""From a task's result to its REST answer, and a batch item's error.
 
-Shared by the single and the batch endpoints (and usable by any other caller of the service),
-so every way in gives the same answer for the same text.
+Shared by every front end (the single and batch endpoints, the web UI, the batch CLI's rows), so
+every way in gives the same answer for the same text. What an answered request counts in the
+metrics and logs is the HTTP surface's (``serving.http.account``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-
 from serving.contract.schemas import ClassifyResponse, ExtractResponse, ItemError, SpanModel, Usage
 from serving.core.errors import InvalidInputError, ServingError, error_body
-from serving.core.service import TaskResult
-from serving.http.observe import Observation, record_result
+from serving.core.results import TaskResult
 
-__all__ = ["account", "answer", "facts", "item_error"]
+__all__ = ["answer", "item_error"]
 
 
 def answer(result: TaskResult, return_prompts: bool) -> ClassifyResponse | ExtractResponse:
@@ -50,35 +48,3 @@ def item_error(exc: InvalidInputError | ServingError) -> ItemError:
     if isinstance(exc, InvalidInputError):
         return ItemError.model_validate(error_body(400, str(exc), exc.parameter))
     return ItemError.model_validate(error_body(exc.status, str(exc), exc.param))
-
-
-def facts(request: Request) -> dict[str, Any]:
-    """What the request log line says of this request (never its text or labels)."""
-    found: dict[str, Any] = request.scope.setdefault("state", {}).setdefault("seqgpt", {})
-    return found
-
-
-def account(
-    request: Request, text: str, labels: Any, result: TaskResult, response: Any, item: str = ""
-) -> None:
-    """Count an answered text in the log facts and metrics, and audit it if the log is on."""
-    found = facts(request)
-    found["labels"] = sum(len(g.labels) for g in result.generations if g.window == 0)
-    found["prompts"] = found.get("prompts", 0) + len(result.generations)
-    found["windows"] = found.get("windows", 0) + result.windows
-    found["truncated"] = found.get("truncated", False) or result.truncated
-    observation: Observation = request.app.state.seqgpt_observation
-    record_result(observation.metrics, result.task, result.generations, result.value)
-    if observation.audit is not None:
-        request_id = getattr(request.state, "request_id", None)
-        observation.audit.record(
-            {
-                "request_id": f"{request_id}{item}",
-                "task": result.task,
-                "text": text,
-                "labels": labels,
-                "prompts": [g.prompt for g in result.generations],
-                "generations": [g.text for g in result.generations],
-                "result": response.model_dump(mode="json", exclude_unset=True),
-            }
-        )

@@ -1,1 +1,9 @@
-"""TODO"""
+"""The task core: from a text and its labels to a checked, planned, decoded and parsed result.
+
+Owns the service (``SeqGPTService``: admission, engine work, deadlines), the task registry
+(``TASKS``), prompt planning and long-document windows, per-label scores, reference decoding, the
+input checks, the settings (``Settings``, ``SEQGPT_*``) and the closed set of errors. It reaches
+the engine only through vLLM's ``EngineClient`` handed to the service. It may import ``prompts``,
+``parsers``, vLLM's engine types and pydantic; never FastAPI, Starlette, Gradio or any other
+folder of ``serving``: every front end stands on it, and it knows none of them.
+"""

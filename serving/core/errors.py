@@ -1,4 +1,4 @@
-"""Every error the server answers, in one closed set, rendered in one body.
+"""Every error the server answers, in one closed set, with one body.
 
 The body is vLLM's OpenAI error body, ``{"error": {"message", "type", "param", "code"}}``, for
 every route of the app (ours and vLLM's) and every status, with one ``type`` per kind::
@@ -16,25 +16,19 @@ every route of the app (ours and vLLM's) and every status, with one ``type`` per
     500 InternalServerError      a failure of this server's own code (InternalError)
     5xx                          engine failures, rendered by vLLM's own handlers
 
-Messages are sentences for people that name what is wrong; never a library's repr.
+Messages are sentences for people that name what is wrong; never a library's repr. This module
+is the closed set and the body; ``serving.http.errors`` renders them as HTTP responses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any
 
-from fastapi import HTTPException as FastAPIHTTPException
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
-from vllm.exceptions import QueueOverflowError, VLLMValidationError
-
-from serving.contract.validation import describe_validation_errors
+from vllm.exceptions import VLLMValidationError
 
 __all__ = [
+    "RETRY_AFTER_S",
     "DeadlineExceeded",
     "InternalError",
     "InvalidInputError",
@@ -42,8 +36,6 @@ __all__ = [
     "ServingError",
     "TooLarge",
     "error_body",
-    "error_response",
-    "install_error_handlers",
 ]
 
 RETRY_AFTER_S = 1
@@ -57,10 +49,6 @@ _TYPES = {
     HTTPStatus.SERVICE_UNAVAILABLE: "ServiceUnavailableError",
     HTTPStatus.GATEWAY_TIMEOUT: "TimeoutError",
     HTTPStatus.INTERNAL_SERVER_ERROR: "InternalServerError",
-}
-_MESSAGES = {
-    HTTPStatus.NOT_FOUND: "There is no such route on this server.",
-    HTTPStatus.METHOD_NOT_ALLOWED: "This route does not accept the {method} method.",
 }
 
 
@@ -110,56 +98,3 @@ def error_body(status: int, message: str, param: str | None = None) -> dict[str,
     """vLLM's OpenAI error body for ``status``."""
     kind = _TYPES.get(HTTPStatus(status), HTTPStatus(status).phrase.replace(" ", "") + "Error")
     return {"error": {"message": message, "type": kind, "param": param, "code": status}}
-
-
-def error_response(
-    status: int,
-    message: str,
-    param: str | None = None,
-    retry_after: int | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    """A JSON response holding the common error body (and ``Retry-After`` when given)."""
-    headers = dict(headers or {})
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    return JSONResponse(error_body(status, message, param), status_code=status, headers=headers)
-
-
-async def _serving_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServingError)
-    return error_response(exc.status, str(exc), exc.param, retry_after=exc.retry_after)
-
-
-async def _queue_full(_request: Request, _exc: Exception) -> JSONResponse:
-    message = "The server's request queue is full; retry in a moment."
-    return error_response(HTTPStatus.SERVICE_UNAVAILABLE, message, retry_after=RETRY_AFTER_S)
-
-
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    template = _MESSAGES.get(HTTPStatus(exc.status_code))
-    message = template.format(method=request.method) if template else str(exc.detail)
-    return error_response(exc.status_code, message, headers=exc.headers)
-
-
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    message, param = describe_validation_errors(exc.errors())
-    return error_response(HTTPStatus.BAD_REQUEST, message, param)
-
-
-class _HandlesExceptions(Protocol):
-    def add_exception_handler(self, exc_class_or_status_code: Any, handler: Any) -> None: ...
-
-
-def install_error_handlers(app: _HandlesExceptions) -> None:
-    """Render framework and task errors in the common body (after vLLM registered its own).
-
-    ``app`` is the FastAPI app, or the ExceptionMiddleware of a stack already built from it.
-    """
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(FastAPIHTTPException, _http_error)  # replaces vLLM's
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(ServingError, _serving_error)
-    app.add_exception_handler(QueueOverflowError, _queue_full)

@@ -37,7 +37,6 @@ import math
 import uuid
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from vllm.exceptions import VLLMError
@@ -56,66 +55,18 @@ from serving.core.errors import (
 )
 from serving.core.planning import Planner, Submission, Tokenizer
 from serving.core.reference import BEAM_WIDTH, ReferenceDecoder
+from serving.core.results import Generation, TaskResult
 from serving.core.scoring import label_logprobs, normalise
 from serving.core.settings import Settings
 from serving.core.tasks import TASKS, TaskSpec
 
-__all__ = ["DECODINGS", "DecodingMode", "Generation", "SeqGPTService", "TaskResult"]
+__all__ = ["DECODINGS", "DecodingMode", "SeqGPTService"]
 
 logger = logging.getLogger(__name__)
 _PREPARE_INLINE_CHARS = 8000  # longer texts are checked and tokenized in a worker thread
 
 DecodingMode = Literal["fast", "reference"]
 DECODINGS: tuple[str, ...] = get_args(DecodingMode)
-
-
-@dataclass(frozen=True)
-class Generation:
-    """One prompt's generation and its parse."""
-
-    prompt: str
-    labels: list[str]
-    text: str
-    parsed: Any
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str | None = None
-    window: int = 0
-    """The window of the text this prompt read (0: the first, or the whole text)."""
-    offset: int = 0
-    """Where that window starts in the text: ``parsed`` holds offsets in the window."""
-
-    @property
-    def truncated(self) -> bool:
-        """Whether the generation stopped at its token budget rather than at its end."""
-        return self.finish_reason == "length"
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    """All generations of one task request, in prompt order, and their combined answer."""
-
-    task: str
-    generations: list[Generation] = field(default_factory=list)
-    value: Any = None
-    scores: dict[str, float] | None = None
-    windows: int = 1
-    """How many windows of the text were sent (1: the whole text in one prompt per chunk)."""
-
-    @property
-    def prompt_tokens(self) -> int:
-        """Prompt tokens summed over the request's prompts."""
-        return sum(g.prompt_tokens for g in self.generations)
-
-    @property
-    def completion_tokens(self) -> int:
-        """Generated tokens summed over the request's prompts."""
-        return sum(g.completion_tokens for g in self.generations)
-
-    @property
-    def truncated(self) -> bool:
-        """Whether any prompt's generation stopped at its token budget."""
-        return any(g.truncated for g in self.generations)
 
 
 class SeqGPTService:

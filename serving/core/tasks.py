@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from parsers import Extraction, parse_classification, parse_extraction_detailed
 from prompts import build_classify_prompt, build_extract_prompts, chunk_labels, validate_labels
+from serving.core.results import Generation
 from serving.core.windows import merge_extractions, union_labels, vote_label
-
-if TYPE_CHECKING:
-    from serving.core.service import Generation
 
 __all__ = ["TASKS", "Decoding", "PromptPlan", "TaskSpec"]
 

@@ -26,19 +26,18 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.core.errors import error_response
+from serving.contract.limits import CompletionLimits, completion_limit_error
+from serving.http.errors import error_response
 from serving.http.lifecycle import Drain
-from serving.ui.auth import UiSessions
 
-__all__ = ["COMPLETION_PATHS", "CompletionLimits", "Gate", "completion_limit_error"]
+__all__ = ["COMPLETION_PATHS", "Gate", "SessionCheck"]
 
 COMPLETION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions", "/invocations"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -48,36 +47,15 @@ _GOING_AWAY = 1001
 METRICS_PATH = "/metrics"
 
 
-@dataclass(frozen=True)
-class CompletionLimits:
-    """Upper bounds on the cost parameters of a completions request."""
+class SessionCheck(Protocol):
+    """A second credential on some paths: the web UI's session cookie (``serving.ui.auth``,
+    handed in by the plugin, so this layer never imports the UI)."""
 
-    max_tokens: int
-    n: int
-    logprobs: int
+    def admits(self, path: str, headers: Headers) -> bool:
+        """Whether the request for ``path`` carries a session valid there."""
 
-    def bounds(self) -> dict[str, int]:
-        """The bound of each request field these limits cover."""
-        return {
-            "max_tokens": self.max_tokens,
-            "max_completion_tokens": self.max_tokens,
-            "n": self.n,
-            "best_of": self.n,
-            "logprobs": self.logprobs,
-            "top_logprobs": self.logprobs,
-        }
-
-
-def completion_limit_error(payload: Any, limits: CompletionLimits) -> tuple[str, str] | None:
-    """The message and field of the first limit a completions body exceeds, else None."""
-    if not isinstance(payload, Mapping):
-        return None
-    for field, bound in limits.bounds().items():
-        value = payload.get(field)
-        # bool is an int in Python; chat's "logprobs": true is a switch, not a count.
-        if isinstance(value, int) and not isinstance(value, bool) and value > bound:
-            return f"'{field}' is {value}; this server allows at most {bound}.", field
-    return None
+    def login_redirect(self, scope: Scope, path: str) -> ASGIApp | None:
+        """For a browser asking for a page without a session: where to send it, else None."""
 
 
 class Gate:
@@ -92,7 +70,7 @@ class Gate:
         max_body_bytes: int,
         limits: CompletionLimits,
         drain: Drain,
-        ui: UiSessions | None = None,
+        ui: SessionCheck | None = None,
     ) -> None:
         self.app = app
         self._drain = drain

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from vllm.entrypoints.serve.engine.protocol import ErrorResponse
 from vllm.entrypoints.serve.utils.api_utils import with_cancellation
 
-from serving.contract.answers import account, answer, facts, item_error
+from serving.contract.answers import answer, item_error
 from serving.contract.schemas import (
     ClassifyBatchRequest,
     ClassifyBatchResponse,
@@ -31,6 +31,7 @@ from serving.contract.schemas import (
 from serving.contract.status import StatusResponse, server_status
 from serving.core.errors import InvalidInputError, ServingError
 from serving.core.service import SeqGPTService
+from serving.http.account import account, facts
 
 __all__ = ["router"]
 

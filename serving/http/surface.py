@@ -7,9 +7,10 @@ Everything else (elastic scaling, profiling, cache resets, sleep/wake, raw token
 the Responses and Anthropic APIs …) is removed from the app unless ``SEQGPT_ENABLE_ROUTES``
 names it (``["*"]``: everything vLLM registered).
 
-Open without a key: the probes, and the web UI's login form (``serving.ui.auth``), which serves
-a form and checks a key, nothing else. Everything else under ``/ui`` takes the key or the UI's
-session cookie; Gradio's routes there are pruned to the page's own (``serving.ui.app``).
+Open without a key: the probes, and the web UI's login form (``serving.ui.auth``, named by the
+plugin), which serves a form and checks a key, nothing else. Everything else under ``/ui`` takes the
+key or the UI's session cookie; Gradio's routes there are pruned to the page's own
+(``serving.ui.app``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from starlette.types import ASGIApp
 __all__ = [
     "ALWAYS_OPEN",
     "SERVED_VLLM_PATHS",
-    "UI_LOGIN_PATH",
     "open_paths",
     "prune_routes",
     "route_path",
@@ -52,13 +52,11 @@ SERVED_VLLM_PATHS = frozenset(
 ALWAYS_OPEN = frozenset({"/health", "/ping"})
 """Probes for load balancers and Kubernetes: served without the key."""
 
-UI_LOGIN_PATH = "/ui/login"
-"""The web UI's login form: served without the key (it asks for one)."""
 
-
-def open_paths(public_metrics: bool) -> frozenset[str]:
-    """The paths a request may reach without the API key."""
-    paths = ALWAYS_OPEN | {UI_LOGIN_PATH}
+def open_paths(public_metrics: bool, also: Iterable[str] = ()) -> frozenset[str]:
+    """The paths a request may reach without the API key: the probes, ``also`` (the plugin
+    passes the web UI's login form, which asks for a key), and the metrics if public."""
+    paths = ALWAYS_OPEN | set(also)
     return paths | {"/metrics"} if public_metrics else paths
 
 

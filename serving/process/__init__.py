@@ -1,1 +1,10 @@
-"""TODO"""
+"""Processes: how the server is started, supervised and stopped, and what it is started with.
+
+Owns the launcher (``launcher``: environment, keys, settings check), the server process's code
+(``server``: vLLM's parser and entry point with SeqGPT's defaults; the program is
+``serving.entry``), the supervisor that stays the server's parent (``supervisor``), the vLLM
+general plugin that ends engine processes with their parent (``lifeline``), the model check
+(``modelcheck``) and the random-weight test checkpoints (``testmodel``). It may import
+``serving.core`` (the settings); never a front end, the contract or the plugin: it starts the
+server, whose code it does not touch.
+"""

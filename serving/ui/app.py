@@ -23,7 +23,6 @@ import gradio as gr
 from fastapi import FastAPI
 from starlette.routing import BaseRoute, Mount
 
-from serving.http.surface import route_path
 from serving.ui.auth import UI_PATH
 from serving.ui.backend import Backend
 from serving.ui.tabs import classify_tab, extract_tab, prompt_tab
@@ -170,10 +169,15 @@ def prune_gradio_routes(app: FastAPI) -> list[str]:
     for route in app.router.routes:
         if isinstance(route, Mount) and route.path == UI_PATH:
             routes: list[BaseRoute] = route.app.router.routes  # type: ignore[attr-defined]
-            removed += [str(route_path(sub)) for sub in routes if not _needed(sub)]
+            removed += [str(_path(sub)) for sub in routes if not _needed(sub)]
             routes[:] = [sub for sub in routes if _needed(sub)]
     return removed
 
 
 def _needed(route: BaseRoute) -> bool:
-    return route_path(route) in GRADIO_ROUTES
+    return _path(route) in GRADIO_ROUTES
+
+
+def _path(route: BaseRoute) -> str | None:
+    """The path template of a route or mount, if it has one."""
+    return getattr(route, "path", None)

@@ -34,8 +34,6 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import Scope
 
-from serving.http.surface import UI_LOGIN_PATH
-
 __all__ = [
     "COOKIE",
     "LOGIN_PATH",
@@ -48,7 +46,8 @@ __all__ = [
 ]
 
 UI_PATH = "/ui"
-LOGIN_PATH = UI_LOGIN_PATH
+LOGIN_PATH = UI_PATH + "/login"
+"""The login form: open without a key (it asks for one); the plugin tells the gate so."""
 LOGOUT_PATH = "/ui/logout"
 COOKIE = "seqgpt_ui"
 SESSION_S = 12 * 3600

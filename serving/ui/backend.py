@@ -25,6 +25,7 @@ from vllm.entrypoints.serve.exception_handling.error_response import create_erro
 from vllm.exceptions import VLLMError
 
 from serving.contract.answers import answer
+from serving.contract.limits import CompletionLimits, completion_limit_error
 from serving.contract.schemas import (
     ClassifyRequest,
     ClassifyResponse,
@@ -36,7 +37,6 @@ from serving.contract.status import StatusResponse, server_status
 from serving.contract.validation import describe_validation_errors
 from serving.core.errors import ServingError
 from serving.core.service import SeqGPTService
-from serving.http.gate import CompletionLimits, completion_limit_error
 
 __all__ = ["Backend", "Completion", "PageError"]
 

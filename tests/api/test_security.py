@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from serving.http.gate import CompletionLimits, Gate
+from serving.contract.limits import CompletionLimits
+from serving.http.gate import Gate
 from serving.http.lifecycle import Drain
 from tests.api.fake_engine import FakeEngine
 

@@ -27,7 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.server import ServerProcess
 from serving.http.routes import router
-from serving.http.surface import SERVED_VLLM_PATHS, UI_LOGIN_PATH, open_paths
+from serving.http.surface import SERVED_VLLM_PATHS, open_paths
+from serving.ui.auth import LOGIN_PATH
 
 KEYS = ("reliability-key-one", "reliability-key-two")
 AUTH = {"Authorization": f"Bearer {KEYS[1]}"}
@@ -119,7 +120,7 @@ def _status(method: str, url: str, headers: dict[str, str] | None = None) -> tup
     with httpx.stream(method, url, json={}, headers=headers, timeout=30) as response:
         refused = response.status_code == 401 and "www-authenticate" in response.headers
         location = response.headers.get("location", "")
-        refused |= response.status_code == 303 and location.endswith(UI_LOGIN_PATH)
+        refused |= response.status_code == 303 and location.endswith(LOGIN_PATH)
         return response.status_code, refused
 
 
@@ -138,7 +139,7 @@ def test_every_route_needs_the_key_and_unneeded_routes_are_not_served(
         anonymous, refused = _status(method, url)
         keyed, _ = _status(method, url, AUTH)
         table.append((method, path, anonymous, keyed))
-        assert refused != (path in open_paths(public_metrics=False)), (path, anonymous)
+        assert refused != (path in open_paths(False, also=[LOGIN_PATH])), (path, anonymous)
         if (method, path) in ui_served:  # a made-up file name may be a 404 of Gradio's own
             assert keyed != 401, (path, keyed)
         elif (method, path) in ui_left_out:  # 405: a route the page uses has the same path

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from serving.http.surface import ALWAYS_OPEN, UI_LOGIN_PATH, open_paths, prune_routes
+from serving.http.surface import ALWAYS_OPEN, open_paths, prune_routes
+from serving.ui.auth import LOGIN_PATH
 
 
 def _app() -> FastAPI:
@@ -20,9 +21,11 @@ def _paths(app: FastAPI) -> set[str]:
 
 def test_only_the_probes_and_the_ui_login_are_open_unless_metrics_are_made_public() -> None:
     assert {"/health", "/ping"} == ALWAYS_OPEN
-    assert UI_LOGIN_PATH == "/ui/login"
-    assert open_paths(public_metrics=False) == {"/health", "/ping", "/ui/login"}
-    assert open_paths(public_metrics=True) == {"/health", "/ping", "/ui/login", "/metrics"}
+    assert LOGIN_PATH == "/ui/login"
+    also = [LOGIN_PATH]  # what the plugin passes
+    assert open_paths(public_metrics=False, also=also) == {"/health", "/ping", "/ui/login"}
+    assert open_paths(True, also) == {"/health", "/ping", "/ui/login", "/metrics"}
+    assert open_paths(public_metrics=False) == ALWAYS_OPEN
 
 
 def test_routes_outside_the_allowlist_are_removed() -> None:
