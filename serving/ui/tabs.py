@@ -58,17 +58,63 @@ def _ok() -> Any:
     return gr.update(value="")
 
 
+def _text_and_labels(tab: str, name: str, placeholder: str) -> tuple[Any, Any]:
+    """A tab's text box and its comma-separated labels box."""
+    text = gr.Textbox(label="文本 Text", lines=4, elem_id=f"{tab}-text")
+    labels = gr.Textbox(
+        label=f"{name}（逗号分隔 comma-separated: , or ，）",
+        placeholder=placeholder,
+        elem_id=f"{tab}-labels",
+    )
+    return text, labels
+
+
+def _tail(tab: str, table_label: str | None, body_label: str) -> list[Any]:
+    """The end of a tab's results column: the span table (if any), the note and the JSON."""
+    table = (
+        [
+            gr.Dataframe(
+                headers=SPAN_COLUMNS, label=table_label, interactive=False, elem_id=f"{tab}-table"
+            )
+        ]
+        if table_label is not None
+        else []
+    )
+    note = gr.Markdown(elem_id=f"{tab}-note")
+    return [*table, note, gr.JSON(label=body_label, open=False, elem_id=f"{tab}-json")]
+
+
+def _wire(
+    tab: str,
+    button: Any,
+    run: Any,
+    io: tuple[list[Any], list[Any]],
+    examples: list[list[Any]],
+    *,
+    run_examples: bool = True,
+) -> None:
+    """The button runs ``run`` on ``io`` (inputs, outputs); an example, clicked, runs it too or
+    (``run_examples=False``) only fills in the inputs it has."""
+    inputs, outputs = io
+    button.click(run, inputs, outputs, api_visibility="private")
+    click = "点击运行 click to run" if run_examples else "点击填入 click to fill in"
+    runs = {"outputs": outputs, "fn": run, "run_on_click": True, "cache_examples": False}
+    gr.Examples(
+        examples,
+        inputs[: len(examples[0])],
+        label=f"示例 Examples（{click}）",
+        api_visibility="private",
+        elem_id=f"{tab}-examples",
+        **(runs if run_examples else {}),
+    )
+
+
 def classify_tab(backend: Backend | None) -> None:
     """文本分类: text, labels, multi-label, scores; the chosen label (with every label's score
     when asked, as gr.Label's bars), every named label, the answer."""
     with gr.Row():
         with gr.Column():
-            text = gr.Textbox(label="文本 Text", lines=4, elem_id="classify-text")
-            labels = gr.Textbox(
-                label="标签 Labels（逗号分隔 comma-separated: , or ，）",
-                placeholder="财经,体育，娱乐",
-                elem_id="classify-labels",
-            )
+            text, labels = _text_and_labels("classify", "标签 Labels", "财经,体育，娱乐")
             multi = gr.Checkbox(label="多标签 Multi-label", elem_id="classify-multi")
             scores = gr.Checkbox(
                 label="分数 Scores（单标签 single-label）", elem_id="classify-scores"
@@ -81,8 +127,7 @@ def classify_tab(backend: Backend | None) -> None:
             named = gr.Textbox(
                 label="命名的标签 Named labels", interactive=False, elem_id="classify-named"
             )
-            note = gr.Markdown(elem_id="classify-note")
-            body = gr.JSON(label="API 响应 Response", open=False, elem_id="classify-json")
+            note, body = _tail("classify", None, "API 响应 Response")
 
     async def run(text_in: str, labels_in: str, multi_in: bool, scores_in: bool) -> tuple[Any, ...]:
         try:
@@ -97,45 +142,22 @@ def classify_tab(backend: Backend | None) -> None:
             answer.model_dump(mode="json", exclude_unset=True),
         )
 
-    outputs = [error, chosen, named, note, body]
-    button.click(run, [text, labels, multi, scores], outputs, api_visibility="private")
-    gr.Examples(
-        CLASSIFY_EXAMPLES,
-        [text, labels, multi, scores],
-        outputs,
-        fn=run,
-        run_on_click=True,
-        cache_examples=False,
-        label="示例 Examples（点击运行 click to run）",
-        api_visibility="private",
-        elem_id="classify-examples",
-    )
+    io = ([text, labels, multi, scores], [error, chosen, named, note, body])
+    _wire("classify", button, run, io, CLASSIFY_EXAMPLES)
 
 
 def extract_tab(backend: Backend | None) -> None:
     """信息抽取: text and fields; the text with its spans marked, a table of them, the answer."""
     with gr.Row():
         with gr.Column():
-            text = gr.Textbox(label="文本 Text", lines=4, elem_id="extract-text")
-            labels = gr.Textbox(
-                label="字段 Fields（逗号分隔 comma-separated: , or ，）",
-                placeholder="人物,地点，时间",
-                elem_id="extract-labels",
-            )
+            text, labels = _text_and_labels("extract", "字段 Fields", "人物,地点，时间")
             button = gr.Button("抽取 Extract", variant="primary", elem_id="extract-run")
         with gr.Column():
             error = gr.HTML(elem_id="extract-error")
             spans = gr.HighlightedText(
                 label="文本中的片段 Spans in the text", show_legend=True, elem_id="extract-spans"
             )
-            table = gr.Dataframe(
-                headers=SPAN_COLUMNS,
-                label="字段 Fields",
-                interactive=False,
-                elem_id="extract-table",
-            )
-            note = gr.Markdown(elem_id="extract-note")
-            body = gr.JSON(label="API 响应 Response", open=False, elem_id="extract-json")
+            table, note, body = _tail("extract", "字段 Fields", "API 响应 Response")
 
     async def run(text_in: str, labels_in: str) -> tuple[Any, ...]:
         try:
@@ -150,19 +172,8 @@ def extract_tab(backend: Backend | None) -> None:
             answer.model_dump(mode="json", exclude_unset=True),
         )
 
-    outputs = [error, spans, table, note, body]
-    button.click(run, [text, labels], outputs, api_visibility="private")
-    gr.Examples(
-        EXTRACT_EXAMPLES,
-        [text, labels],
-        outputs,
-        fn=run,
-        run_on_click=True,
-        cache_examples=False,
-        label="示例 Examples（点击运行 click to run）",
-        api_visibility="private",
-        elem_id="extract-examples",
-    )
+    io = ([text, labels], [error, spans, table, note, body])
+    _wire("extract", button, run, io, EXTRACT_EXAMPLES)
 
 
 def prompt_tab(backend: Backend | None, max_tokens: int) -> None:
@@ -190,14 +201,8 @@ def prompt_tab(backend: Backend | None, max_tokens: int) -> None:
             generation = gr.Textbox(
                 label="生成 Generation", lines=6, interactive=False, elem_id="prompt-generation"
             )
-            table = gr.Dataframe(
-                headers=SPAN_COLUMNS,
-                label="抽取结果 Fields（当生成可按抽取格式解析 when it parses as extraction）",
-                interactive=False,
-                elem_id="prompt-table",
-            )
-            note = gr.Markdown(elem_id="prompt-note")
-            body = gr.JSON(label="详情 Details", open=False, elem_id="prompt-json")
+            fields = "抽取结果 Fields（当生成可按抽取格式解析 when it parses as extraction）"
+            table, note, body = _tail("prompt", fields, "详情 Details")
 
     async def run(prompt_in: str, tokens: float) -> tuple[Any, ...]:
         try:
@@ -212,15 +217,8 @@ def prompt_tab(backend: Backend | None, max_tokens: int) -> None:
         }
         return _ok(), completion.text, rows, length_note(completion.truncated), details
 
-    outputs = [error, generation, table, note, body]
-    button.click(run, [prompt, budget], outputs, api_visibility="private")
-    gr.Examples(
-        PROMPT_EXAMPLES,
-        [prompt],
-        label="示例 Examples（点击填入 click to fill in）",
-        api_visibility="private",
-        elem_id="prompt-examples",
-    )
+    io = ([prompt, budget], [error, generation, table, note, body])
+    _wire("prompt", button, run, io, PROMPT_EXAMPLES, run_examples=False)
 
 
 def _backend(backend: Backend | None) -> Backend:
