@@ -42,7 +42,7 @@ SERVE_HELP = "\n\n".join(
         "API keys: --api-key KEY (repeatable) or the environment variable VLLM_API_KEY (one "
         "key). They reach the server through its environment, never its command line.",
         "The task endpoints read SEQGPT_* environment variables (SEQGPT_MAX_TEXT_CHARS, "
-        "SEQGPT_MAX_LABELS, ...: see the README's Settings); a bad value stops the launch at "
+        "SEQGPT_MAX_LABELS, ...: see docs/settings.md); a bad value stops the launch at "
         "once.",
         "Exit status: 0 after a requested stop (SIGTERM, SIGINT, SIGHUP); the server's status "
         "when it failed (128+N when killed by signal N); 1 when it stopped by itself (its "

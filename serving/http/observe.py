@@ -13,7 +13,7 @@ request, and the opt-in audit log.
   a generation or a key.
 - **Audit log.** Off unless ``SEQGPT_AUDIT_LOG`` names a file: JSONL with the text, labels,
   prompts, raw generations and result of every answered task request, rotated by size, written
-  by a background thread. It holds user data; see the README's privacy note.
+  by a background thread. It holds user data (docs/settings.md: ``SEQGPT_AUDIT_LOG``).
 """
 
 from __future__ import annotations

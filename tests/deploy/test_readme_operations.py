@@ -1,7 +1,8 @@
-"""The README's "Operations" commands fit what they name: make targets exist, files exist, the
-status command's options parse, `docker run` arguments reach the CLI's parser through the
-image's entrypoint, image tags and object names match the manifests. (The supervisor commands
-themselves run in test_supervisor_restart; Docker and kubectl need an engine and a cluster.)"""
+"""The "Operations" commands (docs/operations.md) fit what they name: make targets exist, files
+exist, the status command's options parse, `docker run` arguments reach the CLI's parser through
+the image's entrypoint, image tags and object names match the manifests. (The supervisor
+commands themselves run in test_supervisor_restart; Docker and kubectl need an engine and a
+cluster.)"""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from serving.cli.app import main
 from serving.process.server import parse_vllm_args
 from tests.deploy.kustomize import render
 from tests.deploy.test_containers import DOCKERFILES, container_argv
+from tests.docs import read, section
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-SECTION = README.split("\n## Operations\n", 1)[1].split("\n## ", 1)[0]
+PAGE = "docs/operations.md"
+SECTION = section(PAGE, "# Operations")
 LINES = [
     line.split("  #")[0].strip()
     # sh: blocks with curl (tests/e2e/test_readme.py runs the bash ones holding curl)
@@ -35,8 +37,9 @@ def commands(start: str) -> list[list[str]]:
     return [shlex.split(line) for line in LINES if line.startswith(start)]
 
 
-def test_the_section_sits_before_load_tests() -> None:
-    assert README.index("\n## Operations\n") < README.index("\n## Load tests and benchmarks\n")
+def test_the_page_is_the_readmes_operations_link() -> None:
+    assert f"[Operations]({PAGE})" in read("README.md")
+    assert read(PAGE).split("\n", 1)[1] == SECTION  # the whole page, after its title
     assert len(LINES) >= 20
 
 
@@ -49,7 +52,7 @@ def test_make_targets_exist() -> None:
 
 
 def test_named_files_exist() -> None:
-    paths = set(re.findall(r"\((deploy/[^)\s]+)\)", SECTION))
+    paths = set(re.findall(r"\(\.\./(deploy/[^)\s]+)\)", SECTION))  # links from docs/
     paths |= {word for line in LINES for word in shlex.split(line) if word.startswith("deploy/")}
     assert len(paths) >= 7
     for path in paths:

@@ -23,12 +23,12 @@ from typing import Any
 import pytest
 
 from loadtest.server import ServerProcess, seqgpt_serve, session_processes
+from tests.docs import section
 
 from .conftest import API_KEY, MAX_TEXT_CHARS
 
 pytestmark = pytest.mark.timeout(600)
 
-ROOT = Path(__file__).resolve().parents[2]
 LABELS = "人物,地点,组织机构,时间,事件,产品"
 ENV = {  # as the e2e server's
     "SEQGPT_MAX_TEXT_CHARS": str(MAX_TEXT_CHARS),
@@ -178,11 +178,10 @@ def test_both_ways_agree_on_every_row() -> None:
 
 
 def test_the_readme_example(server: ServerProcess, tmp_path: Path) -> None:
-    """The README's batch commands, in a fresh folder whose .venv is this one: the --url one
-    against the e2e server; the --model one names the hub model (no network here)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n### Batch jobs\n", 1)[1].split("\n### ", 1)[0]
-    (block,) = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    """The batch commands of docs/ui-and-batch-cli.md, in a fresh folder whose .venv is this one:
+    the --url one against the e2e server; the --model one names the hub model (no network here)."""
+    text = section("docs/ui-and-batch-cli.md", "## Batch jobs")
+    (block,) = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
     commands = block.replace("\\\n", "").strip().splitlines()
     assert len(commands) == 3
     assert "--model DAMO-NLP/SeqGPT-560M" in commands[2]

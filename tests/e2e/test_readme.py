@@ -1,22 +1,22 @@
-"""The README's examples run against the real test server (random weights: shapes, not answers)."""
+"""The examples of the README and the docs pages run against the real test server (random
+weights: shapes, not answers). Counted across all pages, so an example lost in a move fails."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
-import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from loadtest.server import ServerProcess
+from tests.docs import PAGES, code_blocks, read
 
 from .conftest import API_KEY
 
-README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+README = read("README.md")
+BLOCKS = [block for page in PAGES for block in code_blocks(read(page))]
 CURL = [code for lang, code in BLOCKS if lang == "bash" and "curl " in code]
 PYTHON = [code for lang, code in BLOCKS if lang == "python"]
 README_URL = "http://localhost:8000"
@@ -27,6 +27,11 @@ def test_readme_has_the_examples() -> None:
     assert len(PYTHON) == 1
     assert "make serve" in README
     assert "make test" in README
+    # The README keeps a first call of each task; the batch call lives in the docs.
+    first = [code for lang, code in code_blocks(README) if lang == "bash" and "curl " in code]
+    assert len(first) == 2
+    assert "/v1/classify " in first[0]
+    assert "/v1/extract " in first[1]
 
 
 @pytest.mark.parametrize("command", CURL, ids=["classify", "extract", "batch"])

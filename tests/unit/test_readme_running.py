@@ -1,5 +1,6 @@
-"""The README's "Running the server" commands run as written in a fresh shell: each calls the
-venv's script, the quick ones are run, and every ``serve`` line is checked by vLLM's parser."""
+"""The "Running the server" commands (docs/running.md) run as written in a fresh shell: each
+calls the venv's script, the quick ones are run, and every ``serve`` line is checked by vLLM's
+parser."""
 
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ import pytest
 
 from serving.process.modelcheck import model_problem
 from serving.process.server import parse_vllm_args, served_model
+from tests.docs import section
 
-ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-SECTION = README.split("\n## Running the server\n", 1)[1].split("\n## ", 1)[0]
+SECTION = section("docs/running.md", "# Running the server")
 (BLOCK,) = re.findall(r"```bash\n(.*?)```", SECTION, flags=re.S)
 COMMANDS = [line.split("  #")[0].strip() for line in BLOCK.splitlines() if line.strip()]
 SERVE = [
