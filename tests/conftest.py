@@ -26,8 +26,9 @@ _TIERS = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Add the marker of the tier folder a test lives in."""
+    """Add the marker of the tier folder a test lives in (``tests/<tier>/...``)."""
+    tests = Path(__file__).parent
     for item in items:
-        tier = Path(item.fspath).parent.name
+        tier = Path(item.fspath).relative_to(tests).parts[0]
         if tier in _TIERS:
             item.add_marker(_TIERS[tier])

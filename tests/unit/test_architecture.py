@@ -146,3 +146,17 @@ def test_every_folder_says_what_it_owns_and_may_import() -> None:
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
         assert len(doc.split()) >= 30, f"{init}: a paragraph on what it owns"
         assert "import" in doc, f"{init}: what it may import"
+
+
+def test_unit_tests_mirror_the_layout() -> None:
+    """``tests/unit/<folder>/test_x.py`` tests ``serving/<folder>/`` (or a top-level package)."""
+    tests = ROOT / "tests" / "unit"
+    homes = {p.name for p in (ROOT / "serving").iterdir() if (p / "__init__.py").is_file()}
+    homes |= {"prompts", "parsers", "loadtest", "docs"}
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders <= homes, folders - homes
+    assert {p.name for p in tests.glob("*.py")} <= {
+        "__init__.py",
+        "test_architecture.py",
+        "test_public_api.py",
+    }

@@ -1,11 +1,11 @@
-"""Write the golden prompt files: ``python tests/unit/golden/regenerate.py``.
+"""Write the golden prompt files: ``python tests/unit/prompts/golden/regenerate.py``.
 
-Each case becomes ``<name>.json`` holding its inputs and the exact prompts our builders make,
-one JSON string per prompt, so prompts cannot run into each other. Characters that do not show
-on screen (U+200B, U+2028, U+00A0, U+3000, ...) are written as ``\\uXXXX`` escapes so a reviewer
-sees every byte that reaches the model. Run it only when the prompt format is meant to change,
-then read the diff: ``tests/unit/test_prompts.py`` fails on any byte that differs from what the
-builders make now, and checks every ``ordinary`` case against the official SeqGPT code.
+Each case becomes ``<name>.json`` holding its inputs and the exact prompts our builders make, one
+JSON string per prompt, so prompts cannot run into each other. Characters that do not show on screen
+(U+200B, U+2028, U+00A0, U+3000, ...) are written as ``\\uXXXX`` escapes so a reviewer sees every
+byte that reaches the model. Run it only when the prompt format is meant to change, then read the
+diff: ``tests/unit/prompts/test_prompts.py`` fails on any byte that differs from what the builders
+make now, and checks every ``ordinary`` case against the official SeqGPT code.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GOLDEN_DIR = Path(__file__).resolve().parent
-ROOT = GOLDEN_DIR.parents[2]
+ROOT = GOLDEN_DIR.parents[3]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import pytest
 
 from serving.process.supervisor import exit_status
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FAKE_SERVER = textwrap.dedent(
     """
     import json, os, signal, subprocess, sys, time
