@@ -7,5 +7,7 @@ module as ``__mp_main__``, which imports the server module and so installs its l
 
 from serving.process.server import main
 
+__all__ = ["main"]
+
 if __name__ == "__main__":
     main()

@@ -7,3 +7,5 @@ engines that answer rows: vLLM in this process (``engine``, run in a child proce
 and ``serving.process`` (the server's defaults and environment, so an in-process engine runs as
 the server does); never the HTTP surface or the web UI.
 """
+
+__all__: list[str] = []  # the modules are the surface: import from them

@@ -5,3 +5,5 @@ Owns the command line (``app``: ``serve``, ``classify``, ``extract``, ``status``
 report of a running server (``status``). It may import any folder below it (``serving.process``,
 ``serving.batch``, ``serving.core``); nothing imports it but the ``seqgpt-serve`` script.
 """
+
+__all__: list[str] = []  # the modules are the surface: import from them

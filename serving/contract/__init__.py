@@ -7,3 +7,5 @@ HTTP routes, the web UI and the batch rows all speak these, so the same text get
 answer however it comes in. It may import ``serving.core`` (and pydantic, vLLM's protocol
 types); never FastAPI, Starlette, Gradio or a front end.
 """
+
+__all__: list[str] = []  # the modules are the surface: import from them

@@ -7,3 +7,5 @@ the engine only through vLLM's ``EngineClient`` handed to the service. It may im
 ``parsers``, vLLM's engine types and pydantic; never FastAPI, Starlette, Gradio or any other
 folder of ``serving``: every front end stands on it, and it knows none of them.
 """
+
+__all__: list[str] = []  # the modules are the surface: import from them

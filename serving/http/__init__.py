@@ -8,3 +8,5 @@ error in the common body (``errors``). It may import ``serving.contract`` and ``
 FastAPI and Starlette; never the web UI or the batch jobs (the plugin hands the gate the UI's
 session check).
 """
+
+__all__: list[str] = []  # the modules are the surface: import from them

@@ -8,3 +8,5 @@ general plugin that ends engine processes with their parent (``lifeline``), the 
 ``serving.core`` (the settings); never a front end, the contract or the plugin: it starts the
 server, whose code it does not touch.
 """
+
+__all__: list[str] = []  # the modules are the surface: import from them

@@ -7,3 +7,5 @@ completion handler) and the browser's login and session cookie (``auth``). It ma
 Starlette; never the HTTP surface (route paths, limits and status come from the contract, and the
 plugin wires the session check into the gate) or the batch jobs.
 """
+
+__all__: list[str] = []  # the modules are the surface: import from them

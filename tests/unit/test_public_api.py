@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -126,3 +127,36 @@ def test_importing_the_packages_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert result.stdout.strip() == "[]"
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "serving").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_every_serving_module_declares_its_surface(path: Path) -> None:
+    """Read, not imported (the HTTP and UI modules pull in vLLM and Gradio)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    assigned = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        and any(
+            isinstance(t, ast.Name) and t.id == "__all__"
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        )
+    ]
+    assert len(assigned) == 1, "one __all__"
+    names = ast.literal_eval(assigned[0])  # type: ignore[arg-type]
+    assert not set(names) - _top_level_names(tree), "names in __all__ that it does not define"
