@@ -1,9 +1,15 @@
-"""The benchmark report's item 5 and model lines: ratios, goals and the facts it must state."""
+"""The benchmark report: golden files pin its every byte; item 5 and the model lines state their
+ratios, goals and facts."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+import pytest
 
 from loadtest.benchmark.report_options import (
     options_section,
@@ -11,6 +17,34 @@ from loadtest.benchmark.report_options import (
     server_row,
     tokenizer_row,
 )
+
+GOLDEN_DIR = Path(__file__).parent / "report_golden"
+
+
+def _load_regenerate() -> ModuleType:
+    """The golden script, loaded by path: it holds the cases and renders a golden report."""
+    spec = importlib.util.spec_from_file_location("report_regenerate", GOLDEN_DIR / "regenerate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # dataclasses resolves string annotations through sys.modules.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+REGENERATE = _load_regenerate()
+CASES: tuple[Any, ...] = REGENERATE.CASES
+
+
+def test_golden_files_are_exactly_the_cases() -> None:
+    assert {path.stem for path in GOLDEN_DIR.glob("*.md")} == {case.name for case in CASES}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_golden_report_bytes(case: Any) -> None:
+    """Render the case with today's report: any changed byte in the file fails here."""
+    assert REGENERATE.render(case) == (GOLDEN_DIR / f"{case.name}.md").read_bytes()
 
 
 def _row(rps: float, p50: float, **extra: float) -> dict[str, float]:
