@@ -8,7 +8,9 @@
 - ``workloads.py``: request bodies from the corpus, with unique tags and the service's budgets.
 - ``driver.py``: a closed-loop HTTP load driver; ``measure*.py``: one function per report item.
 - ``hf_baseline.py``: the Hugging Face ``transformers`` baselines, run in a child process.
-- ``report*.py`` and ``plots.py``: the Markdown report and its plots (pure: results in).
+- ``report.py``: writes the report and its plots (``plots.py``) from the results; re-renders.
+- ``report_text.py``: what the report concludes (ratios, goals met), rendered through
+  ``BENCHMARKS.md.jinja``, which holds every word (pure: results in, text out).
 
 It shares the corpus, the response checks and the server process with the locust suite
 (``loadtest/corpus.py``, ``checks.py``, ``server.py``).

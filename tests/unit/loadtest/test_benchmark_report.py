@@ -1,16 +1,45 @@
-"""The benchmark report's item 5 and model lines: ratios, goals and the facts it must state."""
+"""The benchmark report: golden files pin its every byte; item 5 and the model lines state their
+ratios, goals and facts."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from loadtest.benchmark.report_options import (
-    options_section,
-    options_summary,
-    server_row,
-    tokenizer_row,
-)
+import pytest
+
+from loadtest.benchmark.report_text import render
+
+GOLDEN_DIR = Path(__file__).parent / "report_golden"
+
+
+def _load_regenerate() -> ModuleType:
+    """The golden script, loaded by path: it holds the cases and renders a golden report."""
+    spec = importlib.util.spec_from_file_location("report_regenerate", GOLDEN_DIR / "regenerate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # dataclasses resolves string annotations through sys.modules.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+REGENERATE = _load_regenerate()
+CASES: tuple[Any, ...] = REGENERATE.CASES
+
+
+def test_golden_files_are_exactly_the_cases() -> None:
+    assert {path.stem for path in GOLDEN_DIR.glob("*.md")} == {case.name for case in CASES}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_golden_report_bytes(case: Any) -> None:
+    """Render the case with today's report: any changed byte in the file fails here."""
+    assert REGENERATE.render(case) == (GOLDEN_DIR / f"{case.name}.md").read_bytes()
 
 
 def _row(rps: float, p50: float, **extra: float) -> dict[str, float]:
@@ -18,7 +47,7 @@ def _row(rps: float, p50: float, **extra: float) -> dict[str, float]:
     return {**row, "completion_tokens": 2.0, "errors": 0.0, "n": 6.0, "repeats": 3.0, **extra}
 
 
-def _results(scores_ratio: float) -> dict[str, Any]:
+def _options(scores_ratio: float) -> dict[str, Any]:
     batch = {
         task: {
             "batch": _row(1.0, 4.0, texts_per_s=16.0, seconds=4.0),
@@ -29,50 +58,60 @@ def _results(scores_ratio: float) -> dict[str, Any]:
     }
     pair = {"fast": _row(2.0, 0.5), "reference": _row(1.0, 1.5), "paired_ratio": 3.0}
     return {
-        "plan": {
-            "span_tokens_per_label": 4,
-            "reference_server": True,
-            "reference_max_new_tokens": 4,
+        "batch": {"size": 64, **batch},
+        "scores": {
+            "plain": _row(8.0, 1.0),
+            "scores": _row(8.0 * scores_ratio, 1.0),
+            "paired_ratio": scores_ratio,
+            "concurrency": 16,
         },
-        "options": {
-            "batch": {"size": 64, **batch},
-            "scores": {
-                "plain": _row(8.0, 1.0),
-                "scores": _row(8.0 * scores_ratio, 1.0),
-                "paired_ratio": scores_ratio,
-                "concurrency": 16,
-            },
-            "reference": {"classify": pair, "extract": pair},
-            "windows": {
-                "whole": _row(1.0, 8.0, seconds=8.0),
-                "split": _row(0.5, 6.0, seconds=6.0),
-                "paired_ratio": 1.3,
-                "windows": 4,
-                "characters": 9000,
-                "document_tokens": 7000,
-                "cache": False,
-            },
+        "reference": {"classify": pair, "extract": pair},
+        "windows": {
+            "whole": _row(1.0, 8.0, seconds=8.0),
+            "split": _row(0.5, 6.0, seconds=6.0),
+            "paired_ratio": 1.3,
+            "windows": 4,
+            "characters": 9000,
+            "document_tokens": 7000,
+            "cache": False,
         },
     }
 
 
+def _results(scores_ratio: float = 0.97) -> dict[str, Any]:
+    """The real run's results (the golden ``full`` case) with these options."""
+    results: dict[str, Any] = CASES[0].results()
+    results["options"] = _options(scores_ratio)
+    return results
+
+
+def _report(results: dict[str, Any]) -> str:
+    names = ["overhead", "baselines", "extraction", "scale", "options"]
+    return render(results, {name: f"plots/{name}.png" for name in names}, "32")
+
+
+def _line(text: str, start: str) -> str:
+    """The one line of the report that starts with ``start``."""
+    [line] = [line for line in text.splitlines() if line.startswith(start)]
+    return line
+
+
 def test_the_summary_has_a_row_per_option_and_judges_the_scores_goal() -> None:
-    rows = options_summary(_results(0.97))
-    assert [row.split("|")[1].strip() for row in rows] == ["5a", "5b", "5c", "5d"]
-    assert "classify 1.25×, extract 1.25×" in rows[0]
-    assert "(c=64)" in rows[0]
-    assert "0.97×, a cost of 3%" in rows[1]
-    assert "**met**" in rows[1]
-    assert "**not met**" in options_summary(_results(0.90))[1]
-    assert "1.10×, no cost (faster)" in options_summary(_results(1.1))[1]
-    assert "classify 3.00×, extract 3.00×" in rows[2]
-    assert "9,000-character document" in rows[3]
-    assert "4 windows) ÷ the same 4 windows" in rows[3]
-    assert "| 1.30× |" in rows[3]
+    text = _report(_results(0.97))
+    assert "classify 1.25×, extract 1.25×" in _line(text, "| 5a |")
+    assert "(c=64)" in _line(text, "| 5a |")
+    assert "0.97×, a cost of 3%" in _line(text, "| 5b |")
+    assert "**met**" in _line(text, "| 5b |")
+    assert "**not met**" in _line(_report(_results(0.90)), "| 5b |")
+    assert "1.10×, no cost (faster)" in _line(_report(_results(1.1)), "| 5b |")
+    assert "classify 3.00×, extract 3.00×" in _line(text, "| 5c |")
+    assert "9,000-character document" in _line(text, "| 5d |")
+    assert "4 windows) ÷ the same 4 windows" in _line(text, "| 5d |")
+    assert "| 1.30× |" in _line(text, "| 5d |")
 
 
 def test_the_section_states_what_each_side_is() -> None:
-    text = "\n".join(options_section(_results(0.97)))
+    text = _report(_results())
     for fact in [
         "| classify | one `/v1/classify/batch` | 16.00 | 4.00 | – |",
         "| classify | 64 × `/v1/classify` | 12.80 | 5.00 | 2.00 / 3.00 |",
@@ -83,43 +122,48 @@ def test_the_section_states_what_each_side_is() -> None:
         "| the whole document to `/v1/extract` | 8.00 | 40 | 2 | 3 |",
         "| its 4 windows as 4 `/v1/extract` calls sent at once | 6.00 | 160 | 8 | 3 |",
         "without prefix caching",
+        "![options](plots/options.png)",
     ]:
         assert fact in text, fact
 
 
 def test_results_without_options_render_as_not_measured() -> None:
-    assert options_section({"plan": {}}) == []
-    results = _results(0.97)
+    results = _results()
     del results["options"]["windows"]
-    assert "not measured" in options_summary(results)[3]
-    assert "Not measured in this run." in options_section(results)
-    assert "not measured" in options_summary({})[0]
-    assert "not measured" in tokenizer_row({})
+    text = _report(results)
+    assert "not measured" in _line(text, "| 5d |")
+    assert "### 5d. A long document in windows\n\nNot measured in this run.\n" in text
+    del results["options"], results["meta"]["tokenizer"]
+    text = _report(results)
+    assert "not measured" in _line(text, "| 5 |")
+    assert "## 5." not in text
+    assert "![options]" not in text
+    assert "not measured" in _line(text, "| tokenizer |")
 
 
 def test_the_server_line_says_compiled_or_eager() -> None:
-    plan = {"span_tokens_per_label": 4, "enforce_eager": False, "reference_server": False}
-    assert "compiled as `make serve` runs it" in server_row(plan)
-    assert "--enforce-eager` (eager" in server_row({**plan, "enforce_eager": True})
+    results = _results()
+    assert "compiled as `make serve` runs it" in _line(_report(results), "| server |")
+    results["plan"]["enforce_eager"] = True
+    assert "--enforce-eager` (eager" in _line(_report(results), "| server |")
 
 
 def test_the_tokenizer_line_gives_tokens_per_character_before_and_after() -> None:
-    facts = {
+    results = _results()
+    results["meta"]["tokenizer"] = {
         "vocabulary": 32000,
         "tokens_per_char": {"all": 0.4, "zh": 0.75, "en": 0.26},
         "before": {"vocabulary": 759, "tokens_per_char": {"all": 1.5, "zh": 2.3, "en": 0.8}},
     }
-    row = tokenizer_row({"tokenizer": facts})
+    row = _line(_report(results), "| tokenizer |")
     assert "32,000 tokens" in row
     assert "**0.40** (Chinese 0.75, English 0.26)" in row
     assert "759-token BPE" in row
     assert "**1.50** (Chinese 2.30, English 0.80)" in row
 
 
-def test_the_section_links_its_plot_and_the_plot_is_drawn(tmp_path: Path) -> None:
+def test_the_options_plot_is_drawn(tmp_path: Path) -> None:
     from loadtest.benchmark.plots import options
 
-    results = _results(0.97)
-    assert "![options](plots/options.png)" in options_section(results, "plots/options.png")
-    options(results, tmp_path / "options.png")
+    options(_results(), tmp_path / "options.png")
     assert (tmp_path / "options.png").stat().st_size > 1000
