@@ -3,32 +3,18 @@ ratios, goals and facts."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from loadtest.benchmark.report_text import render
+from tests.golden import load_regenerate
 
 GOLDEN_DIR = Path(__file__).parent / "report_golden"
 
 
-def _load_regenerate() -> ModuleType:
-    """The golden script, loaded by path: it holds the cases and renders a golden report."""
-    spec = importlib.util.spec_from_file_location("report_regenerate", GOLDEN_DIR / "regenerate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses resolves string annotations through sys.modules.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-REGENERATE = _load_regenerate()
+REGENERATE = load_regenerate(GOLDEN_DIR, "report_regenerate")
 CASES: tuple[Any, ...] = REGENERATE.CASES
 
 

@@ -7,13 +7,10 @@ the ordinary golden cases are tied to the format SeqGPT was trained on, not only
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -30,6 +27,7 @@ from prompts import (
     parse_labels,
     validate_labels,
 )
+from tests.golden import load_regenerate
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 ZWSP = "\u200b"
@@ -37,19 +35,7 @@ ZWSP = "\u200b"
 OTHER_BREAKS = ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
 
 
-def _load_regenerate() -> ModuleType:
-    """The golden script, loaded by path: it holds the cases and renders a golden file."""
-    spec = importlib.util.spec_from_file_location("golden_regenerate", GOLDEN_DIR / "regenerate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses resolves string annotations through sys.modules.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-REGENERATE = _load_regenerate()
+REGENERATE = load_regenerate(GOLDEN_DIR, "golden_regenerate")
 CASES: tuple[Any, ...] = REGENERATE.CASES
 
 
