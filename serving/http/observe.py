@@ -13,7 +13,9 @@ request, and the opt-in audit log.
   a generation or a key.
 - **Audit log.** Off unless ``SEQGPT_AUDIT_LOG`` names a file: JSONL with the text, labels,
   prompts, raw generations and result of every answered task request, rotated by size, written
-  by a background thread. It holds user data (docs/settings.md: ``SEQGPT_AUDIT_LOG``).
+  by a background thread. It holds user data, so it is private whatever the umask: each file
+  (rotated ones too) is created ``0600``, a folder made for it ``0700`` (an existing folder is
+  left as the operator set it). SECURITY.md says what it holds and who can read it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import functools
 import json
 import logging
 import logging.handlers
+import os
 import queue
 import re
 import time
@@ -186,12 +189,33 @@ class Observer:
             request_logger.info(json.dumps(line))
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating file handler whose files only their owner can read, whatever the umask."""
+
+    def _open(self) -> Any:
+        descriptor = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(descriptor, 0o600)  # a file that already existed, wider
+        return os.fdopen(descriptor, "a", encoding=self.encoding, errors=self.errors)
+
+
+def _private_folder(folder: Path) -> None:
+    """Make ``folder`` (and missing parents) owner-only; an existing folder is left alone."""
+    if folder.is_dir():
+        return
+    _private_folder(folder.parent)
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:  # another API server process made it just now
+        return
+    folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+
+
 class AuditLog:
-    """Every answered task request as one JSON line in a size-rotated file (opt-in)."""
+    """Every answered task request as one JSON line in a size-rotated, owner-only file (opt-in)."""
 
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
+        _private_folder(path.parent)
+        handler = _PrivateRotatingFileHandler(
             path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
         )
         handler.setFormatter(logging.Formatter("%(message)s"))

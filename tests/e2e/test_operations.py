@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +103,7 @@ def test_one_request_log_line_and_an_audit_entry_per_task_request(
     (entry,) = [e for e in entries if e["request_id"] == "ops-audit-1"]
     assert entry["text"] == body["text"]
     assert entry["result"]["fields"] == response.json()["fields"]
+    assert stat.S_IMODE(audit.stat().st_mode) == 0o600  # users' texts: the server's user only
 
 
 def test_status_says_healthy_model_and_device(http: httpx.Client) -> None:
