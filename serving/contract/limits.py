@@ -1,7 +1,9 @@
 """The completion routes' cost limits, shared by every way in to them.
 
 The gate (``serving.http.gate``) applies them to ``/v1/completions``, chat and ``/invocations``
-bodies; the web UI's free-prompt tab applies the same to what it sends to the same handler.
+bodies; the web UI's free-prompt tab applies the same to what it sends to the same handler. A
+value is read as vLLM's request models will read it (pydantic's lax integers: ``"64"``, ``64.0``
+and ``"64.0"`` are all 64), so no spelling of a number passes the check and then counts more.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from serving.core.settings import Settings
 
 __all__ = ["CompletionLimits", "completion_limit_error"]
+
+_INTEGER = TypeAdapter(int)
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,18 @@ def completion_limit_error(payload: Any, limits: CompletionLimits) -> tuple[str,
     if not isinstance(payload, Mapping):
         return None
     for field, bound in limits.bounds().items():
-        value = payload.get(field)
-        # bool is an int in Python; chat's "logprobs": true is a switch, not a count.
-        if isinstance(value, int) and not isinstance(value, bool) and value > bound:
+        value = _count(payload.get(field))
+        if value is not None and value > bound:
             return f"'{field}' is {value}; this server allows at most {bound}.", field
     return None
+
+
+def _count(value: Any) -> int | None:
+    """The integer vLLM's request models make of ``value``, or None where they make none (they
+    then refuse it themselves, or it is chat's ``"logprobs": true``, a switch, not a count)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return _INTEGER.validate_python(value)
+    except ValidationError:
+        return None

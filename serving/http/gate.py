@@ -9,7 +9,9 @@ Rules, in order, for every HTTP request:
    except the open ones (``/health``, ``/ping``, and ``/metrics`` when
    ``SEQGPT_PUBLIC_METRICS``). This is deny-by-default: a route vLLM adds in a later version is
    guarded without being named here (vLLM's own ``--api-key`` guards only ``/v1``). A CORS
-   preflight is let through, since the CORS middleware answers it without running any route.
+   preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) is let through,
+   since the CORS middleware answers it without running any route; an ``OPTIONS`` without an
+   ``Origin`` is no preflight (CORS would hand it on: vLLM's metrics app answers any method).
    On the web UI's paths (``/ui`` and below) a browser may instead show the UI's session
    cookie (``serving.ui.auth``), which is worth nothing on any other path; a browser asking for
    the UI page without either is redirected to the UI's login form. Otherwise: 401.
@@ -120,7 +122,9 @@ class Gate:
     def _allowed(self, scope: Scope, path: str, headers: Headers) -> bool:
         if not self._key_hashes or path in self._open_paths:
             return True
-        if scope.get("method") == "OPTIONS" and "access-control-request-method" in headers:
+        if scope.get("method") == "OPTIONS" and {"origin", "access-control-request-method"} <= set(
+            headers.keys()
+        ):
             return True  # a CORS preflight: the CORS middleware answers it, no route runs
         if self._bearer_matches(headers):
             return True

@@ -218,6 +218,31 @@ def test_completion_cost_parameters_over_the_limits_are_a_400(
     assert f"'{field}' is {value}" in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("n", "64"),
+        ("n", 64.0),
+        ("best_of", " 9 "),
+        ("max_tokens", 2000.0),
+        ("max_completion_tokens", "2000.0"),
+        ("logprobs", 20.0),
+        ("top_logprobs", "20"),
+    ],
+)
+def test_a_number_spelt_as_a_string_or_a_float_is_checked_as_the_integer_vllm_reads(
+    field: str, value: object
+) -> None:
+    response = _gate_client().post("/v1/completions", json={"prompt": "x", field: value})
+    assert _error(response, 400, "BadRequestError")["param"] == field
+
+
+@pytest.mark.parametrize("value", ["two", 1.5, "1e3", [3], {"n": 3}])
+def test_a_value_vllm_would_not_read_as_an_integer_is_left_to_vllm(value: object) -> None:
+    body = json.dumps({"prompt": "x", "n": value})
+    assert _gate_client().post("/v1/completions", content=body).text == f"reached {len(body)}"
+
+
 def test_completion_bodies_within_the_limits_reach_the_route_whole() -> None:
     body = json.dumps({"prompt": "x", "max_tokens": 100, "n": 2, "logprobs": True})
     response = _gate_client().post("/v1/chat/completions", content=body)
@@ -230,3 +255,6 @@ def test_open_paths_and_cors_preflights_pass_without_the_key() -> None:
     preflight = {"Origin": "http://a.example", "Access-Control-Request-Method": "POST"}
     assert client.options("/v1/classify", headers=preflight).status_code == 200
     assert client.options("/v1/classify").status_code == 401
+    # No Origin: no preflight (CORS would pass it on to the route), so the key is needed.
+    no_origin = {"Access-Control-Request-Method": "GET"}
+    assert client.options("/metrics", headers=no_origin).status_code == 401

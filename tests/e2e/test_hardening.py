@@ -1,0 +1,57 @@
+"""The cheap paths stay cheap and every edge is closed, on the real server (SECURITY.md's table):
+completion limits read numbers as vLLM reads them, and only a real CORS preflight passes the gate
+without the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from loadtest.server import ServerProcess
+
+# Each over the server's default limits (n 4, logprobs 5, max_tokens 2048) once vLLM reads it
+# as an integer; before the gate read them as vLLM does, these were answered 200.
+OVER_THE_LIMITS = [
+    ("/v1/completions", "n", "64"),
+    ("/v1/completions", "best_of", 64.0),
+    ("/v1/completions", "n", 5.0),
+    ("/v1/completions", "logprobs", 20.0),
+    ("/v1/chat/completions", "top_logprobs", 20.0),
+]
+
+
+@pytest.mark.parametrize(("path", "field", "value"), OVER_THE_LIMITS)
+def test_completion_limits_hold_for_numbers_spelt_as_strings_or_floats(
+    http: httpx.Client, path: str, field: str, value: object
+) -> None:
+    body: dict[str, Any] = {"model": "seqgpt", "max_tokens": 1, field: value}
+    if path == "/v1/completions":
+        body["prompt"] = "输入: 测试\n分类: 甲，乙\n输出: [GEN]"
+    else:
+        body |= {"messages": [{"role": "user", "content": "测试"}], "logprobs": True}
+    response = http.post(path, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == field
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/v1/models", "/v1/classify"])
+def test_an_options_request_without_an_origin_is_no_preflight_and_needs_the_key(
+    server: ServerProcess, path: str
+) -> None:
+    response = httpx.options(
+        server.url + path, headers={"Access-Control-Request-Method": "GET"}, timeout=30
+    )
+    assert response.status_code == 401, response.text
+    assert "vllm:" not in response.text  # not a line of the metrics exposition
+
+
+def test_a_real_preflight_is_answered_by_cors_without_reaching_a_route(
+    server: ServerProcess,
+) -> None:
+    """vLLM's CORS middleware answers it (its default grants no foreign origin: 400)."""
+    headers = {"Origin": "http://elsewhere.example", "Access-Control-Request-Method": "GET"}
+    response = httpx.options(server.url + "/metrics", headers=headers, timeout=30)
+    assert response.status_code == 400
+    assert "vllm:" not in response.text
