@@ -14,8 +14,9 @@ INPUT rows:
 OUTPUT is JSONL: one object per row with its ``id``, its ``row`` number and the REST answer (or
 ``error``). Lines are written whole (one ``write`` of the encoded line) and flushed as rows
 complete, so a stopped run leaves complete lines and at most one torn last line. ``open_output``
-resumes: it drops a torn last line (anything after the last newline), reads which rows are
-already done, and the writer refuses to write one of them again.
+resumes: it first checks that every complete line is a result and that what follows the last
+newline can only be a torn one of ours (a file of someone else's is refused untouched), then
+drops that torn line, and the writer refuses to write a row already done again.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ __all__ = [
     "read_rows",
     "row_key",
 ]
+
+_LINE_START = b'{"id": '
+"""How every line this command writes begins (``json.dumps`` of ``{"id": ..., "row": ...}``)."""
 
 Key = tuple[str, str]
 """What identifies a row across runs: ``("id", text of its id)``, or ``("row", number)`` for a
@@ -172,13 +176,16 @@ def _open_input(path: Path, mode: str, **kwargs: Any) -> Any:
         raise BatchFileError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def read_done(path: Path) -> set[Key]:
-    """The rows already in OUTPUT (after ``open_output`` dropped a torn last line)."""
+def read_done(path: Path, end: int | None = None) -> set[Key]:
+    """The rows already in OUTPUT's first ``end`` bytes (all of it by default); a line that is not
+    a result of this command is a ``BatchFileError``."""
     done: set[Key] = set()
     if not path.exists():
         return done
     with path.open("rb") as lines:
         for number, raw in enumerate(lines, start=1):
+            if end is not None and lines.tell() > end:
+                break
             try:
                 entry = json.loads(raw)
                 key = _output_key(entry)
@@ -199,30 +206,45 @@ def _output_key(entry: Any) -> Key:
     return ("id", str(entry["id"]))
 
 
-def _drop_torn_tail(path: Path) -> None:
-    """Truncate OUTPUT after its last newline: a line cut short when a run was killed."""
-    with path.open("rb+") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        end = size
+def _complete_end(path: Path) -> int:
+    """Where OUTPUT's last complete line ends (after its last newline); 0 if it has none."""
+    with path.open("rb") as handle:
+        end = handle.seek(0, os.SEEK_END)
         while end > 0:
             step = min(65536, end)
             handle.seek(end - step)
-            chunk = handle.read(step)
-            newline = chunk.rfind(b"\n")
+            newline = handle.read(step).rfind(b"\n")
             if newline >= 0:
-                end = end - step + newline + 1
-                break
+                return end - step + newline + 1
             end -= step
-        if end != size:
-            handle.truncate(end)
+    return 0
+
+
+def _torn_line(path: Path, start: int) -> bool:
+    """Whether what follows ``start`` can be the start of a line this command writes (a run
+    stopped while writing it), not someone else's text."""
+    with path.open("rb") as handle:
+        handle.seek(start)
+        head = handle.read(len(_LINE_START))
+    return head == _LINE_START[: len(head)]
 
 
 def open_output(path: Path) -> tuple[ResultWriter, set[Key]]:
-    """A writer appending to OUTPUT, and the rows it already holds (torn last line dropped)."""
+    """A writer appending to OUTPUT, and the rows it already holds. OUTPUT is checked to be a
+    result file of this command before any byte of it changes; only then is a torn last line
+    dropped. A file that is not one is refused and left exactly as it was."""
     try:
-        if path.exists():
-            _drop_torn_tail(path)
-        done = read_done(path)
+        if not path.exists():
+            return ResultWriter(path, set()), set()
+        end = _complete_end(path)
+        done = read_done(path, end)
+        if end != path.stat().st_size:
+            if not _torn_line(path, end):
+                raise BatchFileError(
+                    f"{path} does not end as a result of this command; pass another --output file"
+                )
+            with path.open("rb+") as handle:
+                handle.truncate(end)
         return ResultWriter(path, done), done
     except OSError as exc:
         raise BatchFileError(f"cannot write {path}: {exc.strerror}") from exc

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -204,7 +205,7 @@ def run_batch(
     try:
         if not job.input.is_file():
             raise BatchFileError(f"{job.input} is not a file")
-        if job.input.resolve() == job.output.resolve():
+        if job.output.exists() and os.path.samefile(job.input, job.output):  # links too
             raise BatchFileError("the output file must not be the input file")
         writer, done = open_output(job.output)
     except BatchFileError as exc:

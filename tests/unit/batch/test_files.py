@@ -233,6 +233,21 @@ def test_an_output_line_that_is_not_a_result_refuses_the_file(tmp_path: Path, li
         read_done(path)
 
 
+@pytest.mark.parametrize(
+    "foreign",
+    [b"report,total\n1,2\nno newline at the end", b"no newline at all", b'{"id": 1}\n{"other"'],
+    ids=["csv-without-last-newline", "no-newline", "json-then-foreign-tail"],
+)
+def test_a_file_that_is_not_ours_is_refused_and_left_byte_for_byte(
+    tmp_path: Path, foreign: bytes
+) -> None:
+    path = tmp_path / "report.csv"
+    path.write_bytes(foreign)
+    with pytest.raises(BatchFileError, match="result of this command"):
+        open_output(path)
+    assert path.read_bytes() == foreign
+
+
 def test_the_writer_appends_whole_lines_and_never_a_row_twice(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     path.write_text(_line("a", 1))

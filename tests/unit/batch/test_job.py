@@ -220,6 +220,21 @@ def test_an_output_of_something_else_is_refused_untouched(tmp_path: Path) -> Non
     assert output.read_text() == "some other file\n"
 
 
+@pytest.mark.parametrize("link", ["hard", "symbolic"])
+def test_an_output_that_is_the_input_through_a_link_is_refused_untouched(
+    tmp_path: Path, link: str
+) -> None:
+    source = _input(tmp_path, [{"text": "a"}])
+    before = source.read_bytes()
+    output = tmp_path / "out.jsonl"
+    (output.hardlink_to if link == "hard" else output.symlink_to)(source)
+    job = BatchJob("classify", source, output, "a")
+    said: list[str] = []
+    assert run_batch(job, lambda: contextlib.nullcontext(FakeRunner()), said.append) == 2
+    assert said[0] == "error: the output file must not be the input file"
+    assert source.read_bytes() == before
+
+
 def test_the_progress_bar_stays_off_when_stderr_is_not_a_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -99,3 +99,17 @@ def test_nothing_at_the_url_is_status_1_and_keeps_no_row(
     assert err[0].startswith("error: nothing answers at http://127.0.0.1:1")
     assert err[1].startswith("stopped: 0 rows, 0 errors, 0 skipped")
     assert (tmp_path / "out.jsonl").read_text() == ""
+
+
+def test_an_output_file_of_someone_elses_is_refused_before_a_byte_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to be cut back to its last newline (a file without one to zero bytes) first."""
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "a"}\n', encoding="utf-8")
+    report = tmp_path / "report.csv"
+    report.write_bytes(b"quarter,revenue\nQ1,100\nQ2,120")  # no newline at the end
+    argv = ["classify", str(rows), "-o", str(report), "--labels", "a,b"]
+    assert main([*argv, "--url", "http://127.0.0.1:9"]) == 2
+    assert "result of this command" in capsys.readouterr().err
+    assert report.read_bytes() == b"quarter,revenue\nQ1,100\nQ2,120"
