@@ -13,6 +13,11 @@ second credential on the UI's paths only:
   ``Secure`` when the request came over HTTPS.
 - The gate honours it on ``/ui`` and below only: it opens no other route. A browser that asks
   for the page without it is sent to the login form.
+- ``POST /ui/login`` from another site's page is refused (403 in the common error body): a browser
+  names the page's origin in ``Origin``, which must be this server's own (its ``Host``, or the
+  ``X-Forwarded-Host`` of a proxy in front of it), so no
+  other site can log a visitor in with a key of its choosing. A client that sends no ``Origin``
+  (not a browser, or one that predates it) is not refused for that.
 
 With no key configured the UI is open like every other route, and the login page redirects to
 the UI.
@@ -26,13 +31,15 @@ import html
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import Scope
+
+from serving.core.errors import error_body
 
 __all__ = [
     "COOKIE",
@@ -149,6 +156,10 @@ async def login(request: Request) -> Response:
     sessions = _sessions(request)
     if not sessions.required:
         return RedirectResponse(_ui_url(request), status_code=HTTPStatus.SEE_OTHER)
+    if not _same_origin(request.headers):
+        message = "The login form only accepts a key sent from this server's own page."
+        body = error_body(HTTPStatus.FORBIDDEN, message, "Origin")
+        return JSONResponse(body, status_code=HTTPStatus.FORBIDDEN)
     try:
         form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=4)
     except ValueError:  # more fields than a login form has
@@ -169,6 +180,17 @@ async def login(request: Request) -> Response:
         samesite="strict",
     )
     return response
+
+
+def _same_origin(headers: Headers) -> bool:
+    """Whether the request's ``Origin``, if it has one, is this server: its ``Host``, or the
+    ``X-Forwarded-Host`` a proxy in front of it names (another site's form can set neither)."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    forwarded = headers.get("x-forwarded-host", "").split(",")[0]
+    ours = {name.strip().lower() for name in (headers.get("host", ""), forwarded)} - {""}
+    return urlsplit(origin).netloc.lower() in ours
 
 
 @login_router.get(LOGOUT_PATH)

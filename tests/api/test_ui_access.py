@@ -120,6 +120,37 @@ def test_a_malformed_login_is_a_401_page(guarded: TestClient, body: bytes) -> No
     assert "set-cookie" not in response.headers
 
 
+@pytest.mark.parametrize(
+    "origin", ["http://evil.example", "null", "http://testserver.evil.example", "http://"]
+)
+def test_a_login_from_another_sites_page_is_a_403_and_sets_no_cookie(
+    guarded: TestClient, origin: str
+) -> None:
+    headers = {"Origin": origin}
+    response = guarded.post("/ui/login", data={"key": KEY}, headers=headers, follow_redirects=False)
+    assert response.status_code == 403
+    assert response.json()["error"]["type"] == "ForbiddenError"
+    assert response.json()["error"]["param"] == "Origin"
+    assert "set-cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://testserver"},  # TestClient's Host
+        {"Origin": "https://seqgpt.example.com", "X-Forwarded-Host": "seqgpt.example.com"},
+        {},  # no Origin: not a browser's cross-site form
+    ],
+    ids=["host", "behind-a-proxy", "no-origin"],
+)
+def test_a_login_from_this_servers_own_page_is_let_in(
+    guarded: TestClient, headers: dict[str, str]
+) -> None:
+    response = guarded.post("/ui/login", data={"key": KEY}, headers=headers, follow_redirects=False)
+    assert response.status_code == 303
+    assert "seqgpt_ui=" in response.headers["set-cookie"]
+
+
 def test_over_https_the_cookie_is_secure(make_client: MakeClient) -> None:
     client = make_client([KEY], ui=True)
     client.base_url = "https://testserver"  # type: ignore[assignment]

@@ -1,6 +1,6 @@
 """The cheap paths stay cheap and every edge is closed, on the real server (SECURITY.md's table):
 completion limits read numbers as vLLM reads them, and only a real CORS preflight passes the gate
-without the key."""
+without the key; the UI's login form takes no key from another site's page."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from loadtest.server import ServerProcess
+
+from .conftest import API_KEY
 
 # Each over the server's default limits (n 4, logprobs 5, max_tokens 2048) once vLLM reads it
 # as an integer; before the gate read them as vLLM does, these were answered 200.
@@ -55,3 +57,14 @@ def test_a_real_preflight_is_answered_by_cors_without_reaching_a_route(
     response = httpx.options(server.url + "/metrics", headers=headers, timeout=30)
     assert response.status_code == 400
     assert "vllm:" not in response.text
+
+
+def test_a_login_from_another_sites_page_is_refused(server: ServerProcess) -> None:
+    url = server.url + "/ui/login"
+    form = {"key": API_KEY}
+    foreign = httpx.post(url, data=form, headers={"Origin": "http://evil.example"}, timeout=30)
+    assert foreign.status_code == 403
+    assert "set-cookie" not in foreign.headers
+    own = httpx.post(url, data=form, headers={"Origin": server.url}, timeout=30)
+    assert own.status_code == 303
+    assert "seqgpt_ui=" in own.headers["set-cookie"]
