@@ -16,6 +16,7 @@ import asyncio
 import atexit
 import functools
 import hashlib
+import ipaddress
 import logging
 import signal
 from argparse import Namespace
@@ -67,6 +68,13 @@ class SeqGPTPlugin:
         settings = self._settings or Settings()
         _log_like_vllm()
         keys = _keys(args, settings)
+        if not keys and not _private(args):
+            logger.warning(
+                "seqgpt: no API key is set and the server listens on %s:%s: anyone who can reach "
+                "it may use every route. Set VLLM_API_KEY or --api-key (SECURITY.md).",
+                getattr(args, "host", None) or "0.0.0.0",
+                getattr(args, "port", ""),
+            )
         ui_sessions = UiSessions(keys) if settings.ui else None
         state.seqgpt_ui_sessions = ui_sessions
         drain = Drain(settings.drain_timeout_s)
@@ -101,6 +109,19 @@ def _log_like_vllm() -> None:
             ours.addHandler(handler)
         ours.setLevel(vllms.level or logging.INFO)
         ours.propagate = False
+
+
+def _private(args: Namespace) -> bool:
+    """Whether the server listens where only this machine reaches it (loopback, a Unix socket)."""
+    if getattr(args, "uds", None):
+        return True
+    host = str(getattr(args, "host", None) or "")  # none: every interface
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # every interface, or a host name that may resolve to any of them
+        return False
 
 
 def _keys(args: Namespace, settings: Settings) -> list[str]:

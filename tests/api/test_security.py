@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from argparse import Namespace
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from starlette.datastructures import State
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
 from serving.contract.limits import CompletionLimits
+from serving.core.settings import Settings
 from serving.http.gate import Gate
 from serving.http.lifecycle import Drain
+from serving.plugin import SeqGPTPlugin
 from tests.api.fake_engine import FakeEngine
 
 OK = {"text": "今天股市大涨", "labels": ["财经", "体育"]}
@@ -258,3 +263,37 @@ def test_open_paths_and_cors_preflights_pass_without_the_key() -> None:
     # No Origin: no preflight (CORS would pass it on to the route), so the key is needed.
     no_origin = {"Access-Control-Request-Method": "GET"}
     assert client.options("/metrics", headers=no_origin).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("host", "keys", "warned"),
+    [
+        ("0.0.0.0", [], True),
+        (None, [], True),  # every interface
+        ("10.1.2.3", [], True),
+        ("seqgpt.internal", [], True),  # a name may resolve to any interface
+        ("127.0.0.1", [], False),
+        ("::1", [], False),
+        ("localhost", [], False),
+        ("0.0.0.0", ["k"], False),
+    ],
+)
+def test_a_server_open_to_the_network_without_a_key_says_so_at_start(
+    engine: FakeEngine,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    host: str | None,
+    keys: list[str],
+    warned: bool,
+) -> None:
+    monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    logger = logging.getLogger("serving.plugin")
+    logger.addHandler(caplog.handler)  # ours may not propagate (it logs where vLLM does)
+    try:
+        args = Namespace(log_error_stack=False, api_key=keys or None, host=host, port=8000)
+        asyncio.run(SeqGPTPlugin(settings).init_state(engine, State(), args))
+    finally:
+        logger.removeHandler(caplog.handler)
+    said = [r.getMessage() for r in caplog.records if "no API key is set" in r.getMessage()]
+    assert bool(said) == warned, said

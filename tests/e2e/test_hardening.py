@@ -4,6 +4,7 @@ without the key; the UI's login form takes no key from another site's page."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -68,3 +69,18 @@ def test_a_login_from_another_sites_page_is_refused(server: ServerProcess) -> No
     own = httpx.post(url, data=form, headers={"Origin": server.url}, timeout=30)
     assert own.status_code == 303
     assert "seqgpt_ui=" in own.headers["set-cookie"]
+
+
+OPEN_WARNING = "no API key is set and the server listens on"
+
+
+def test_a_server_open_to_the_network_without_a_key_says_so_in_its_start_up_log(
+    server: ServerProcess, tiny_model: Path, tmp_path: Path
+) -> None:
+    """One start-up line an operator cannot miss; the keyed server of this tier logs none."""
+    log = tmp_path / "open.log"
+    with ServerProcess(tiny_model, extra_args=("--host", "0.0.0.0"), log_path=log):
+        said = log.read_text(encoding="utf-8")
+    assert f"{OPEN_WARNING} 0.0.0.0" in said
+    assert server.log_path is not None
+    assert OPEN_WARNING not in server.log_path.read_text(encoding="utf-8")
