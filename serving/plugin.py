@@ -174,6 +174,7 @@ def _secure(
         limits=CompletionLimits.from_settings(settings),
         drain=drain,
         ui=ui_sessions,
+        linger_s=settings.body_linger_s,
     )
     observer = functools.partial(
         Observer, metrics=task_metrics(), drain=drain, log=settings.request_log

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     """Largest request body on any route; larger bodies get a 413 before they are parsed."""
 
+    body_linger_s: float = Field(default=10.0, ge=0)
+    """After refusing a request (401, 413, 503), how long the rest of its body is read and thrown
+    away so that a client that sends its whole body before it reads gets the answer, not a reset
+    connection (nginx's lingering close); then the connection closes."""
+
     max_completion_tokens: int = Field(default=2048, ge=1)
     """Most ``max_tokens`` a completions request may ask for."""
 

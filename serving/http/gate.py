@@ -17,6 +17,9 @@ Rules, in order, for every HTTP request:
    the UI page without either is redirected to the UI's login form. Otherwise: 401.
 2. **Size.** A body over ``SEQGPT_MAX_BODY_BYTES`` is a 413, decided from ``Content-Length``
    before anything is read, or while reading a body sent without one; nothing is parsed.
+
+Every refusal here (401, 413, 503 while draining) reaches its client: the answer is sent, then the
+rest of the body is read and dropped for up to ``SEQGPT_BODY_LINGER_S`` before the exchange ends.
 3. **Completion limits.** On the completion routes, ``max_tokens``, ``n``, ``best_of``,
    ``logprobs`` and ``top_logprobs`` over the server's limits are a 400.
 
@@ -25,6 +28,8 @@ Websocket requests that fail rule 1 are closed (policy violation).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import secrets
@@ -73,8 +78,10 @@ class Gate:
         limits: CompletionLimits,
         drain: Drain,
         ui: SessionCheck | None = None,
+        linger_s: float = 10.0,
     ) -> None:
         self.app = app
+        self._linger_s = linger_s
         self._drain = drain
         self._ui = ui
         self._key_hashes = [_digest(key) for key in keys if key]
@@ -112,7 +119,7 @@ class Gate:
                 return
             response = error_response(HTTPStatus.UNAUTHORIZED, _UNAUTHORIZED)
             response.headers["WWW-Authenticate"] = "Bearer"
-            await response(scope, receive, send)
+            await self._refuse(response, scope, receive, send)
             return
         if scope["type"] == "http" and scope["method"] in _BODY_METHODS:
             await self._with_body(scope, receive, send, path, headers)
@@ -145,12 +152,12 @@ class Gate:
     ) -> None:
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._max_body_bytes:
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, body_ended=False)
             return
         try:
             body = await _read_body(receive, self._max_body_bytes)
-        except _BodyTooLarge:
-            await self._too_large(scope, receive, send)
+        except _BodyTooLarge as exc:
+            await self._too_large(scope, receive, send, body_ended=exc.ended)
             return
         if body is None:  # the client left while sending
             return
@@ -169,18 +176,66 @@ class Gate:
         message = "The server is shutting down; retry in a moment (another replica will answer)."
         response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, message, retry_after=1)
         response.headers["Connection"] = "close"
-        await response(scope, receive, send)
+        await self._refuse(response, scope, receive, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(
+        self, scope: Scope, receive: Receive, send: Send, *, body_ended: bool
+    ) -> None:
         limit = self._max_body_bytes
         message = f"The request body is larger than this server's limit of {limit} bytes."
         response = error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
         response.headers["Connection"] = "close"
-        await response(scope, receive, send)
+        await self._refuse(response, scope, receive, send, body_ended=body_ended)
+
+    async def _refuse(
+        self,
+        response: ASGIApp,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        body_ended: bool = False,
+    ) -> None:
+        """Answer with ``response`` and hold the exchange open while the rest of the request's
+        body is read and thrown away, for ``linger_s`` at most (nginx's lingering close): a
+        client that sends its whole body before it reads then gets the answer, not a reset
+        connection. The server reads the body it refuses; it never keeps it."""
+        if body_ended or scope["type"] != "http" or not _has_body(Headers(scope=scope)):
+            await response(scope, receive, send)
+            return
+
+        async def held(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                message = {**message, "more_body": True}
+            await send(message)
+
+        await response(scope, receive, held)
+        await _discard(receive, self._linger_s)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _BodyTooLarge(Exception):
-    """The body grew past the limit while it was read."""
+    """The body grew past the limit while it was read (``ended``: its last part came too)."""
+
+    def __init__(self, ended: bool) -> None:
+        super().__init__()
+        self.ended = ended
+
+
+def _has_body(headers: Headers) -> bool:
+    """Whether the request declares a body (a length over 0, or chunks)."""
+    declared = headers.get("content-length", "0")
+    return "transfer-encoding" in headers or not declared.isdigit() or int(declared) > 0
+
+
+async def _discard(receive: Receive, seconds: float) -> None:
+    """Read and drop the rest of a body until it ends, the client leaves, or ``seconds`` pass."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
@@ -194,7 +249,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _BodyTooLarge
+            raise _BodyTooLarge(ended=not message.get("more_body", False))
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

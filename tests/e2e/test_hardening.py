@@ -4,11 +4,16 @@ without the key; the UI's login form takes no key from another site's page."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import requests
 
 from loadtest.server import ServerProcess
 
@@ -84,3 +89,66 @@ def test_a_server_open_to_the_network_without_a_key_says_so_in_its_start_up_log(
     assert f"{OPEN_WARNING} 0.0.0.0" in said
     assert server.log_path is not None
     assert OPEN_WARNING not in server.log_path.read_text(encoding="utf-8")
+
+
+def _urllib(url: str, path: Path, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=path.read_bytes(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # the refusal, read like any answer
+        return exc.code, json.loads(exc.read())
+
+
+def _requests(url: str, path: Path, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    response = requests.post(url, data=path.read_bytes(), headers=headers, timeout=120)
+    return response.status_code, response.json()
+
+
+def _httpx(url: str, path: Path, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    response = httpx.post(url, content=path.read_bytes(), headers=headers, timeout=120)
+    return response.status_code, response.json()
+
+
+def _curl(url: str, path: Path, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    command = ["curl", "-sS", "--max-time", "120", "-o", "-", "-w", "\n%{http_code}"]
+    command += [f"-H{name}: {value}" for name, value in headers.items()]
+    out = subprocess.run(
+        [*command, "--data-binary", f"@{path}", url], capture_output=True, text=True, check=True
+    ).stdout
+    body, _, status = out.rpartition("\n")
+    return int(status), json.loads(body)
+
+
+CLIENTS = {"urllib": _urllib, "requests": _requests, "httpx": _httpx, "curl": _curl}
+MB = 1_000_000
+
+
+@pytest.fixture(scope="module", params=[5 * MB, 100 * MB], ids=["5MB", "100MB"])
+def big_body(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bodies") / "body.json"
+    with path.open("wb") as out:
+        out.write(b'{"labels": ["a", "b"], "text": "')
+        out.truncate(request.param)  # zeros: the size is what counts
+    return path
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+def test_an_oversize_body_gets_its_413_whatever_the_client(
+    server: ServerProcess, big_body: Path, client: str
+) -> None:
+    """urllib and requests send the whole body before they read: a server that closed at once
+    left them a reset connection or a broken pipe instead of the answer."""
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    status, body = CLIENTS[client](server.url + "/v1/classify", big_body, headers)
+    assert status == 413
+    assert body["error"]["type"] == "RequestTooLargeError"
+
+
+@pytest.mark.parametrize("client", ["urllib", "requests"])
+def test_an_anonymous_big_body_gets_its_401(
+    server: ServerProcess, big_body: Path, client: str
+) -> None:
+    status, body = CLIENTS[client](server.url + "/v1/classify", big_body, {})
+    assert status == 401
+    assert body["error"]["type"] == "AuthenticationError"
