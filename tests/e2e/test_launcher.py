@@ -17,14 +17,17 @@ import httpx
 import pytest
 
 from loadtest.server import ServerProcess, session_processes
+from tests.servers import tiny_server
 
 KEYS = ("first-key-3f9a", "second-key-7c1d")
 EXIT_TIMEOUT_S = 45.0
 # Lines of a healthy start of the tiny model (up to uvicorn's "startup complete"): 133 before the
-# test model was stored in bf16 and the reserved-core warning was dropped, 106 after.
+# test model was stored in bf16 and the reserved-core warning was dropped, 106 after (98 served in
+# fp32, as the tests serve it: vLLM says "Upcasting" once).
 MAX_START_LINES = 110
 OWN_WARNINGS = [
-    # Our test model: one per tensor when its dtype is not the one vLLM serves (bf16 on CPU).
+    # Our test model: one per tensor when vLLM would narrow it (an fp32 checkpoint served in
+    # bf16); the bf16 checkpoint widened to the fp32 the tests serve is logged at debug level.
     "Attempted to load weight",
     # Our VLLM_CPU_NUM_OF_RESERVED_CPU=0 default on small machines.
     "VLLM_CPU_NUM_OF_RESERVED_CPU is less than the minimum requirement",
@@ -78,7 +81,7 @@ def _start_log(server: ServerProcess) -> list[str]:
 @pytest.fixture(scope="module")
 def healthy(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     log = tmp_path_factory.mktemp("launcher") / "healthy.log"
-    server = ServerProcess(tiny_model, api_key=KEYS, log_path=log).start()
+    server = tiny_server(tiny_model, api_key=KEYS, log_path=log).start()
     yield server
     server.stop()
 
@@ -126,7 +129,7 @@ def test_sigterm_stops_everything_with_status_0_and_no_leak_report(
 
 @pytest.fixture
 def doomed(tiny_model: Path, tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tiny_model, log_path=tmp_path / "server.log").start()
+    server = tiny_server(tiny_model, log_path=tmp_path / "server.log").start()
     yield server
     server.stop()
 
@@ -171,7 +174,7 @@ def _state(pid: int) -> str:
 
 def test_sigterm_while_the_engine_starts_stops_the_server(tiny_model: Path, tmp_path: Path) -> None:
     """vLLM loses a SIGTERM that arrives while it waits for its engine; the launcher repeats it."""
-    server = ServerProcess(tiny_model, log_path=tmp_path / "server.log").spawn()
+    server = tiny_server(tiny_model, log_path=tmp_path / "server.log").spawn()
     try:
         deadline = time.monotonic() + EXIT_TIMEOUT_S
         while not _engine_cores(server):
