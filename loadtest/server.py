@@ -85,13 +85,16 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
         enforce_eager: bool = True,
+        dtype: str | None = None,
     ) -> None:
         """``enforce_eager`` (the default, for tests) starts in about a third of the time;
-        without it vLLM compiles the model, as ``make serve`` runs it."""
+        without it vLLM compiles the model, as ``make serve`` runs it. ``dtype`` is vLLM's
+        ``--dtype`` (default: none given, the server's own choice)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [seqgpt_serve(), "serve", "--model", str(model), "--host", "127.0.0.1"]
         self.command += ["--port", str(self.port), *(["--enforce-eager"] * enforce_eager)]
+        self.command += ["--dtype", dtype] if dtype else []
         self.command += extra_args
         for key in [api_key] if isinstance(api_key, str) else list(api_key or ()):
             self.command += ["--api-key", key]

@@ -97,7 +97,8 @@ class SeqGPTPlugin:
         state.seqgpt = SeqGPTService.for_engine(engine_client, settings)
         if self._app is not None and ui_sessions is not None:
             _mount_ui(self._app, state, settings, login=ui_sessions.required)
-        # The launcher turns the SIGTERM it gets into SIGUSR1: drain, then stop.
+        # The launcher answers the SIGTERM it gets with SIGUSR1 once this handler is in place (it
+        # reads the signals the process handles): drain, then stop.
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drain.start, state)
 
 

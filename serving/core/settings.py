@@ -96,7 +96,8 @@ class Settings(BaseSettings):
 
     drain_timeout_s: float = Field(default=30.0, ge=0)
     """On SIGTERM the server answers new requests 503 and lets those in flight finish for up to
-    this long before it stops (0: stop at once). Give Kubernetes' grace period more."""
+    this long before it stops (0: stop taking work at once; requests still in flight are cut
+    when the launcher follows with SIGTERM, seconds later). Give Kubernetes' grace period more."""
 
     request_log: bool = True
     """One JSON line per task request (id, task, sizes, prompts, latency, status) on stderr;

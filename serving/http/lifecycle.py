@@ -3,12 +3,15 @@
 uvicorn, told to stop, closes its socket at once: a client sent elsewhere by a load balancer a
 moment too late gets "connection refused", and requests in flight get the server's shutdown
 deadline. The stop therefore has a step before it. The launcher (``serving.process.supervisor``)
-turns the SIGTERM it receives into SIGUSR1 for the server; on SIGUSR1 the server starts draining:
+answers the SIGTERM it receives with SIGUSR1 to a server that handles it; on SIGUSR1 the server
+starts draining:
 
 1. every new request, ``/health`` included (so load balancers and Kubernetes take the replica
    out), gets a 503 in the common error body with ``Retry-After``; ``/metrics`` stays readable;
 2. requests in flight run to their end, for up to ``SEQGPT_DRAIN_TIMEOUT_S``;
-3. then the server stops as on SIGTERM (uvicorn's shutdown, vLLM's engine shutdown) and exits 0.
+3. then the server stops in its own event loop: uvicorn's shutdown, then vLLM's engine shutdown
+   (its SIGTERM handler does the latter from a worker thread, racing its output handler, which
+   then logs a traceback), and exits 0.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ class Drain:
 
     async def _stop_when_idle(self, state: Any) -> None:
         deadline = time.monotonic() + self.timeout_s
-        while self.active > 0 and time.monotonic() < deadline:
+        # vLLM sets ``state.server`` as it starts uvicorn, right after the plugins' set-up.
+        while (self.active > 0 and time.monotonic() < deadline) or not hasattr(state, "server"):
             await asyncio.sleep(POLL_S)
         if self.active > 0:
             logger.warning("seqgpt: stopping with %d requests still in flight", self.active)

@@ -4,16 +4,25 @@ vLLM's API server, run directly, leaves a supervisor guessing: it exits with sta
 engine core dies, and when it is SIGKILLed its engine core keeps running with no parent. The
 launcher therefore runs it as a child (never ``exec``) and:
 
-- turns the first SIGTERM into SIGUSR1, on which the server drains (``serving.http.lifecycle``:
-  new requests get 503, those in flight finish) and then stops by itself; only ``drain``
-  seconds later does SIGTERM follow. The child ignores SIGUSR1 until the plugin handles it, so
-  one that arrives during start-up is harmless;
+- turns the first SIGTERM into a stop that suits where the server is (``_Stop``):
+  - a server that serves (the plugin handles SIGUSR1; the child ignores SIGUSR1 until then) gets
+    SIGUSR1: it drains (``serving.http.lifecycle``: new requests get 503, those in flight finish
+    for up to ``drain`` seconds) and stops in its own event loop, where vLLM stops its engine
+    after its HTTP server. SIGTERM follows only if it still runs ``resend`` seconds after the
+    drain: vLLM's own SIGTERM handler stops the engine from a worker thread while its output
+    handler still waits for the engine, which then logs a traceback for a stop (a race it often
+    loses on a slow machine: ``AsyncLLM.shutdown`` cancels the output handler only after the
+    engine client's cleanup has cancelled the task that feeds it);
+  - a server that is still starting gets one SIGTERM, at once (there is nothing to drain), on
+    which vLLM abandons its start-up and stops its engine. Never a second one: it would interrupt
+    that stop half-way (vLLM's start-up SIGTERM handler raises KeyboardInterrupt each time).
+    While vLLM waits for its engine it loses that SIGTERM (its ``zmq_socket_ctx`` swallows the
+    KeyboardInterrupt) and carries on starting: it is asked to drain as soon as it can, which
+    stops it before it has served anything;
 - forwards SIGINT, a second SIGTERM, and SIGHUP as SIGTERM (vLLM does not handle SIGHUP and
-  would die without stopping its engine), and again every ``resend`` seconds until it exits:
-  while it waits for its engine to start, vLLM loses a SIGTERM (its handler cannot run inside
-  the ZMQ poll, and the server then starts as if nothing happened); vLLM ignores repeats once it is
-  stopping. The child has its own process group, so a terminal's Ctrl-C reaches it once, through
-  us, not twice;
+  would die without stopping its engine), and again every ``resend`` seconds until it exits
+  (vLLM ignores repeats once it is stopping). The child has its own process group, so a
+  terminal's Ctrl-C reaches it once, through us, not twice;
 - makes the child die with us (``PR_SET_PDEATHSIG``: SIGTERM, which vLLM handles by stopping its
   engine) and becomes a child subreaper (``PR_SET_CHILD_SUBREAPER``), so the server's orphans
   are re-parented to us instead of to init;
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import signal
 import subprocess
@@ -78,33 +88,57 @@ def _die_with(parent: int) -> Callable[[], None]:
     return preexec
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler for ``signum`` (its ``SigCgt`` mask in ``/proc``)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
 class _Stop:
-    """Forwards stop signals to the child and remembers the last one, to send it again."""
+    """The child's stop: the first SIGTERM a graceful one (``begin``), other stop signals
+    forwarded at once; the last one is sent again while the child runs (``sent_at``)."""
 
     def __init__(self, drain: float) -> None:
         self.signal: signal.Signals | None = None
-        self.sent_at = 0.0
+        self.sent_at = 0.0  # the stop signal goes again ``resend`` seconds after this
         self.child: subprocess.Popen[bytes] | None = None
         self._drain = drain
-        self.drain_until = self.usr1_at = 0.0
+        self.graceful = False  # the stop asked for is the first SIGTERM's
+        self.drain_asked = False
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
         first = self.signal is None
         self.signal = _FORWARDED[signal.Signals(signum)]
-        if first and signum == signal.SIGTERM and self._drain > 0 and self.child is not None:
-            self.child.send_signal(signal.SIGUSR1)
-            self.drain_until = self.usr1_at = time.monotonic()
-            self.drain_until += self._drain
-            self.sent_at = self.drain_until  # SIGTERM only once the drain is over
-            return
-        self.send()
+        self.graceful = first and signum == signal.SIGTERM
+        if self.graceful:
+            self.begin()
+        else:
+            self.send()
 
-    def poke(self, resend: float) -> None:
-        """Repeat the drain request while it lasts: a server still starting ignored it."""
-        now = time.monotonic()
-        if self.child is not None and now < self.drain_until and now - self.usr1_at >= resend:
+    def begin(self) -> None:
+        """Ask the child to drain if it can (it serves), else send it SIGTERM once (it starts)."""
+        if self.child is None:
+            return  # begun once the child exists
+        if _catches(self.child.pid, signal.SIGUSR1):
             self.child.send_signal(signal.SIGUSR1)
-            self.usr1_at = now
+            self.drain_asked = True
+            self.sent_at = time.monotonic() + self._drain  # SIGTERM only once the drain is over
+        else:
+            self.child.send_signal(signal.SIGTERM)
+            self.sent_at = math.inf  # never again: see the module's docstring
+
+    def poll(self) -> None:
+        """A child asked to stop while it started, that started all the same, is asked to drain."""
+        if self.graceful and not self.drain_asked:
+            assert self.child is not None
+            if _catches(self.child.pid, signal.SIGUSR1):
+                self.begin()
 
     def send(self) -> None:
         """Send the stop signal to the child (if both exist)."""
@@ -130,9 +164,12 @@ def supervise(
     preexec = _die_with(os.getpid()) if sys.platform == "linux" else None
     # process_group=0: the child leads a group of its own, out of the terminal's reach.
     stop.child = subprocess.Popen(argv, env=env, process_group=0, preexec_fn=preexec)
-    stop.send()  # a stop asked for while the child was being started
+    if stop.graceful:  # a stop asked for while the child was being started
+        stop.begin()
+    else:
+        stop.send()
     while (returncode := stop.child.poll()) is None:
-        stop.poke(resend)
+        stop.poll()
         if stop.signal is not None and time.monotonic() - stop.sent_at >= resend:
             stop.send()
         time.sleep(0.1)

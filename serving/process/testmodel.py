@@ -15,7 +15,8 @@ stable across implementations (vLLM vs transformers), which the parity test reli
 Both are stored in bf16, the dtype vLLM's CPU backend serves by default: a checkpoint in another
 dtype makes it warn once per tensor at every start ("Attempted to load weight ... with dtype
 torch.float32 into parameter with dtype torch.bfloat16"). Serving or loading them in fp32
-(``--dtype float32``, as the parity test does) widens bf16 exactly.
+(``--dtype float32``, as every test server does: bf16 is fast only on CPUs with AVX-512 bf16 or
+AMX) widens bf16 exactly, and vLLM logs that widening per tensor at debug level only.
 """
 
 from __future__ import annotations

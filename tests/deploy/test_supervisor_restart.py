@@ -26,6 +26,7 @@ import pytest
 
 from loadtest.server import free_port, seqgpt_serve, session_processes
 from tests.deploy.test_dashboard import dashboard_metric_names
+from tests.servers import DTYPE_FLAGS
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = "seqgpt560m"
@@ -54,7 +55,7 @@ class Supervised:
             **os.environ,
             "SEQGPT_MODEL": str(model),
             "SEQGPT_PORT": str(self.port),
-            "SEQGPT_SERVE_ARGS": "--enforce-eager --host 127.0.0.1",
+            "SEQGPT_SERVE_ARGS": " ".join(["--enforce-eager", "--host", "127.0.0.1", *DTYPE_FLAGS]),
             "VLLM_API_KEY": KEY,
         }
         self.env.pop("SEQGPT_LOG_DIR", None)  # the Makefile's default: <checkout>/logs

@@ -1,5 +1,5 @@
-"""One real server for the whole e2e tier: vLLM's CPU backend, the tiny fp32 test model, the
-plugin, an API key. Starting vLLM costs ~30 s here, so tests share it."""
+"""One real server for the whole e2e tier: vLLM's CPU backend, the tiny test model served in fp32
+(``tests.servers``), the plugin, an API key. Starting vLLM costs ~30 s here, so tests share it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from loadtest.server import ServerProcess
+from tests.servers import tiny_server
 
 API_KEY = "test-key"
 MAX_TEXT_CHARS = 3000
@@ -17,8 +18,6 @@ MAX_TEXT_CHARS = 3000
 
 @pytest.fixture(scope="session")
 def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    # fp32 so the parity test compares like with like (vLLM's CPU default would be bf16).
-    args = ("--dtype", "float32")
     # Small span budgets keep random-weight extractions short (they never emit EOS).
     env = {
         "SEQGPT_MAX_TEXT_CHARS": str(MAX_TEXT_CHARS),
@@ -26,9 +25,7 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "SEQGPT_SPAN_TOKENS_PER_LABEL": "8",
     }
     log = tmp_path_factory.mktemp("logs") / "e2e-server.log"
-    with ServerProcess(
-        tiny_model, api_key=API_KEY, extra_args=args, env=env, log_path=log
-    ) as remote:
+    with tiny_server(tiny_model, api_key=API_KEY, env=env, log_path=log) as remote:
         yield remote
 
 

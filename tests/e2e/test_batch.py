@@ -24,6 +24,7 @@ import pytest
 
 from loadtest.server import ServerProcess, seqgpt_serve, session_processes
 from tests.docs import section
+from tests.servers import DTYPE_FLAGS
 
 from .conftest import API_KEY, MAX_TEXT_CHARS
 
@@ -82,7 +83,7 @@ def _command(rows: Path, output: Path, mode: str, tiny_model: Path, url: str) ->
     command = [seqgpt_serve(), "extract", str(rows), "-o", str(output), "--labels", LABELS]
     command += ["--concurrency", "2"]  # slow enough to be stopped mid-run
     if mode == "model":
-        return [*command, "--model", str(tiny_model), "--dtype", "float32", "--enforce-eager"]
+        return [*command, "--model", str(tiny_model), *DTYPE_FLAGS, "--enforce-eager"]
     return [*command, "--url", url]
 
 

@@ -18,6 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.server import ServerProcess
+from tests.servers import tiny_server
 
 KEY = "operations-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -33,7 +34,7 @@ def ops(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "SEQGPT_AUDIT_LOG": str(folder / "audit.jsonl"),
         "SEQGPT_DRAIN_TIMEOUT_S": "30",
     }
-    with ServerProcess(tiny_model, api_key=KEY, env=env, log_path=folder / "server.log") as srv:
+    with tiny_server(tiny_model, api_key=KEY, env=env, log_path=folder / "server.log") as srv:
         yield srv
 
 

@@ -29,6 +29,7 @@ from loadtest.server import ServerProcess
 from serving.http.routes import router
 from serving.http.surface import SERVED_VLLM_PATHS, open_paths
 from serving.ui.auth import LOGIN_PATH
+from tests.servers import tiny_server
 
 KEYS = ("reliability-key-one", "reliability-key-two")
 AUTH = {"Authorization": f"Bearer {KEYS[1]}"}
@@ -57,7 +58,7 @@ def guarded(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     }
     log = tmp_path_factory.mktemp("logs") / "reliability-server.log"
     args = ("--max-model-len", "4096")
-    with ServerProcess(tiny_model, api_key=KEYS, extra_args=args, env=env, log_path=log) as srv:
+    with tiny_server(tiny_model, api_key=KEYS, extra_args=args, env=env, log_path=log) as srv:
         yield srv
 
 

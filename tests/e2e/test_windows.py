@@ -20,6 +20,7 @@ import pytest
 from loadtest.server import ServerProcess
 from prompts import build_classify_prompt
 from serving.core.settings import Settings
+from tests.servers import tiny_server
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -54,9 +55,7 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     env = {"SEQGPT_SPAN_TOKENS_PER_LABEL": "2", "SEQGPT_WINDOW_OVERLAP_TOKENS": "64"}
     log = tmp_path_factory.mktemp("logs") / "windows-server.log"
     args = ("--max-model-len", "2048")
-    with ServerProcess(
-        tiny_model, api_key=API_KEY, extra_args=args, env=env, log_path=log
-    ) as remote:
+    with tiny_server(tiny_model, api_key=API_KEY, extra_args=args, env=env, log_path=log) as remote:
         yield remote
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.server import ServerProcess
+from tests.servers import tiny_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -30,7 +31,7 @@ EVERY_ROW = {
 def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the module, with an API key so the suite's auth is exercised."""
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with ServerProcess(tiny_model, api_key=API_KEY, log_path=log) as running:
+    with tiny_server(tiny_model, api_key=API_KEY, log_path=log) as running:
         yield running
 
 

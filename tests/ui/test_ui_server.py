@@ -22,6 +22,7 @@ import pytest
 
 from loadtest.server import ServerProcess
 from prompts import build_extract_prompts
+from tests.servers import tiny_server
 
 from .page import Page
 
@@ -37,7 +38,7 @@ EXTRACT_LABELS = "人物，地点,组织机构"
 def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     env = {"SEQGPT_SPAN_TOKENS_PER_LABEL": "8"}  # random weights never end an extraction
     log = tmp_path_factory.mktemp("logs") / "ui-server.log"
-    with ServerProcess(tiny_model, api_key=KEY, env=env, log_path=log) as srv:
+    with tiny_server(tiny_model, api_key=KEY, env=env, log_path=log) as srv:
         yield srv
 
 

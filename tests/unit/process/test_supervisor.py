@@ -33,10 +33,21 @@ FAKE_SERVER = textwrap.dedent(
     grandchild.stdout.readline()  # its signal disposition is in place
 
     missed = []
+    sigterms = []
+
+    def drained(signum, frame):  # like the plugin: on SIGUSR1, finish (here: at once), exit 0
+        open(pids + ".drained", "w").close()
+        if mode != "stalls":  # stalls: requests in flight outlast the drain
+            stop(signum, frame)
 
     def stop(signum, frame):  # like vLLM: stop the engine, then exit 0
-        if mode == "deaf" and not missed:  # like vLLM waiting for its engine: a lost signal
-            missed.append(signum)
+        if signum == signal.SIGTERM:
+            sigterms.append(signum)
+            with open(pids + ".sigterms", "w") as f:
+                f.write(str(len(sigterms)))
+        if mode == "deaf" and not missed:  # like vLLM waiting for its engine: a lost signal,
+            missed.append(signum)  # and the start-up goes on to the plugin's SIGUSR1 handler
+            signal.signal(signal.SIGUSR1, drained)
             return
         grandchild.terminate()
         grandchild.wait()
@@ -44,10 +55,7 @@ FAKE_SERVER = textwrap.dedent(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    if mode == "drains":  # like the plugin: on SIGUSR1, finish (here: at once) and exit 0
-        def drained(signum, frame):
-            open(pids + ".drained", "w").close()
-            stop(signum, frame)
+    if mode in ("drains", "stalls"):
         signal.signal(signal.SIGUSR1, drained)
     with open(pids + ".tmp", "w") as f:
         json.dump({"child": os.getpid(), "grandchild": grandchild.pid}, f)
@@ -166,29 +174,51 @@ def test_a_stop_signal_is_forwarded_and_a_clean_stop_is_0(
     assert launched.finish() == (0, "")
 
 
-def test_a_lost_stop_signal_is_sent_again(launch: Launch) -> None:
-    launched = launch("deaf")
+def _marks(launched: Launched) -> tuple[bool, str]:
+    """Whether the fake server was asked to drain, and how many SIGTERMs it got."""
+    drained = launched.pids_file.with_name(launched.pids_file.name + ".drained")
+    sigterms = launched.pids_file.with_name(launched.pids_file.name + ".sigterms")
+    return drained.exists(), sigterms.read_text() if sigterms.exists() else "0"
+
+
+@pytest.mark.parametrize("drain", [30, 0])
+def test_sigterm_asks_a_serving_server_to_drain(launch: Launch, drain: float) -> None:
+    launched = launch("drains", drain=drain)
     os.kill(launched.process.pid, signal.SIGTERM)
     assert launched.finish() == (0, "")
+    assert _marks(launched) == (True, "0")
 
 
-def test_sigterm_asks_the_server_to_drain_first(launch: Launch) -> None:
-    launched = launch("drains", drain=30)
+def test_a_starting_server_gets_sigterm_at_once(launch: Launch) -> None:
+    launched = launch("serve", drain=60)  # SIGUSR1 ignored, as before the plugin is up
+    started = time.monotonic()
     os.kill(launched.process.pid, signal.SIGTERM)
     assert launched.finish() == (0, "")
-    assert launched.pids_file.with_name(launched.pids_file.name + ".drained").exists()
+    assert time.monotonic() - started < 10
+    assert _marks(launched) == (False, "1")
 
 
-def test_a_server_that_cannot_drain_gets_sigterm_after_the_drain_time(launch: Launch) -> None:
-    launched = launch("serve", drain=1.5)  # SIGUSR1 ignored, as before the plugin is up
+def test_a_starting_server_that_lost_its_sigterm_is_asked_to_drain_once_it_can(
+    launch: Launch,
+) -> None:
+    """Never a second SIGTERM: vLLM, stopping its start-up, would be interrupted half-way."""
+    launched = launch("deaf", drain=30)
+    os.kill(launched.process.pid, signal.SIGTERM)
+    assert launched.finish() == (0, "")
+    assert _marks(launched) == (True, "1")
+
+
+def test_a_drain_that_lasts_too_long_is_followed_by_sigterm(launch: Launch) -> None:
+    launched = launch("stalls", drain=1.5)
     started = time.monotonic()
     os.kill(launched.process.pid, signal.SIGTERM)
     assert launched.finish() == (0, "")
     assert time.monotonic() - started >= 1.5
+    assert _marks(launched) == (True, "1")
 
 
 def test_a_second_sigterm_does_not_wait_for_the_drain(launch: Launch) -> None:
-    launched = launch("serve", drain=60)
+    launched = launch("stalls", drain=60)
     started = time.monotonic()
     os.kill(launched.process.pid, signal.SIGTERM)
     time.sleep(0.3)
