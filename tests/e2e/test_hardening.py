@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from loadtest.server import ServerProcess
+from tests.servers import tiny_server
 
 from .conftest import API_KEY
 
@@ -84,7 +85,7 @@ def test_a_server_open_to_the_network_without_a_key_says_so_in_its_start_up_log(
 ) -> None:
     """One start-up line an operator cannot miss; the keyed server of this tier logs none."""
     log = tmp_path / "open.log"
-    with ServerProcess(tiny_model, extra_args=("--host", "0.0.0.0"), log_path=log):
+    with tiny_server(tiny_model, extra_args=("--host", "0.0.0.0"), log_path=log):
         said = log.read_text(encoding="utf-8")
     assert f"{OPEN_WARNING} 0.0.0.0" in said
     assert server.log_path is not None
