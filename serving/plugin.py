@@ -176,6 +176,7 @@ def _secure(
         drain=drain,
         ui=ui_sessions,
         linger_s=settings.body_linger_s,
+        body_timeout_s=settings.body_timeout_s,
     )
     observer = functools.partial(
         Observer, metrics=task_metrics(), drain=drain, log=settings.request_log

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     """Largest request body on any route; larger bodies get a 413 before they are parsed."""
 
+    body_timeout_s: float = Field(default=60.0, gt=0)
+    """How long a request's body may take to arrive once the gate reads it; later: 408, and the
+    connection closes (a client trickling its body holds memory and delays a drain)."""
+
     body_linger_s: float = Field(default=10.0, ge=0)
     """After refusing a request (401, 413, 503), how long the rest of its body is read and thrown
     away so that a client that sends its whole body before it reads gets the answer, not a reset

@@ -15,8 +15,11 @@ Rules, in order, for every HTTP request:
    On the web UI's paths (``/ui`` and below) a browser may instead show the UI's session
    cookie (``serving.ui.auth``), which is worth nothing on any other path; a browser asking for
    the UI page without either is redirected to the UI's login form. Otherwise: 401.
-2. **Size.** A body over ``SEQGPT_MAX_BODY_BYTES`` is a 413, decided from ``Content-Length``
-   before anything is read, or while reading a body sent without one; nothing is parsed.
+2. **Size and time.** A body over ``SEQGPT_MAX_BODY_BYTES`` (4 KiB on an open path) is a 413,
+   decided from ``Content-Length`` before anything is read, or while reading a body sent without
+   one; nothing is parsed. A body still arriving ``SEQGPT_BODY_TIMEOUT_S`` after the request
+   began to be read is a 408 and the connection closes: a client trickling its body holds
+   neither memory nor a drain for longer.
 
 Every refusal here (401, 413, 503 while draining) reaches its client: the answer is sent, then the
 rest of the body is read and dropped for up to ``SEQGPT_BODY_LINGER_S`` before the exchange ends.
@@ -52,6 +55,8 @@ _UNAUTHORIZED = "A valid API key is required: send the header 'Authorization: Be
 _POLICY_VIOLATION = 1008
 _GOING_AWAY = 1001
 METRICS_PATH = "/metrics"
+OPEN_BODY_BYTES = 4096
+"""Largest body an open path takes (the UI's login form sends a key; a probe sends nothing)."""
 
 
 class SessionCheck(Protocol):
@@ -79,9 +84,11 @@ class Gate:
         drain: Drain,
         ui: SessionCheck | None = None,
         linger_s: float = 10.0,
+        body_timeout_s: float = 60.0,
     ) -> None:
         self.app = app
         self._linger_s = linger_s
+        self._body_timeout_s = body_timeout_s
         self._drain = drain
         self._ui = ui
         self._key_hashes = [_digest(key) for key in keys if key]
@@ -150,14 +157,24 @@ class Gate:
     async def _with_body(
         self, scope: Scope, receive: Receive, send: Send, path: str, headers: Headers
     ) -> None:
+        # An open path (a probe, the UI's login form) takes no body worth more than a few KiB.
+        limit = min(self._max_body_bytes, OPEN_BODY_BYTES) if path in self._open_paths else None
+        limit = limit or self._max_body_bytes
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._max_body_bytes:
-            await self._too_large(scope, receive, send, body_ended=False)
+        if declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, receive, send, limit, body_ended=False)
             return
         try:
-            body = await _read_body(receive, self._max_body_bytes)
+            async with asyncio.timeout(self._body_timeout_s):
+                body = await _read_body(receive, limit)
         except _BodyTooLarge as exc:
-            await self._too_large(scope, receive, send, body_ended=exc.ended)
+            await self._too_large(scope, receive, send, limit, body_ended=exc.ended)
+            return
+        except TimeoutError:  # a client trickling its body: it holds memory and a drain
+            message = f"The request body did not arrive within {self._body_timeout_s:g} s."
+            response = error_response(HTTPStatus.REQUEST_TIMEOUT, message)
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
             return
         if body is None:  # the client left while sending
             return
@@ -179,9 +196,8 @@ class Gate:
         await self._refuse(response, scope, receive, send)
 
     async def _too_large(
-        self, scope: Scope, receive: Receive, send: Send, *, body_ended: bool
+        self, scope: Scope, receive: Receive, send: Send, limit: int, *, body_ended: bool
     ) -> None:
-        limit = self._max_body_bytes
         message = f"The request body is larger than this server's limit of {limit} bytes."
         response = error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
         response.headers["Connection"] = "close"

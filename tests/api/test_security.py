@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.datastructures import State
 from starlette.responses import PlainTextResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from serving.contract.limits import CompletionLimits
 from serving.core.settings import Settings
@@ -297,3 +297,34 @@ def test_a_server_open_to_the_network_without_a_key_says_so_at_start(
         logger.removeHandler(caplog.handler)
     said = [r.getMessage() for r in caplog.records if "no API key is set" in r.getMessage()]
     assert bool(said) == warned, said
+
+
+def test_a_body_that_trickles_past_the_deadline_is_a_408_and_closes() -> None:
+    gate = Gate(
+        _downstream,
+        keys=[],
+        open_paths=set(),
+        max_body_bytes=10_000,
+        limits=CompletionLimits(max_tokens=100, n=2, logprobs=5),
+        drain=Drain(timeout_s=1),
+        body_timeout_s=0.2,
+    )
+    sent: list[Message] = []
+    parts = iter([{"type": "http.request", "body": b"{", "more_body": True}])
+
+    async def receive() -> Message:
+        part = next(parts, None)
+        if part is None:
+            await asyncio.sleep(3600)  # the rest never comes
+        return part or {}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/classify", "headers": []}
+    started = time.monotonic()
+    asyncio.run(gate(scope, receive, send))
+    assert time.monotonic() - started < 2
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]
+    assert json.loads(sent[1]["body"])["error"]["type"] == "RequestTimeoutError"

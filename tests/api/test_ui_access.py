@@ -111,13 +111,23 @@ def test_the_login_sets_a_strict_http_only_cookie_for_the_right_key(
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"key=", b"a=1&b=2&c=3&d=4&e=5&key=" + KEY.encode(), b"key=" + b"k" * 5000, b"\xff\xfe"],
+    [b"", b"key=", b"a=1&b=2&c=3&d=4&e=5&key=" + KEY.encode(), b"key=" + b"k" * 4000, b"\xff\xfe"],
 )
 def test_a_malformed_login_is_a_401_page(guarded: TestClient, body: bytes) -> None:
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     response = guarded.post("/ui/login", content=body, headers=headers, follow_redirects=False)
     assert response.status_code == 401
     assert "set-cookie" not in response.headers
+
+
+def test_a_login_form_over_4_kib_is_a_413_before_it_is_read(guarded: TestClient) -> None:
+    """The login form is open to anyone: it takes a key, not megabytes."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    body = b"key=" + b"k" * 5000
+    response = guarded.post("/ui/login", content=body, headers=headers, follow_redirects=False)
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "RequestTooLargeError"
+    assert "4096 bytes" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
