@@ -41,6 +41,7 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.contract.limits import CompletionLimits, completion_limit_error
@@ -205,7 +206,7 @@ class Gate:
 
     async def _refuse(
         self,
-        response: ASGIApp,
+        response: Response,
         scope: Scope,
         receive: Receive,
         send: Send,
@@ -219,6 +220,9 @@ class Gate:
         if body_ended or scope["type"] != "http" or not _has_body(Headers(scope=scope)):
             await response(scope, receive, send)
             return
+        # What is left of the body after the linger is not read: the connection cannot serve
+        # another request after it.
+        response.headers["Connection"] = "close"
 
         async def held(message: Message) -> None:
             if message["type"] == "http.response.body" and not message.get("more_body", False):
