@@ -1,5 +1,6 @@
 """One real server for the whole e2e tier: vLLM's CPU backend, the tiny test model served in fp32
-(``tests.servers``), the plugin, an API key. Starting vLLM costs ~30 s here, so tests share it."""
+(``tests.servers``), the plugin, an API key. Starting vLLM costs ~30 s here, so tests share it;
+``pace`` says how much slower than the reference machine it serves (``tests.servers``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from loadtest.server import ServerProcess
-from tests.servers import tiny_server
+from tests.servers import Pace, measure_pace, tiny_server
 
 API_KEY = "test-key"
 MAX_TEXT_CHARS = 3000
@@ -27,6 +28,11 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log = tmp_path_factory.mktemp("logs") / "e2e-server.log"
     with tiny_server(tiny_model, api_key=API_KEY, env=env, log_path=log) as remote:
         yield remote
+
+
+@pytest.fixture(scope="session")
+def pace(server: ServerProcess) -> Pace:
+    return measure_pace(server.url, {"Authorization": f"Bearer {API_KEY}"})
 
 
 @pytest.fixture

@@ -18,12 +18,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.server import ServerProcess
-from tests.servers import tiny_server
+from tests.servers import measure_pace, tiny_server
 
 KEY = "operations-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 SECRET = "运维机密QX9"
 BUDGET = 1800  # tokens per extraction prompt: seconds on the tiny model, even on a quiet machine
+# Long enough for those extractions to end inside it on a slow machine too (the stop test waits
+# for them); the drain ends as soon as they have.
+DRAIN_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def ops(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     env = {
         "SEQGPT_MAX_NEW_TOKENS": str(BUDGET),
         "SEQGPT_AUDIT_LOG": str(folder / "audit.jsonl"),
-        "SEQGPT_DRAIN_TIMEOUT_S": "30",
+        "SEQGPT_DRAIN_TIMEOUT_S": str(DRAIN_S),
     }
     with tiny_server(tiny_model, api_key=KEY, env=env, log_path=folder / "server.log") as srv:
         yield srv
@@ -118,8 +121,10 @@ def test_status_says_healthy_model_and_device(http: httpx.Client) -> None:
 # ---------------------------------------------------------------- graceful stop (last)
 
 
-async def _stop_under_load(ops: ServerProcess) -> tuple[list[httpx.Response], list[int], float]:
-    async with httpx.AsyncClient(base_url=ops.url, headers=AUTH, timeout=60) as client:
+async def _stop_under_load(
+    ops: ServerProcess, timeout: float
+) -> tuple[list[httpx.Response], list[int], float]:
+    async with httpx.AsyncClient(base_url=ops.url, headers=AUTH, timeout=timeout) as client:
         body = {"text": "张三于2023年5月1日在北京加入阿里巴巴。", "labels": ["人物", "时间"]}
         inflight = [asyncio.ensure_future(client.post("/v1/extract", json=body)) for _ in range(3)]
         await asyncio.sleep(0.5)
@@ -141,9 +146,10 @@ async def _stop_under_load(ops: ServerProcess) -> tuple[list[httpx.Response], li
 def test_sigterm_finishes_requests_in_flight_and_refuses_new_ones_until_exit(
     ops: ServerProcess,
 ) -> None:
-    answered, refused, _ = asyncio.run(_stop_under_load(ops))
+    pace = measure_pace(ops.url, AUTH)
+    answered, refused, _ = asyncio.run(_stop_under_load(ops, pace(60)))
     assert [r.status_code for r in answered] == [200, 200, 200]
     assert all(r.json()["truncated"] for r in answered)  # they ran to their full budget
     assert refused
     assert set(refused) == {503}
-    assert ops.wait(timeout=60) == 0
+    assert ops.wait(timeout=pace(60)) == 0
