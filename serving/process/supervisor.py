@@ -13,12 +13,14 @@ launcher therefore runs it as a child (never ``exec``) and:
     handler still waits for the engine, which then logs a traceback for a stop (a race it often
     loses on a slow machine: ``AsyncLLM.shutdown`` cancels the output handler only after the
     engine client's cleanup has cancelled the task that feeds it);
-  - a server that is still starting gets one SIGTERM, at once (there is nothing to drain), on
-    which vLLM abandons its start-up and stops its engine. Never a second one: it would interrupt
-    that stop half-way (vLLM's start-up SIGTERM handler raises KeyboardInterrupt each time).
-    While vLLM waits for its engine it loses that SIGTERM (its ``zmq_socket_ctx`` swallows the
-    KeyboardInterrupt) and carries on starting: it is asked to drain as soon as it can, which
-    stops it before it has served anything;
+  - a server that is still starting gets SIGTERM at once (there is nothing to drain), on which
+    vLLM abandons its start-up and stops its engine. While vLLM waits for its engine it loses
+    that SIGTERM (its ``zmq_socket_ctx`` swallows the KeyboardInterrupt, closing the socket of
+    the engine's start-up handshake) and either carries on starting, and is then asked to drain
+    as soon as it can (which stops it before it has served anything), or, if its engine had not
+    made contact yet, waits for an engine that waits for it (up to VLLM_ENGINE_READY_TIMEOUT_S,
+    600 s): the SIGTERM goes again, but only ``STARTING_RESEND_FACTOR * resend`` seconds later,
+    when the stop a first SIGTERM caused is over, and only while the server cannot drain;
 - forwards SIGINT, a second SIGTERM, and SIGHUP as SIGTERM (vLLM does not handle SIGHUP and
   would die without stopping its engine), and again every ``resend`` seconds until it exits
   (vLLM ignores repeats once it is stopping). The child has its own process group, so a
@@ -52,6 +54,11 @@ __all__ = ["GRACE_S", "RESEND_S", "die_with_parent", "end_tree", "exit_status", 
 
 GRACE_S = 5.0
 RESEND_S = 5.0
+# A server still starting gets its SIGTERM again only this many RESEND_S later: vLLM, stopping a
+# start-up, waits up to VLLM_WORKER_SHUTDOWN_TIMEOUT_SECONDS (5 s) for its engine, and a repeat
+# within that would interrupt its stop half-way (its start-up SIGTERM handler raises
+# KeyboardInterrupt every time).
+STARTING_RESEND_FACTOR = 3
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 # Signals a supervisor (systemd, Kubernetes, a terminal) sends to stop us, and what the child
@@ -102,15 +109,16 @@ def _catches(pid: int, signum: int) -> bool:
 
 class _Stop:
     """The child's stop: the first SIGTERM a graceful one (``begin``), other stop signals
-    forwarded at once; the last one is sent again while the child runs (``sent_at``)."""
+    forwarded at once; whatever was sent goes again at ``next_at`` while the child runs."""
 
-    def __init__(self, drain: float) -> None:
+    def __init__(self, drain: float, resend: float) -> None:
         self.signal: signal.Signals | None = None
-        self.sent_at = 0.0  # the stop signal goes again ``resend`` seconds after this
         self.child: subprocess.Popen[bytes] | None = None
-        self._drain = drain
+        self.next_at = math.inf
         self.graceful = False  # the stop asked for is the first SIGTERM's
         self.drain_asked = False
+        self._drain = drain
+        self._resend = resend
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
         first = self.signal is None
@@ -122,29 +130,34 @@ class _Stop:
             self.send()
 
     def begin(self) -> None:
-        """Ask the child to drain if it can (it serves), else send it SIGTERM once (it starts)."""
+        """Ask the child to drain if it can (it serves), else send it SIGTERM (it starts)."""
         if self.child is None:
             return  # begun once the child exists
+        now = time.monotonic()
         if _catches(self.child.pid, signal.SIGUSR1):
             self.child.send_signal(signal.SIGUSR1)
             self.drain_asked = True
-            self.sent_at = time.monotonic() + self._drain  # SIGTERM only once the drain is over
+            self.next_at = now + self._drain + self._resend  # SIGTERM once the drain is over
         else:
             self.child.send_signal(signal.SIGTERM)
-            self.sent_at = math.inf  # never again: see the module's docstring
+            self.next_at = now + STARTING_RESEND_FACTOR * self._resend
 
-    def poll(self) -> None:
-        """A child asked to stop while it started, that started all the same, is asked to drain."""
-        if self.graceful and not self.drain_asked:
-            assert self.child is not None
-            if _catches(self.child.pid, signal.SIGUSR1):
+    def tick(self) -> None:
+        """While the child runs: a child asked to stop while it started, that started all the
+        same, is asked to drain at once; the stop goes again when it is time."""
+        assert self.child is not None
+        due = time.monotonic() >= self.next_at
+        if self.graceful and not self.drain_asked:  # starting: SIGUSR1 once it can, or SIGTERM
+            if due or _catches(self.child.pid, signal.SIGUSR1):
                 self.begin()
+        elif due:
+            self.send()
 
     def send(self) -> None:
         """Send the stop signal to the child (if both exist)."""
         if self.child is not None and self.signal is not None:
             self.child.send_signal(self.signal)
-            self.sent_at = time.monotonic()
+            self.next_at = time.monotonic() + self._resend
 
 
 def supervise(
@@ -158,7 +171,7 @@ def supervise(
     """Run ``argv`` as our child until it exits, end its process tree, return our exit status."""
     if sys.platform == "linux":
         _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    stop = _Stop(drain)
+    stop = _Stop(drain, resend)
     for signum in _FORWARDED:
         signal.signal(signum, stop)
     preexec = _die_with(os.getpid()) if sys.platform == "linux" else None
@@ -169,9 +182,7 @@ def supervise(
     else:
         stop.send()
     while (returncode := stop.child.poll()) is None:
-        stop.poll()
-        if stop.signal is not None and time.monotonic() - stop.sent_at >= resend:
-            stop.send()
+        stop.tick()
         time.sleep(0.1)
     end_tree(grace)
     return exit_status(returncode, stop_requested=stop.signal is not None)

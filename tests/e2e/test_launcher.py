@@ -178,13 +178,13 @@ def _state(pid: int) -> str:
 
 # Moments of a start-up at which a stop is asked for (SIGTERM to the launcher), each found in the
 # server's processes or log: vLLM waits for its engine (a SIGTERM to vLLM is lost there), the
-# API server sets up the plugin (the web UI's import takes seconds), and the server is about to
-# serve (vLLM's own SIGTERM handler is in place or about to be: the moment that left a traceback
-# on a slow machine, where the launcher's SIGTERM came after the drain window).
+# API server sets up the plugin (the web UI's import takes seconds), and uvicorn starts, before
+# /health answers (vLLM's own SIGTERM handler is in place: the moment that left a traceback on a
+# slow machine, where the launcher's SIGTERM came after the drain window).
 START_MOMENTS = {
     "engine-loading": lambda server: bool(_engine_cores(server)),
     "plugin-setting-up": lambda server: "Loaded endpoint plugin seqgpt" in _log(server),
-    "about-to-serve": lambda server: "Starting vLLM server" in _log(server),
+    "uvicorn-starting": lambda server: "Started server process" in _log(server),
 }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.process.supervisor import exit_status
+from serving.process.supervisor import STARTING_RESEND_FACTOR, exit_status
 
 ROOT = Path(__file__).resolve().parents[3]
 FAKE_SERVER = textwrap.dedent(
@@ -45,10 +45,11 @@ FAKE_SERVER = textwrap.dedent(
             sigterms.append(signum)
             with open(pids + ".sigterms", "w") as f:
                 f.write(str(len(sigterms)))
-        if mode == "deaf" and not missed:  # like vLLM waiting for its engine: a lost signal,
-            missed.append(signum)  # and the start-up goes on to the plugin's SIGUSR1 handler
-            signal.signal(signal.SIGUSR1, drained)
-            return
+        if mode in ("deaf", "stuck") and not missed:  # like vLLM waiting for its engine: lost,
+            missed.append(signum)
+            if mode == "deaf":  # and the start-up goes on to the plugin's SIGUSR1 handler
+                signal.signal(signal.SIGUSR1, drained)
+            return  # stuck: its engine never makes contact
         grandchild.terminate()
         grandchild.wait()
         sys.exit(0)
@@ -70,6 +71,7 @@ FAKE_SERVER = textwrap.dedent(
         time.sleep(1)
     """
 )
+RESEND_IN_TESTS = 0.5
 LAUNCHER = (
     "import os, sys\n"
     "from serving.process.supervisor import supervise\n"
@@ -206,6 +208,18 @@ def test_a_starting_server_that_lost_its_sigterm_is_asked_to_drain_once_it_can(
     os.kill(launched.process.pid, signal.SIGTERM)
     assert launched.finish() == (0, "")
     assert _marks(launched) == (True, "1")
+
+
+def test_a_starting_server_stuck_after_losing_its_sigterm_gets_it_again_later(
+    launch: Launch,
+) -> None:
+    """Not ``resend`` seconds later: vLLM's stop of its start-up would be interrupted."""
+    launched = launch("stuck", drain=30)
+    started = time.monotonic()
+    os.kill(launched.process.pid, signal.SIGTERM)
+    assert launched.finish() == (0, "")
+    assert time.monotonic() - started >= STARTING_RESEND_FACTOR * RESEND_IN_TESTS
+    assert _marks(launched) == (False, "2")
 
 
 def test_a_drain_that_lasts_too_long_is_followed_by_sigterm(launch: Launch) -> None:
