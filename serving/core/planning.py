@@ -63,12 +63,17 @@ class Planner:
         """Refuses ``(prompts, windows)`` that could never be admitted at once."""
 
     def prepare(
-        self, spec: TaskSpec, text: str, labels: str | Sequence[str], reference: bool = False
+        self,
+        spec: TaskSpec,
+        text: str,
+        checked: list[str],
+        reference: bool = False,
+        per_window: int = 1,
     ) -> list[Submission]:
-        """Check the input, plan the prompts (in windows when the text does not fit one),
-        tokenize them and size their budgets."""
-        self.checks.text(text)
-        checked = self.checks.labels(labels)
+        """Plan the prompts of a checked text and labels (in windows when the text does not fit
+        one), tokenize them and size their budgets. ``per_window``: the prompts each window
+        holds in flight, to refuse windows that could never be admitted before tokenizing them.
+        """
         whole = Window(0, len(text))
         submissions = self._submissions(spec, text, checked, reference, whole, 0)
         if all(self._fits(s) for s in submissions):
@@ -81,7 +86,7 @@ class Planner:
             if budget < 1:
                 break
             windows = plan_windows(text, budget, self._settings.window_overlap_tokens, self._count)
-            self._check_bound(len(windows) * len(empty), len(windows))  # before tokenizing
+            self._check_bound(len(windows) * per_window, len(windows))  # before tokenizing
             submissions = [
                 s
                 for index, window in enumerate(windows)

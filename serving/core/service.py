@@ -13,10 +13,18 @@ Guarantees, in the order they are applied:
   shortened: a text that does not fit one prompt is sent as overlapping windows of whole
   sentences (``serving.core.windows``); their answers are combined by the task's combiner (scores:
   the mean of the windows' normalised scores).
-- At most ``max_inflight`` task prompts are in flight; a request that does not fit is refused
-  at once with ``Overloaded`` (429), never queued without bound. A request needing more than
-  ``max_inflight`` at once (a long text's windows times its label chunks, times the beams or
-  labels its option reads) could never fit: it is a 413 (``TooLarge``), not a 429 to retry.
+- Admission comes before planning. A request's prompts per window (its label chunks, times the
+  beams or labels its option reads) are counted from its labels alone, and that many prompts
+  are taken from the ``max_inflight`` bound before its text is planned or tokenized: a request
+  that does not fit now is refused at once with ``Overloaded`` (429), one that could never fit
+  with ``TooLarge`` (413), so refusing costs no tokenization. Once planned, its hold grows to
+  its windows' count (429 or 413 then, if they do not fit); a text split into windows is
+  refused as soon as its windows are counted, before they are tokenized.
+- Planning never holds the event loop for long: a request that tokenizes more than
+  ``_INLINE_PLAN_CHARS`` characters (its text once per prompt of a window) is planned in the
+  service's planning threads (Hugging Face's fast tokenizers release the GIL while they encode),
+  so ``/health`` and every other request are answered meanwhile. A client that leaves while
+  its planning is queued takes it off the queue.
 - A request running past ``request_timeout_s`` raises ``DeadlineExceeded`` (504). Cancellation
   (timeout, client disconnect, a failed sibling prompt) closes the ``generate`` iterators, and
   vLLM aborts their requests in the engine.
@@ -32,11 +40,14 @@ instead of greedy, label-constrained decoding.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import uuid
 from collections.abc import Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from vllm.exceptions import VLLMError
@@ -63,7 +74,10 @@ from serving.core.tasks import TASKS, TaskSpec
 __all__ = ["DECODINGS", "DecodingMode", "SeqGPTService"]
 
 logger = logging.getLogger(__name__)
-_PREPARE_INLINE_CHARS = 8000  # longer texts are checked and tokenized in a worker thread
+_INLINE_PLAN_CHARS = 4000
+"""Planning that tokenizes at most this many characters runs inline (a few milliseconds at most
+with a fast tokenizer); more goes to the planning threads."""
+_PLANNING_THREADS = 2
 
 DecodingMode = Literal["fast", "reference"]
 DECODINGS: tuple[str, ...] = get_args(DecodingMode)
@@ -90,6 +104,7 @@ class SeqGPTService:
         special_tokens = getattr(tokenizer, "all_special_tokens", ())
         self.checks = InputChecks(settings, special_tokens, max_model_len)
         self.planner = Planner(tokenizer, settings, self.checks, self._check_bound)
+        self._planning = ThreadPoolExecutor(_PLANNING_THREADS, thread_name_prefix="seqgpt-plan")
 
     @classmethod
     def for_engine(cls, engine: Any, settings: Settings) -> SeqGPTService:
@@ -156,23 +171,47 @@ class SeqGPTService:
         """
         spec = TASKS[task]
         self.check_options(task, scores, decoding)
-        prepare = (spec, text, labels, decoding == "reference")
-        if len(text) <= _PREPARE_INLINE_CHARS:
-            submissions = self.planner.prepare(*prepare)
-        else:  # tokenizing a long text's windows would stall the event loop (~0.3 s per 100k)
-            submissions = await asyncio.to_thread(self.planner.prepare, *prepare)
-        request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
-        windows = submissions[-1].window + 1
-        if scores:
-            return await self._scored(task, submissions, request_id)
-        # A reference prompt keeps up to BEAM_WIDTH sequences in the engine at once.
-        weight = BEAM_WIDTH if decoding == "reference" else 1
-        with self._admitted(len(submissions) * weight, windows):
+        reference = decoding == "reference"
+        self.checks.text(text)
+        checked = self.checks.labels(labels)
+        per_window = self._per_window(spec, checked, scores, reference)
+        with self._held(per_window) as held:  # 413 or 429 before any tokenization
+            submissions = await self._plan(spec, text, checked, reference, per_window)
+            windows = submissions[-1].window + 1
+            self._hold(held, per_window * windows, windows)
+            request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
+            if scores:
+                return await self._scored(task, submissions, request_id)
             generations = await self._gather(
                 [self._generate(spec, s, f"{request_id}-{i}") for i, s in enumerate(submissions)],
                 request_id,
             )
         return TaskResult(task, generations, spec.combine(generations), windows=windows)
+
+    def check_room(self, task: str, labels: list[str], scores: bool, decoding: str) -> None:
+        """Refuse a request with ``labels`` that could never be admitted (413), or that the
+        bound has no room for now (429), from counts alone: a batch asks this once, so a batch
+        none of whose texts could start is one refusal."""
+        per_window = self._per_window(TASKS[task], labels, scores, decoding == "reference")
+        self._hold(_Held(), per_window, 1, take=False)
+
+    def _per_window(self, spec: TaskSpec, labels: list[str], scores: bool, reference: bool) -> int:
+        """The prompts one window of a request holds in flight: a scored classification reads
+        every label, a reference prompt keeps up to BEAM_WIDTH sequences in the engine."""
+        if scores:
+            return len(labels)
+        prompts = len(spec.plan("", labels, self._settings.chunk_size))
+        return prompts * BEAM_WIDTH if reference else prompts
+
+    async def _plan(
+        self, spec: TaskSpec, text: str, labels: list[str], reference: bool, per_window: int
+    ) -> list[Submission]:
+        """The request's submissions, planned inline when that is cheap, else in a planning
+        thread (cancelled while it waits there if the request is)."""
+        plan = functools.partial(self.planner.prepare, spec, text, labels, reference, per_window)
+        if len(text) * per_window <= _INLINE_PLAN_CHARS:
+            return plan()
+        return await asyncio.get_running_loop().run_in_executor(self._planning, plan)
 
     @staticmethod
     def check_options(task: str, scores: bool, decoding: str) -> None:
@@ -196,13 +235,12 @@ class SeqGPTService:
         labels_ids = [self.planner.encode_label(label) for label in labels]
         eos = self._tokenizer.eos_token_id  # type: ignore[attr-defined]
         windows = len(submissions)
-        with self._admitted(len(labels) * windows, windows):
-            ids = [request_id] if windows == 1 else [f"{request_id}-w{i}" for i in range(windows)]
-            scoring = [
-                label_logprobs(self._engine, s.token_ids, labels_ids, eos, rid)
-                for s, rid in zip(submissions, ids, strict=True)
-            ]
-            per_window = [normalise(lp) for lp in await self._gather(scoring, request_id)]
+        ids = [request_id] if windows == 1 else [f"{request_id}-w{i}" for i in range(windows)]
+        scoring = [
+            label_logprobs(self._engine, s.token_ids, labels_ids, eos, rid)
+            for s, rid in zip(submissions, ids, strict=True)
+        ]
+        per_window = [normalise(lp) for lp in await self._gather(scoring, request_id)]
         probabilities = [sum(column) / windows for column in zip(*per_window, strict=True)]
         best = labels[max(range(len(labels)), key=probabilities.__getitem__)]
         generations = [
@@ -234,18 +272,28 @@ class SeqGPTService:
             raise TooLarge(message, param="text")
 
     @contextmanager
-    def _admitted(self, prompts: int, windows: int = 1) -> Iterator[None]:
+    def _held(self, prompts: int) -> Iterator[_Held]:
+        """Hold ``prompts`` of the bound (413 or 429 if they cannot be), and what the hold
+        grows to, until the request ends."""
+        held = _Held()
+        self._hold(held, prompts, 1)
+        try:
+            yield held
+        finally:
+            self._inflight -= held.prompts
+
+    def _hold(self, held: _Held, prompts: int, windows: int, *, take: bool = True) -> None:
+        """Make ``held`` hold ``prompts`` (``take=False``: only ask whether it could)."""
         self._check_bound(prompts, windows)
-        if self._inflight + prompts > self._max_inflight:
+        more = prompts - held.prompts
+        if self._inflight + more > self._max_inflight:
             raise Overloaded(
                 f"The server is at its limit of {self._max_inflight} prompts in flight; "
                 "retry in a moment."
             )
-        self._inflight += prompts
-        try:
-            yield
-        finally:
-            self._inflight -= prompts
+        if take:
+            self._inflight += more
+            held.prompts = prompts
 
     async def _gather(self, work: list[Coroutine[Any, Any, Any]], request_id: str) -> list[Any]:
         """Run a request's engine work concurrently, within its deadline; the first failure
@@ -309,3 +357,10 @@ class SeqGPTService:
     ) -> SamplingParams:
         """The sampling parameters of one prompt (``Planner.sampling_params``)."""
         return self.planner.sampling_params(spec, labels, reference)
+
+
+@dataclass
+class _Held:
+    """The prompts a request holds of the in-flight bound."""
+
+    prompts: int = 0

@@ -94,7 +94,11 @@ async def _single(
 async def _batch(
     request: Request, task: str, body: ClassifyBatchRequest | ExtractBatchRequest
 ) -> list[ClassifyResponse | ExtractResponse | ItemError]:
-    """Every text at once, through the service's in-flight bound; an item fails alone."""
+    """Every text at once, through the service's in-flight bound; an item fails alone.
+
+    Items are admitted in input order, each before any is planned: those the bound has no room
+    for get their 429 at once, and a batch with room for none is one 429 (or 413).
+    """
     service = _service(request)
     limit = service.max_batch_items
     if not body.texts or len(body.texts) > limit:
@@ -102,6 +106,7 @@ async def _batch(
         raise InvalidInputError(message, parameter="texts")
     labels = service.checks.labels(body.labels)  # one verdict for the whole batch
     service.check_options(task, **_options(body))
+    service.check_room(task, labels, **_options(body))  # not even one text fits: one refusal
     facts(request).update(task=task, items=len(body.texts))
     facts(request)["text_chars"] = sum(map(len, body.texts))
     request_id = getattr(request.state, "request_id", None) or "batch"
