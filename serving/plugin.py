@@ -29,6 +29,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 
 if TYPE_CHECKING:
+    from serving.core.errors import ServingError
+    from serving.core.service import SeqGPTService
     from serving.core.settings import Settings
     from serving.http.lifecycle import Drain
     from serving.ui.auth import UiSessions
@@ -102,6 +104,12 @@ class SeqGPTPlugin:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drain.start, state)
 
 
+def _shed(state: State, task_paths: frozenset[str], path: str) -> ServingError | None:
+    """The refusal a task request gets now whatever its body (the service's bound is full)."""
+    service: SeqGPTService | None = getattr(state, "seqgpt", None)
+    return service.refusal_now() if service is not None and path in task_paths else None
+
+
 def _log_like_vllm() -> None:
     """Our modules' log lines (``serving.*``) go where vLLM's go, in its format."""
     ours, vllms = logging.getLogger("serving"), logging.getLogger("vllm")
@@ -159,7 +167,7 @@ def _secure(
     from serving.http.errors import install_error_handlers
     from serving.http.gate import Gate
     from serving.http.observe import Observer, task_metrics
-    from serving.http.routes import router
+    from serving.http.routes import TASK_PATHS, router
     from serving.http.surface import open_paths, prune_routes
     from serving.ui.auth import LOGIN_PATH, login_router
 
@@ -177,6 +185,7 @@ def _secure(
         ui=ui_sessions,
         linger_s=settings.body_linger_s,
         body_timeout_s=settings.body_timeout_s,
+        shed=functools.partial(_shed, app.state, TASK_PATHS),
     )
     observer = functools.partial(
         Observer, metrics=task_metrics(), drain=drain, log=settings.request_log

@@ -134,6 +134,17 @@ class SeqGPTService:
         """Task prompts admitted and not finished yet."""
         return self._inflight
 
+    def refusal_now(self) -> Overloaded | None:
+        """The 429 every task request gets now, whatever its body (the bound is full: each
+        needs a prompt at least), else None. The gate asks it before a body is parsed."""
+        return self._overloaded() if self._inflight >= self._max_inflight else None
+
+    def _overloaded(self) -> Overloaded:
+        return Overloaded(
+            f"The server is at its limit of {self._max_inflight} prompts in flight; "
+            "retry in a moment."
+        )
+
     @property
     def max_batch_items(self) -> int:
         """The most texts one batch request may hold."""
@@ -287,10 +298,7 @@ class SeqGPTService:
         self._check_bound(prompts, windows)
         more = prompts - held.prompts
         if self._inflight + more > self._max_inflight:
-            raise Overloaded(
-                f"The server is at its limit of {self._max_inflight} prompts in flight; "
-                "retry in a moment."
-            )
+            raise self._overloaded()
         if take:
             self._inflight += more
             held.prompts = prompts

@@ -23,7 +23,10 @@ Rules, in order, for every HTTP request:
 
 Every refusal here (401, 413, 503 while draining) reaches its client: the answer is sent, then the
 rest of the body is read and dropped for up to ``SEQGPT_BODY_LINGER_S`` before the exchange ends.
-3. **Completion limits.** On the completion routes, ``max_tokens``, ``n``, ``best_of``,
+3. **Load.** When a refusal does not depend on the body (``shed``: the task routes while the
+   service's in-flight bound is full), it is answered as soon as the body is read, before it is
+   parsed or routed: shedding load costs less than any request.
+4. **Completion limits.** On the completion routes, ``max_tokens``, ``n``, ``best_of``,
    ``logprobs`` and ``top_logprobs`` over the server's limits are a 400.
 
 Websocket requests that fail rule 1 are closed (policy violation).
@@ -36,7 +39,7 @@ import contextlib
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any, Protocol
 
@@ -45,6 +48,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.contract.limits import CompletionLimits, completion_limit_error
+from serving.core.errors import ServingError
 from serving.http.errors import error_response
 from serving.http.lifecycle import Drain
 
@@ -86,8 +90,10 @@ class Gate:
         ui: SessionCheck | None = None,
         linger_s: float = 10.0,
         body_timeout_s: float = 60.0,
+        shed: Callable[[str], ServingError | None] | None = None,
     ) -> None:
         self.app = app
+        self._shed = shed
         self._linger_s = linger_s
         self._body_timeout_s = body_timeout_s
         self._drain = drain
@@ -178,6 +184,11 @@ class Gate:
             await response(scope, receive, send)
             return
         if body is None:  # the client left while sending
+            return
+        refusal = self._shed(path) if self._shed is not None else None
+        if refusal is not None:
+            response = error_response(refusal.status, str(refusal), retry_after=refusal.retry_after)
+            await response(scope, receive, send)
             return
         if path in COMPLETION_PATHS:
             problem = completion_limit_error(_json_or_none(body), self._limits)

@@ -33,7 +33,7 @@ from serving.core.errors import InvalidInputError, ServingError
 from serving.core.service import SeqGPTService
 from serving.http.account import account, facts
 
-__all__ = ["router"]
+__all__ = ["TASK_PATHS", "router"]
 
 _ERRORS = {
     400: "Invalid input: the message names the field (param) and what is wrong.",
@@ -161,3 +161,7 @@ async def extract_batch(body: ExtractBatchRequest, raw_request: Request) -> Extr
 async def status(raw_request: Request) -> StatusResponse:
     """Health, model, device and load of this server, for a status line or a status light."""
     return await server_status(raw_request.app.state)
+
+
+TASK_PATHS = frozenset(route.path for route in router.routes if "POST" in route.methods)  # type: ignore[attr-defined]
+"""The routes whose requests the service admits under its in-flight bound."""

@@ -1,0 +1,116 @@
+"""Refusing is the cheapest thing the server does, on the real server: admission comes before
+planning, and planning never holds the event loop, so ``/health`` answers within a second while
+one keyed request plans 64 texts of 8,000 characters with 64 labels, and a burst of 400
+extractions gets its 429s at once.
+
+This module's server has a bound of 128 prompts in flight and an 8-token answer budget (the
+random model never stops by itself), with room for a whole 8,000-character text in one prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from loadtest.server import ServerProcess
+from tests.servers import tiny_server
+
+API_KEY = "admission-key"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+MAX_INFLIGHT = 128
+LABELS = [f"字段{i}" for i in range(64)]  # 11 extraction prompts per text
+PROMPTS_PER_TEXT = 11
+WORDS = "market shares rose the Beijing company said on Monday 公司 北京 张三 上涨".split()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {"SEQGPT_MAX_INFLIGHT": str(MAX_INFLIGHT), "SEQGPT_MAX_NEW_TOKENS": "8"}
+    log = tmp_path_factory.mktemp("logs") / "admission-server.log"
+    extra = ("--max-model-len", "16384")
+    with tiny_server(tiny_model, api_key=API_KEY, env=env, log_path=log, extra_args=extra) as up:
+        yield up
+
+
+def _text(seed: int, chars: int = 8000) -> str:
+    rng = random.Random(seed)
+    words: list[str] = []
+    while sum(map(len, words)) + len(words) < chars:
+        words.append(rng.choice(WORDS))
+    return " ".join(words)[:chars]
+
+
+async def _health_while(url: str, work: asyncio.Task[Any]) -> list[float]:
+    """``/health``'s answer times, asked every 100 ms until ``work`` is done."""
+    times = []
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        while not work.done():
+            started = time.perf_counter()
+            assert (await client.get("/health")).status_code == 200
+            times.append(time.perf_counter() - started)
+            await asyncio.sleep(0.1)
+    return times
+
+
+def test_health_answers_within_a_second_while_a_64_by_8000_by_64_batch_is_planned(
+    server: ServerProcess,
+) -> None:
+    texts = [_text(i) for i in range(64)]  # 1.1 MiB of JSON
+    body = {"texts": texts, "labels": LABELS}
+
+    async def run() -> tuple[httpx.Response, list[float]]:
+        async with httpx.AsyncClient(base_url=server.url, headers=AUTH, timeout=600) as client:
+            batch = asyncio.create_task(client.post("/v1/extract/batch", json=body))
+            health = await _health_while(server.url, batch)
+            return await batch, health
+
+    started = time.perf_counter()
+    response, health = asyncio.run(run())
+    took = time.perf_counter() - started
+    assert response.status_code == 200, response.text
+    kinds = ["ok" if "error" not in r else r["error"]["type"] for r in response.json()["results"]]
+    admitted = MAX_INFLIGHT // PROMPTS_PER_TEXT  # in input order, before any text is planned
+    assert kinds == ["ok"] * admitted + ["RateLimitError"] * (64 - admitted)
+    print(
+        f"\nbatch of 64 x 8,000 chars x 64 labels: {took:.1f} s, {admitted} texts answered; "
+        f"/health asked {len(health)} times, median {statistics.median(health) * 1000:.0f} ms, "
+        f"slowest {max(health) * 1000:.0f} ms"
+    )
+    assert max(health) < 1.0
+
+
+async def _burst(url: str, count: int) -> list[tuple[int, float]]:
+    limits = httpx.Limits(max_connections=count)
+    body = {"text": "张三于2023年5月1日在北京加入阿里巴巴。", "labels": LABELS[:6]}
+    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120, limits=limits) as client:
+        # Connections first, so the burst measures the server, not the client's handshakes.
+        await asyncio.gather(*(client.get("/ping") for _ in range(count)))
+
+        async def one() -> tuple[int, float]:
+            started = time.perf_counter()
+            response = await client.post("/v1/extract", json=body)
+            return response.status_code, time.perf_counter() - started
+
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def test_a_burst_of_400_extractions_gets_its_429s_at_once(server: ServerProcess) -> None:
+    results = asyncio.run(_burst(server.url, 400))
+    refused = sorted(elapsed for status, elapsed in results if status == 429)
+    answered = [elapsed for status, elapsed in results if status == 200]
+    assert len(refused) + len(answered) == 400, sorted({status for status, _ in results})
+    assert refused
+    print(
+        f"\nburst of 400 extractions: {len(answered)} answered (median "
+        f"{statistics.median(answered):.2f} s), {len(refused)} refused: median 429 "
+        f"{statistics.median(refused) * 1000:.0f} ms, slowest {refused[-1] * 1000:.0f} ms"
+    )
+    assert statistics.median(refused) < 0.5
