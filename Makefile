@@ -40,8 +40,9 @@ demo: setup
 	$(VENV)/bin/seqgpt-serve serve --model .models/tiny --port $(PORT) --enforce-eager $(SERVE_ARGS)
 
 # Under supervisor (deploy/supervisord.conf): restarted whenever it stops by itself. The file
-# names its settings as %(ENV_X)s, which supervisor refuses unset: these are the defaults.
-# VLLM_API_KEY and SEQGPT_* settings pass through the environment.
+# needs SEQGPT_LOG_DIR (here ./logs); the rest have defaults there, and these pass make's MODEL,
+# PORT and SERVE_ARGS. VLLM_API_KEY, SEQGPT_USER (who the server runs as when supervisord is
+# root) and the SEQGPT_* settings pass through the environment.
 SEQGPT_MODEL ?= $(MODEL)
 SEQGPT_PORT ?= $(PORT)
 SEQGPT_LOG_DIR ?= $(CURDIR)/logs

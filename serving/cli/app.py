@@ -41,6 +41,9 @@ SERVE_HELP = "\n\n".join(
         "fewer, VLLM_CPU_NUM_OF_RESERVED_CPU=0.",
         "API keys: --api-key KEY (repeatable) or the environment variable VLLM_API_KEY (one "
         "key). They reach the server through its environment, never its command line.",
+        "--user NAME: when started as root, become NAME (its groups and HOME) before anything "
+        "else, so that neither the launcher, nor the server, nor its engine runs as root "
+        "(deploy/supervisord.conf passes it); ignored when not started as root.",
         "The task endpoints read SEQGPT_* environment variables (SEQGPT_MAX_TEXT_CHARS, "
         "SEQGPT_MAX_LABELS, ...: see docs/settings.md); a bad value stops the launch at "
         "once.",
@@ -72,7 +75,7 @@ add_batch_commands(app)
 
 @app.command(
     help=SERVE_HELP,
-    options_metavar="[MODEL] [--api-key KEY] [VLLM FLAGS]",
+    options_metavar="[MODEL] [--api-key KEY] [--user NAME] [VLLM FLAGS]",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
 def serve(
@@ -86,6 +89,10 @@ def serve(
             help="Require this bearer key on /v1/* (repeatable; default: $VLLM_API_KEY).",
         ),
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="Started as root, run as this user (never as root)."),
+    ] = None,
 ) -> None:
     """Start and supervise the server (help: SERVE_HELP)."""
     from serving.process.launcher import api_keys, launch
@@ -93,7 +100,8 @@ def serve(
     if any(not key for key in api_key or []):
         fail("--api-key needs a non-empty key")
     hide_keys_from_process_list(api_key or [])
-    raise typer.Exit(launch(list(ctx.args), api_keys(api_key or [], os.environ), os.environ))
+    keys = api_keys(api_key or [], os.environ)
+    raise typer.Exit(launch(list(ctx.args), keys, os.environ, user=user))
 
 
 @app.command(help=STATUS_HELP)

@@ -1,6 +1,7 @@
 """Processes: how the server is started, supervised and stopped, and what it is started with.
 
-Owns the launcher (``launcher``: environment, keys, settings check), the server process's code
+Owns the launcher (``launcher``: environment, keys, settings check), who the server runs as
+(``privileges``: never root when given a user), the server process's code
 (``server``: vLLM's parser and entry point with SeqGPT's defaults; the program is
 ``serving.entry``), the supervisor that stays the server's parent (``supervisor``), the vLLM
 general plugin that ends engine processes with their parent (``lifeline``), the model check

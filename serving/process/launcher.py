@@ -4,6 +4,8 @@ The server process is ``python -m serving.entry <vLLM flags>`` (see ``serving.pr
 vLLM's parser, SeqGPT defaults, the model check), run and watched by ``serving.process.supervisor``.
 Here:
 
+- first, started as root with ``--user NAME``, everything runs as NAME
+  (``serving.process.privileges``);
 - ``VLLM_PLUGINS``: naming a plugin there makes vLLM load only the named plugins of every group
   (``vllm/plugins/__init__.py``), so ours is added to what would load anyway, never alone;
 - API keys never reach a command line: the first goes to the server as ``VLLM_API_KEY`` (vLLM
@@ -148,10 +150,20 @@ def server_command(vllm_args: list[str]) -> list[str]:
     return [sys.executable, "-m", "serving.entry", *vllm_args]
 
 
-def launch(vllm_args: list[str], keys: list[str], environ: Mapping[str, str]) -> int:
-    """Check the setup, start the server and supervise it; return the exit status."""
+def launch(
+    vllm_args: list[str], keys: list[str], environ: Mapping[str, str], *, user: str | None = None
+) -> int:
+    """Become ``user`` if root, check the setup, start the server and supervise it; return the
+    exit status."""
+    from serving.process.privileges import PrivilegeError, run_as
     from serving.process.supervisor import supervise
 
+    if user is not None:
+        try:
+            environ = run_as(user, environ)
+        except PrivilegeError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return 2
     if importlib.util.find_spec("vllm") is None:
         sys.stderr.write("error: vLLM is not installed; run: make setup\n")
         return 2

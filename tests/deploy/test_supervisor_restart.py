@@ -1,19 +1,24 @@
 """deploy/supervisord.conf driven through the Makefile's targets, on a real server (tiny model):
-it starts, `seqgpt-serve status` reads it, it comes back by itself after its API server or its
+it starts, run by root it runs as the unprivileged user SEQGPT_USER names (unset here: the
+default), `seqgpt-serve status` reads it, it comes back by itself after its API server or its
 engine core is SIGKILLed, and `make supervise-stop` leaves no process behind.
 
-The Makefile and the file are copied into a fresh folder whose ``.venv`` is the running one, so
-the test uses them as written, with their own socket and logs, beside any server a developer
-runs. The times from SIGKILL to healthy are printed (``pytest -s``).
+The Makefile, the file and the model are copied into a fresh folder that other users can read,
+as a deployment's checkout is, whose ``.venv`` is the running one, so the test uses them as
+written, with their own socket and logs, beside any server a developer runs. One server serves
+the module's tests, in order; the last stops it. The times from SIGKILL to healthy are printed
+(``pytest -s``).
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import xmlrpc.client
 from collections.abc import Iterator
@@ -25,6 +30,7 @@ import psutil
 import pytest
 
 from loadtest.server import free_port, seqgpt_serve, session_processes
+from tests.deploy.server_user import ensure_user, let_search
 from tests.deploy.test_dashboard import dashboard_metric_names
 from tests.servers import DTYPE_FLAGS
 
@@ -37,31 +43,60 @@ READY_TIMEOUT_S = 240.0
 RESTART_VS_START = 3
 
 
-@pytest.fixture
-def checkout(tmp_path: Path) -> Path:
-    """A folder laid out like the repository for what the targets use."""
-    (tmp_path / "deploy").mkdir()
-    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
-    shutil.copy(ROOT / "deploy" / "supervisord.conf", tmp_path / "deploy" / "supervisord.conf")
-    (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1])
-    return tmp_path
+MODEL = ".models/tiny"  # relative to the repository root, as the docs' examples
+AS_ROOT = os.geteuid() == 0
+
+
+@pytest.fixture(scope="module")
+def checkout(tiny_model: Path) -> Iterator[Path]:
+    """A folder laid out like the repository for what the targets use, the model included, that
+    every user can read (pytest's own temporary folders are for their user only)."""
+    folder = Path(tempfile.mkdtemp(prefix="seqgpt-supervised-"))
+    try:
+        folder.chmod(0o755)
+        (folder / "deploy").mkdir()
+        shutil.copy(ROOT / "Makefile", folder / "Makefile")
+        shutil.copy(ROOT / "deploy" / "supervisord.conf", folder / "deploy" / "supervisord.conf")
+        (folder / ".venv").symlink_to(Path(sys.executable).parents[1])
+        shutil.copytree(tiny_model, folder / MODEL)
+        for path in (folder / MODEL).parent.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server_user(checkout: Path) -> Iterator[pwd.struct_passwd | None]:
+    """As root: the user the server runs as, able to read the venv's Python, the source and the
+    checkout (docs/operations.md); else None."""
+    if not AS_ROOT:
+        yield None
+        return
+    user = ensure_user()
+    source = [ROOT, *(Path(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    python = [Path(os.path.realpath(sys.executable)), Path(sys.prefix), Path(sys.base_prefix)]
+    with let_search([*python, *source, checkout], user):
+        yield user
 
 
 class Supervised:
     """The supervised server of one checkout: make targets, supervisor's RPC, /health."""
 
-    def __init__(self, checkout: Path, model: Path) -> None:
+    def __init__(self, checkout: Path, model: str) -> None:
         self.checkout = checkout
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.monotonic()
         self.env = {
             **os.environ,
-            "SEQGPT_MODEL": str(model),
+            "SEQGPT_MODEL": model,
             "SEQGPT_PORT": str(self.port),
             "SEQGPT_SERVE_ARGS": " ".join(["--enforce-eager", "--host", "127.0.0.1", *DTYPE_FLAGS]),
             "VLLM_API_KEY": KEY,
         }
         self.env.pop("SEQGPT_LOG_DIR", None)  # the Makefile's default: <checkout>/logs
+        self.env.pop("SEQGPT_USER", None)  # the file's default: seqgpt
         self.log_dir = checkout / "logs"
         self.rpc: Any = None
         self.transport: Any = None
@@ -165,9 +200,9 @@ def engine_core(launcher: int) -> int:
     return int(core.pid)
 
 
-@pytest.fixture
-def supervised(checkout: Path, tiny_model: Path) -> Iterator[Supervised]:
-    server = Supervised(checkout, tiny_model)
+@pytest.fixture(scope="module")
+def supervised(checkout: Path, server_user: pwd.struct_passwd | None) -> Iterator[Supervised]:
+    server = Supervised(checkout, MODEL)
     started = server.make("supervise")
     sid = 0
     try:
@@ -204,10 +239,35 @@ def check_the_running_server(server: Supervised, launcher: int) -> None:
     assert {name for name in dashboard_metric_names() if name.startswith("vllm:")} <= exported
 
 
+def ids(pid: int) -> tuple[list[int], list[int]]:
+    """Real, effective, saved and filesystem user ids of ``pid``, then its group ids."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status)
+    return [int(n) for n in fields["Uid"].split()], [int(n) for n in fields["Gid"].split()]
+
+
+@pytest.mark.skipif(
+    not AS_ROOT,
+    reason="only root can switch users: supervisord started by anyone else runs the server as "
+    "that user, which is unprivileged already",
+)
+def test_as_root_the_server_runs_as_an_unprivileged_user(
+    supervised: Supervised, server_user: pwd.struct_passwd
+) -> None:
+    launcher = supervised.wait_healthy()
+    assert psutil.Process(launcher).ppid() == supervised.supervisord_pid()  # no shell between
+    processes = tree(launcher)
+    assert len(processes) >= 3  # the launcher, vLLM's API server, its engine core
+    user = (server_user.pw_uid, server_user.pw_gid)
+    for process in processes:
+        uids, gids = ids(process.pid)
+        assert (uids, gids) == ([user[0]] * 4, [user[1]] * 4), process.cmdline()
+    assert psutil.Process(api_server(launcher)).environ()["HOME"] == server_user.pw_dir
+
+
 def test_supervisor_restarts_the_server_and_stops_it_cleanly(supervised: Supervised) -> None:
-    started = time.monotonic()
     first = supervised.wait_healthy()
-    restart_s = max(READY_TIMEOUT_S, RESTART_VS_START * (time.monotonic() - started))
+    restart_s = max(READY_TIMEOUT_S, RESTART_VS_START * (time.monotonic() - supervised.started))
     check_the_running_server(supervised, first)
 
     second, api_s = kill_and_time(supervised, first, api_server(first), restart_s)
