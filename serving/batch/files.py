@@ -25,6 +25,7 @@ drops that torn line, and the writer refuses to write a row already done again.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
@@ -181,22 +182,24 @@ def _csv_rows(path: Path, limit: int) -> Iterator[Row | BadRow]:
     # (128 KiB by default) must not refuse less.
     csv.field_size_limit(limit)
     with _open_input(path, "rb") as handle:
+        # Spreadsheets write a byte-order mark in front of the header: not part of its first field.
+        bom = handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+        offset = handle.seek(len(codecs.BOM_UTF8) if bom else 0)
         records = csv_records(handle, limit)
         header = next(records, b"")
         if isinstance(header, Oversize):
             raise BatchFileError(f"{path}'s header row is over {limit} bytes")
-        # utf-8-sig: spreadsheets write a byte-order mark in front of the header.
-        names = _csv_values(path, header, 0, "utf-8-sig")
+        names = _csv_values(path, header, offset)
         if "text" not in names:
             raise BatchFileError(f"{path} has no 'text' column in its header row")
-        offset, number = len(header), 0
+        offset, number = offset + len(header), 0
         for record in records:
             if isinstance(record, Oversize):
                 number += 1
                 offset += record.size
                 yield _oversize(number, record, limit)
                 continue
-            values = _csv_values(path, record, offset, "utf-8")
+            values = _csv_values(path, record, offset)
             offset += len(record)
             if values:  # a blank line is no record (as csv.DictReader reads them)
                 number += 1
@@ -204,10 +207,10 @@ def _csv_rows(path: Path, limit: int) -> Iterator[Row | BadRow]:
                 yield _from_fields(number, dict(zip(names, values, strict=False)))
 
 
-def _csv_values(path: Path, record: bytes, offset: int, encoding: str) -> list[str]:
+def _csv_values(path: Path, record: bytes, offset: int) -> list[str]:
     """The values of one CSV record that starts at byte ``offset`` of ``path``."""
     try:
-        text = record.decode(encoding)
+        text = record.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BatchFileError(f"{path} is not UTF-8 text (byte {offset + exc.start})") from exc
     try:

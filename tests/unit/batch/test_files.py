@@ -151,6 +151,11 @@ def test_csv_rows_by_record_number_with_optional_id_and_labels(tmp_path: Path) -
     ]
 
 
+def test_a_quoted_header_field_right_after_a_byte_order_mark(tmp_path: Path) -> None:
+    path = _csv(tmp_path, '\ufeff"notes\n(free)",text\nn,"a\nb"\n')
+    assert list(read_rows(path)) == [Row(1, 1, {"text": "a\nb"})]
+
+
 def test_csv_without_a_text_column_is_a_file_error(tmp_path: Path) -> None:
     with pytest.raises(BatchFileError, match="no 'text' column"):
         list(read_rows(_csv(tmp_path, "id,body\n1,a\n")))
