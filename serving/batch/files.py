@@ -10,6 +10,10 @@ INPUT rows:
 - ``labels``: a list or one comma-separated string; it overrides the command's ``--labels``.
 - A row that cannot be read (invalid JSON, not an object, a bad id) is a ``BadRow``; its text
   and labels are checked later, by the same request models as the REST API.
+- A row over ``max_row_bytes`` (its line, or its CSV record, line end included) is a ``BadRow``
+  with status 413 and no id, skipped without being held whole (``serving.batch.records``): one
+  huge row costs no more memory than the limit. By default the limit leaves room for the longest
+  text the server accepts (``default_max_row_bytes``).
 
 OUTPUT is JSONL: one object per row with its ``id``, its ``row`` number and the REST answer (or
 ``error``). Lines are written whole (one ``write`` of the encoded line) and flushed as rows
@@ -21,14 +25,17 @@ drops that torn line, and the writer refuses to write a row already done again.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+
+from serving.batch.records import DEFAULT_MAX_ROW_BYTES, Oversize, csv_records, jsonl_records
 
 __all__ = [
     "BadRow",
@@ -72,6 +79,8 @@ class BadRow:
     id: str | int | None
     message: str
     param: str | None = None
+    status: int = HTTPStatus.BAD_REQUEST
+    """The error body's status: 400, or 413 for a row over the size limit."""
 
 
 def row_key(row: Row | BadRow) -> Key:
@@ -81,9 +90,11 @@ def row_key(row: Row | BadRow) -> Key:
     return ("id", str(row.id))
 
 
-def read_rows(path: Path) -> Iterator[Row | BadRow]:
-    """Every row of INPUT in file order, ids checked and duplicates turned into bad rows."""
-    raw = _csv_rows(path) if path.suffix.lower() == ".csv" else _jsonl_rows(path)
+def read_rows(path: Path, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iterator[Row | BadRow]:
+    """Every row of INPUT in file order, ids checked and duplicates turned into bad rows, rows
+    over ``max_row_bytes`` bad rows too (never held whole)."""
+    csv_file = path.suffix.lower() == ".csv"
+    raw = _csv_rows(path, max_row_bytes) if csv_file else _jsonl_rows(path, max_row_bytes)
     seen: dict[str, int] = {}
     for row in raw:
         if row.id is None:
@@ -99,10 +110,12 @@ def read_rows(path: Path) -> Iterator[Row | BadRow]:
             yield BadRow(row.number, None, message, "id")
 
 
-def count_rows(path: Path, done: set[Key]) -> tuple[int, int]:
+def count_rows(
+    path: Path, done: set[Key], max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
+) -> tuple[int, int]:
     """How many rows INPUT has, and how many of them are already in ``done``."""
     total = skipped = 0
-    for row in read_rows(path):
+    for row in read_rows(path, max_row_bytes):
         total += 1
         skipped += row_key(row) in done
     return total, skipped
@@ -131,9 +144,22 @@ def _valid_unicode(text: str) -> bool:
     return True
 
 
-def _jsonl_rows(path: Path) -> Iterator[Row | BadRow]:
-    with _open_input(path, "rb") as lines:
-        for number, raw in enumerate(lines, start=1):
+def _oversize(number: int, row: Oversize, limit: int) -> BadRow:
+    """The error row of a row over the limit. No id: its own is unknown (the row is not read), and
+    its number is no id of its own (a later row may hold that id)."""
+    message = (
+        f"Row {number} has {row.size} bytes, over the limit of {limit} bytes per row "
+        "(--max-row-bytes); it was skipped unread."
+    )
+    return BadRow(number, None, message, status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+
+
+def _jsonl_rows(path: Path, limit: int) -> Iterator[Row | BadRow]:
+    with _open_input(path, "rb") as handle:
+        for number, raw in enumerate(jsonl_records(handle, limit), start=1):
+            if isinstance(raw, Oversize):
+                yield _oversize(number, raw, limit)
+                continue
             if not raw.strip():
                 continue
             try:
@@ -151,22 +177,46 @@ def _jsonl_rows(path: Path) -> Iterator[Row | BadRow]:
             yield _from_fields(number, fields)
 
 
-def _csv_rows(path: Path) -> Iterator[Row | BadRow]:
-    # Texts may be long; the csv module refuses fields over 128 KiB by default.
-    csv.field_size_limit(sys.maxsize)
-    # utf-8-sig: spreadsheets write a byte-order mark in front of the header.
-    with _open_input(path, "r", encoding="utf-8-sig", newline="") as handle:
-        try:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or "text" not in reader.fieldnames:
-                raise BatchFileError(f"{path} has no 'text' column in its header row")
-            for number, record in enumerate(reader, start=1):
-                fields = {k: v for k, v in record.items() if k is not None and v is not None}
-                yield _from_fields(number, fields)
-        except UnicodeDecodeError as exc:
-            raise BatchFileError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
-        except csv.Error as exc:
-            raise BatchFileError(f"{path} is not valid CSV: {exc}") from exc
+def _csv_rows(path: Path, limit: int) -> Iterator[Row | BadRow]:
+    # A record is at most `limit` bytes, so no field is longer: the csv module's own limit
+    # (128 KiB by default) must not refuse less.
+    csv.field_size_limit(limit)
+    with _open_input(path, "rb") as handle:
+        # Spreadsheets write a byte-order mark in front of the header: not part of its first field.
+        bom = handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+        offset = handle.seek(len(codecs.BOM_UTF8) if bom else 0)
+        records = csv_records(handle, limit)
+        header = next(records, b"")
+        if isinstance(header, Oversize):
+            raise BatchFileError(f"{path}'s header row is over {limit} bytes")
+        names = _csv_values(path, header, offset)
+        if "text" not in names:
+            raise BatchFileError(f"{path} has no 'text' column in its header row")
+        offset, number = offset + len(header), 0
+        for record in records:
+            if isinstance(record, Oversize):
+                number += 1
+                offset += record.size
+                yield _oversize(number, record, limit)
+                continue
+            values = _csv_values(path, record, offset)
+            offset += len(record)
+            if values:  # a blank line is no record (as csv.DictReader reads them)
+                number += 1
+                # As csv.DictReader: extra values and missing columns are left out.
+                yield _from_fields(number, dict(zip(names, values, strict=False)))
+
+
+def _csv_values(path: Path, record: bytes, offset: int) -> list[str]:
+    """The values of one CSV record that starts at byte ``offset`` of ``path``."""
+    try:
+        text = record.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BatchFileError(f"{path} is not UTF-8 text (byte {offset + exc.start})") from exc
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error as exc:
+        raise BatchFileError(f"{path} is not valid CSV: {exc}") from exc
 
 
 def _open_input(path: Path, mode: str, **kwargs: Any) -> Any:

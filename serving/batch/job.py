@@ -7,7 +7,8 @@ answers rows: ``serving.batch.engine`` (vLLM in this process, ``--model``) or
 
 - ``concurrency`` workers share one pass over INPUT, so that many rows are in flight and the
   engine batches them; each result is written as soon as it is known (completion order).
-- A row already in OUTPUT is skipped; a bad row is an error row and the run goes on.
+- A row already in OUTPUT is skipped; a bad row is an error row and the run goes on (a row over
+  ``max_row_bytes`` too, read without being held whole).
 - SIGINT or SIGTERM stops the run cleanly: rows in flight are abandoned (their engine work is
   aborted) and nothing half-written is left; the next run with the same OUTPUT resumes.
 - A progress bar with rate and ETA on a terminal; one summary line on stderr at the end.
@@ -41,6 +42,7 @@ from serving.batch.files import (
     read_rows,
     row_key,
 )
+from serving.batch.records import DEFAULT_MAX_ROW_BYTES
 from serving.batch.rows import RowRequest, RunFailed, Runner, request_of
 
 __all__ = ["BatchJob", "Progress", "Summary", "process", "run_batch"]
@@ -57,6 +59,8 @@ class BatchJob:
     output: Path
     labels: str | None = None
     concurrency: int | None = None
+    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
+    """Rows longer than this are error rows, never read whole (``serving.batch.records``)."""
 
 
 @dataclass
@@ -158,7 +162,7 @@ async def _run(
     async with runner_context as runner:
         progress = Progress(summary.total - summary.skipped)
         started = time.monotonic()
-        rows = read_rows(job.input)
+        rows = read_rows(job.input, job.max_row_bytes)
         try:
             await _until_stopped(
                 process(job, rows, done, writer, runner, summary, progress.update), summary
@@ -213,7 +217,7 @@ def run_batch(
         return 2
     summary = Summary(0, 0)
     try:
-        summary.total, summary.skipped = count_rows(job.input, done)
+        summary.total, summary.skipped = count_rows(job.input, done, job.max_row_bytes)
         if not summary.complete:
             asyncio.run(_run(job, runner_context(), writer, done, summary))
     except (BatchFileError, RunFailed) as exc:

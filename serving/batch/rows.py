@@ -80,9 +80,10 @@ class Runner(Protocol):
 
 
 def request_of(task: str, row: Row | BadRow, labels: str | None) -> RowRequest | dict[str, Any]:
-    """The row's checked request, or the API's 400 body when the row is not one."""
+    """The row's checked request, or the API's error body when the row is not one (400; 413 for
+    a row over the size limit)."""
     if isinstance(row, BadRow):
-        return error_body(HTTPStatus.BAD_REQUEST, row.message, row.param)
+        return error_body(row.status, row.message, row.param)
     body = {"labels": labels, **row.fields} if labels is not None else dict(row.fields)
     if "labels" not in body:
         message = f"Row {row.number} has no labels, and the command was given no --labels."

@@ -28,7 +28,8 @@ BATCH_HELP = "\n\n".join(
         "labels (a list or a comma string) that override --labels.",
         "OUTPUT lines hold the row's id, its row number and the REST answer of {route} ({fields}), "
         "or an error in the API's error body for that row alone (a bad row, a duplicate id: the "
-        "run goes on). Lines are written as rows complete. Ctrl-C stops cleanly; run the same "
+        "run goes on; a row over --max-row-bytes is a 413 error row, skipped without being read "
+        "whole). Lines are written as rows complete. Ctrl-C stops cleanly; run the same "
         "command again to resume: rows already in OUTPUT are skipped.",
         "The engine: --model DIR runs vLLM in this process with the server's SeqGPT code and "
         "SEQGPT_* settings (first start ~30 s to minutes; engine flags below; its log at "
@@ -69,6 +70,18 @@ _API_KEY = Annotated[
 _CONCURRENCY = Annotated[
     int | None,
     typer.Option(min=1, help="Rows in flight (default: the engine's max-num-seqs; 64 with --url)."),
+]
+_MAX_ROW_BYTES = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        metavar="BYTES",
+        help="Rows longer than this (a JSONL line, a CSV record, line end included) are 413 "
+        "error rows, skipped without being read whole. Default: room for a text of "
+        "SEQGPT_MAX_TEXT_CHARS characters at 12 bytes each (its longest JSON spelling) plus "
+        "1 MiB; 2248576 for the default 100,000.",
+        show_default=False,
+    ),
 ]
 _DTYPE = Annotated[
     str | None,
@@ -128,6 +141,7 @@ def _command(task: str) -> Callable[..., None]:
         url: _URL = None,
         api_key: _API_KEY = None,
         concurrency: _CONCURRENCY = None,
+        max_row_bytes: _MAX_ROW_BYTES = None,
         dtype: _DTYPE = None,
         max_model_len: _MAX_MODEL_LEN = None,
         max_num_seqs: _MAX_NUM_SEQS = None,
@@ -136,7 +150,7 @@ def _command(task: str) -> Callable[..., None]:
         name = "classify_multi" if multi_label else task
         engine = {"dtype": dtype, "max_model_len": max_model_len, "max_num_seqs": max_num_seqs}
         engine["enforce_eager"] = enforce_eager
-        options = (labels, model, url, api_key, concurrency, engine)
+        options = (labels, model, url, api_key, concurrency, max_row_bytes, engine)
         raise typer.Exit(_batch(name, input_file, output, *options))
 
     command.__doc__ = f"{_ROUTES[task][0]} every row of a file (help: BATCH_HELP)."
@@ -156,10 +170,14 @@ def _batch(
     url: str | None,
     api_key: str | None,
     concurrency: int | None,
+    max_row_bytes: int | None,
     engine: dict[str, Any],
 ) -> int:
     """Check the options, then run the batch here (--url) or in a child (--model)."""
     from serving.batch.child import engine_problems, run_in_child
+    from serving.batch.records import default_max_row_bytes
+    from serving.core.settings import Settings
+    from serving.process.launcher import settings_errors
 
     if (model is None) == (url is None):
         fail("pass --model DIR (vLLM in this process) or --url URL (a running server), one of them")
@@ -171,17 +189,23 @@ def _batch(
         fail(f"--url must start with http:// or https://, not {url!r}")
     if flags.get("dtype", "auto") not in _DTYPES:
         fail(f"--dtype must be one of {', '.join(_DTYPES)}, not {flags['dtype']!r}")
-    if url is not None:
-        return _batch_remote(task, input_file, output, labels, url, api_key, concurrency)
-    problems = engine_problems(model or "", os.environ)
+    if url is None:
+        problems = engine_problems(model or "", os.environ)
+    else:  # the default row limit reads SEQGPT_MAX_TEXT_CHARS
+        problems = settings_errors(dict(os.environ)) if max_row_bytes is None else []
     for line in problems:
         typer.echo(line, err=True)
     if problems:
         return 2
+    if max_row_bytes is None:  # this environment's text limit: with --url, set it as the server's
+        max_row_bytes = default_max_row_bytes(Settings().max_text_chars)
+    if url is not None:
+        options = (labels, url, api_key, concurrency, max_row_bytes)
+        return _batch_remote(task, input_file, output, *options)
     # vLLM reads its log level when it is imported, in the child.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     job: dict[str, Any] = {"task": task, "input": str(input_file), "output": str(output)}
-    job |= {"labels": labels, "concurrency": concurrency}
+    job |= {"labels": labels, "concurrency": concurrency, "max_row_bytes": max_row_bytes}
     return run_in_child(job, model or "", flags)
 
 
@@ -193,11 +217,12 @@ def _batch_remote(
     url: str,
     api_key: str | None,
     concurrency: int | None,
+    max_row_bytes: int,
 ) -> int:
     from serving.batch.job import BatchJob, run_batch
     from serving.batch.remote import http_source
 
     if api_key is not None:
         hide_keys_from_process_list([api_key])
-    job = BatchJob(task, input_file, output, labels, concurrency)
+    job = BatchJob(task, input_file, output, labels, concurrency, max_row_bytes)
     return run_batch(job, http_source(url, api_key, concurrency))

@@ -3,8 +3,9 @@ command's own process (``--model``) and the shared e2e server (``--url``, with i
 
 Each way is stopped with SIGINT to its process group (as a terminal's Ctrl-C) once a few rows
 are written, then run again to the end: every input row appears exactly once in OUTPUT, bad rows
-are error rows, and nothing of the stopped run is left running. The two outputs then agree on
-every row's shape, errors and prompt tokens (same prompts, checks and errors).
+are error rows (a 1 MB row over the limit SEQGPT_MAX_TEXT_CHARS gives too), and nothing of the
+stopped run is left running. The two outputs then agree on every row's shape, errors and prompt
+tokens (same prompts, checks and errors).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ BAD = {  # row -> the param its error names (None: the line itself)
     23: "text",  # blank text
     29: "labels",  # a label holding a comma
     33: "text",  # over the server's text limit
+    38: None,  # over the row size limit that text limit gives (never read: no field named)
 }
+ROW_LIMIT = 12 * MAX_TEXT_CHARS + 1024 * 1024
 ROWS_BEFORE_STOP = 4
 OUTPUTS: dict[str, list[dict[str, Any]]] = {}
 
@@ -67,6 +70,8 @@ def _rows() -> list[str]:
             row["labels"] = ["人物", "地,点"]
         elif number == 33:
             row["text"] = "长" * (MAX_TEXT_CHARS + 1)
+        elif number == 38:
+            row["note"] = "x" * ROW_LIMIT  # a field the command ignores, when it reads the row
         lines.append(json.dumps(row, ensure_ascii=False))
     lines[6] = '{"id": "doc-7", "text": "cut'
     return lines
@@ -142,7 +147,7 @@ def test_stop_and_resume_answers_every_row_once(
     assert _lines(output)[: len(written)] == written  # appended, never rewritten
     assert Counter(result["row"] for result in results) == Counter(range(1, 41))
     ids = [result["id"] for result in results if result["id"] is not None]
-    assert len(ids) == len(set(ids)) == 39  # row 12 repeats an id: its error row has none
+    assert len(ids) == len(set(ids)) == 38  # no id for row 12 (a repeated one) nor row 38
     for result in results:
         _check(result)
     OUTPUTS[mode] = results
@@ -153,9 +158,9 @@ def _check(result: dict[str, Any]) -> None:
     if number in BAD:
         error = result["error"]
         assert set(error) == {"message", "type", "param", "code"}
-        status = 413 if number == 33 else 400  # over the text limit: too large, not invalid
+        status = 413 if number in (33, 38) else 400  # over a limit: too large, not invalid
         assert (error["code"], error["param"]) == (status, BAD[number]), result
-        assert result["id"] == {7: 7, 12: None}.get(number, f"doc-{number}")
+        assert result["id"] == {7: 7, 12: None, 38: None}.get(number, f"doc-{number}")
         return
     assert result["id"] == f"doc-{number}"
     keys = {"id", "row", "fields", "ungrounded", "windows", "truncated", "usage"}

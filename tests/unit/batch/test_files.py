@@ -4,6 +4,8 @@ line, done rows), and the writer (whole lines, never a row twice)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,6 +151,11 @@ def test_csv_rows_by_record_number_with_optional_id_and_labels(tmp_path: Path) -
     ]
 
 
+def test_a_quoted_header_field_right_after_a_byte_order_mark(tmp_path: Path) -> None:
+    path = _csv(tmp_path, '\ufeff"notes\n(free)",text\nn,"a\nb"\n')
+    assert list(read_rows(path)) == [Row(1, 1, {"text": "a\nb"})]
+
+
 def test_csv_without_a_text_column_is_a_file_error(tmp_path: Path) -> None:
     with pytest.raises(BatchFileError, match="no 'text' column"):
         list(read_rows(_csv(tmp_path, "id,body\n1,a\n")))
@@ -171,6 +178,112 @@ def test_the_extension_decides_the_format(tmp_path: Path) -> None:
     path = tmp_path / "rows.CSV"
     path.write_text("text\nhello\n", encoding="utf-8")
     assert list(read_rows(path)) == [Row(1, 1, {"text": "hello"})]
+
+
+# --- Rows over the size limit ------------------------------------------------------------------
+
+LIMIT = 100
+
+
+def _too_large(number: int, size: int) -> BadRow:
+    message = (
+        f"Row {number} has {size} bytes, over the limit of {LIMIT} bytes per row "
+        "(--max-row-bytes); it was skipped unread."
+    )
+    return BadRow(number, None, message, status=413)
+
+
+def test_jsonl_rows_over_the_limit_are_error_rows_wherever_they_are(tmp_path: Path) -> None:
+    big = json.dumps({"id": "big", "text": "长" * 40})  # 265 bytes: 长 is \\u957f
+    size = len(big) + 1
+    path = tmp_path / "in.jsonl"
+    lines = [big, '{"text": "a"}', big, big, '{"id": "a", "text": "b"}', "", big]
+    path.write_text("\n".join(lines), encoding="utf-8")  # the last line has no newline
+    rows = list(read_rows(path, LIMIT))
+    assert rows == [
+        _too_large(1, size),
+        Row(2, 2, {"text": "a"}),
+        _too_large(3, size),
+        _too_large(4, size),
+        Row(5, "a", {"text": "b"}),
+        _too_large(7, size - 1),
+    ]
+    assert count_rows(path, {("row", "3"), ("id", "a")}, LIMIT) == (6, 2)
+    assert [row_key(row) for row in rows[:3]] == [("row", "1"), ("id", "2"), ("row", "3")]
+
+
+def test_an_error_row_takes_no_id_a_later_row_may_hold(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path, "x" * LIMIT, '{"id": 1, "text": "a"}')
+    assert list(read_rows(path, LIMIT))[1] == Row(2, 1, {"text": "a"})  # not a duplicate
+
+
+def test_csv_records_over_the_limit_are_error_rows_and_reading_goes_on(tmp_path: Path) -> None:
+    lines = "\n".join(f'line {n}, "quoted"' for n in range(10))
+    quoted = '"' + lines.replace('"', '""') + '"'  # one field over many lines
+    path = _csv(
+        tmp_path,
+        f'id,text\nbig,{quoted}\na,one\r\nbig2,x{"y" * LIMIT}\n\nb,"two\nlines"\nbig3,{quoted}',
+    )
+    assert list(read_rows(path, LIMIT)) == [
+        _too_large(1, len(f"big,{quoted}\n".encode())),
+        Row(2, "a", {"text": "one"}),
+        _too_large(3, LIMIT + 7),
+        Row(4, "b", {"text": "two\nlines"}),  # after a blank line, which is no record
+        _too_large(5, len(f"big3,{quoted}".encode())),
+    ]
+    assert count_rows(path, set(), LIMIT) == (5, 0)
+
+
+def test_a_csv_header_over_the_limit_is_a_file_error(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "text," + "x" * LIMIT + "\na\n")
+    with pytest.raises(BatchFileError, match="header row is over 100 bytes"):
+        list(read_rows(path, LIMIT))
+
+
+# The peak is VmHWM, this process's own: ru_maxrss would count the parent's memory from before
+# exec (pytest's, which can hide the reader's under it).
+_PEAK = """
+import re, sys
+from pathlib import Path
+from serving.batch.files import BadRow, read_rows
+kinds = [isinstance(row, BadRow) for row in read_rows(Path(sys.argv[1]))]
+status = Path("/proc/self/status").read_text()
+print(len(kinds), sum(kinds), int(re.search(r"VmHWM:\\s+(\\d+) kB", status)[1]) * 1024)
+"""
+
+
+def _reading_peak(path: Path) -> tuple[int, int, int]:
+    """The rows and bad rows of ``path``, and the peak memory (bytes) of a process that only
+    reads them."""
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(path)], capture_output=True, text=True, check=True
+    )
+    rows, bad, peak = map(int, result.stdout.split())
+    return rows, bad, peak
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_200_mb_row_costs_no_more_memory_than_the_limit(tmp_path: Path, suffix: str) -> None:
+    """Read whole, the row cost ~490 MB (JSONL) and ~560 MB (CSV) here."""
+    size = 200 * 1024 * 1024
+    if suffix == ".csv":
+        head, row, tail = "id,text\na,one\n", ('big,"', '"\n'), "b,two\nc,three"
+    else:
+        head, tail = '{"id": "a", "text": "one"}\n', '{"id": "b", "text": "two"}'
+        row = ('{"id": "big", "text": "', '"}\n')
+    small, big = tmp_path / f"small{suffix}", tmp_path / f"big{suffix}"
+    small.write_text(head + tail, encoding="utf-8")
+    with big.open("w", encoding="utf-8") as out:
+        out.write(head + row[0])
+        for _ in range(size // (1 << 20)):
+            out.write("长" * ((1 << 20) // 3))
+        out.write(row[1] + tail)
+    rows, bad, without = _reading_peak(small)
+    assert bad == 0
+    big_rows, bad, peak = _reading_peak(big)
+    big.unlink()  # pytest keeps the temporary folders of the last runs
+    assert peak - without < 8 * 1024 * 1024, f"{peak:,} bytes against {without:,}"
+    assert (big_rows, bad) == (rows + 1, 1)  # an error row, and the rows after it
 
 
 # --- OUTPUT: resume and writer -----------------------------------------------------------------

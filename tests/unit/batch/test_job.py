@@ -98,6 +98,25 @@ def test_every_row_is_answered_once_and_bad_rows_are_error_rows(tmp_path: Path) 
     assert said[-1].endswith("rows/s")
 
 
+def test_a_row_over_the_size_limit_is_an_error_row_and_the_rerun_skips_it(tmp_path: Path) -> None:
+    rows = [{"id": "a", "text": "x" * 200}, {"id": "b", "text": "ok"}, {"text": "y" * 200}]
+    job = BatchJob("classify", _input(tmp_path, rows), tmp_path / "out.jsonl", "p", 2, 100)
+    said: list[str] = []
+    status, lines = _run(job, runner := FakeRunner(), said)
+    assert status == 0
+    assert [r.request_id for r in runner.requests] == ["batch-b"]
+    errors = sorted(
+        (row["row"], row["id"], row["error"]["code"]) for row in lines if "error" in row
+    )
+    assert errors == [(1, None, 413), (3, None, 413)]
+    assert said[-1].startswith("done: 3 rows, 2 errors, 0 skipped")
+
+    said.clear()
+    assert _run(job, runner := FakeRunner(), said)[1] == lines  # nothing written twice
+    assert runner.requests == []
+    assert said[-1].startswith("done: 0 rows, 0 errors, 3 skipped")
+
+
 @pytest.mark.parametrize(("concurrency", "expected"), [(None, 4), (2, 2), (30, 10)])
 def test_rows_in_flight_up_to_the_concurrency(
     tmp_path: Path, concurrency: int | None, expected: int

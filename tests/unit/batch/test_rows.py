@@ -90,6 +90,16 @@ def test_an_unreadable_row_gets_a_400_naming_its_problem() -> None:
     }
 
 
+def test_a_row_over_the_size_limit_gets_a_413_without_param() -> None:
+    row = BadRow(5, None, "Row 5 has 300 bytes, over the limit ...", status=413)
+    assert _error(request_of("extract", row, "a")) == {
+        "message": "Row 5 has 300 bytes, over the limit ...",
+        "type": "RequestTooLargeError",
+        "param": None,
+        "code": 413,
+    }
+
+
 # --- the in-process runner, over a fake engine -------------------------------------------------
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from serving.batch.job import BatchJob
 from serving.cli.app import main
 
 
@@ -30,6 +32,9 @@ def test_help_says_formats_engines_resume_and_exit_status(
         "--enforce-eager",
         "--dtype",
         "--max-model-len",
+        "--max-row-bytes",
+        "a row over --max-row-bytes is a 413 error row, skipped without being read whole",
+        "SEQGPT_MAX_TEXT_CHARS",
         "Exit status",
     ]:
         assert words in out, words
@@ -113,3 +118,45 @@ def test_an_output_file_of_someone_elses_is_refused_before_a_byte_changes(
     assert main([*argv, "--url", "http://127.0.0.1:9"]) == 2
     assert "result of this command" in capsys.readouterr().err
     assert report.read_bytes() == b"quarter,revenue\nQ1,100\nQ2,120"
+
+
+@pytest.mark.parametrize(
+    ("environ", "extra", "limit"),
+    [
+        ({}, [], 12 * 100_000 + 1024 * 1024),
+        ({"SEQGPT_MAX_TEXT_CHARS": "3000"}, [], 12 * 3000 + 1024 * 1024),
+        ({"SEQGPT_MAX_TEXT_CHARS": "3000"}, ["--max-row-bytes", "500"], 500),
+        ({"SEQGPT_MAX_TEXT_CHARS": "none"}, ["--max-row-bytes", "500"], 500),  # never read
+    ],
+)
+def test_the_row_limit_is_the_option_or_room_for_the_servers_longest_text(
+    rows: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    environ: dict[str, str],
+    extra: list[str],
+    limit: int,
+) -> None:
+    jobs: list[BatchJob] = []
+
+    def run_batch(job: BatchJob, *_args: Any) -> int:
+        jobs.append(job)
+        return 0
+
+    monkeypatch.delenv("SEQGPT_MAX_TEXT_CHARS", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("serving.batch.job.run_batch", run_batch)
+    argv = ["classify", str(rows), "-o", str(tmp_path / "out.jsonl"), "--labels", "a"]
+    assert main([*argv, "--url", "http://127.0.0.1:9", *extra]) == 0
+    assert [job.max_row_bytes for job in jobs] == [limit]
+
+
+def test_bad_settings_stop_a_remote_run_that_needs_the_text_limit(
+    rows: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEQGPT_MAX_TEXT_CHARS", "0")
+    argv = ["classify", str(rows), "-o", str(tmp_path / "out.jsonl"), "--labels", "a"]
+    assert main([*argv, "--url", "http://127.0.0.1:9"]) == 2
+    assert capsys.readouterr().err.startswith("error: SEQGPT_MAX_TEXT_CHARS='0': ")
+    assert not (tmp_path / "out.jsonl").exists()
