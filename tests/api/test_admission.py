@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from serving.core.settings import Settings
 from tests.api.fake_engine import CharTokenizer, FakeEngine
 
 LABELS_13 = [f"字段{i}" for i in range(13)]  # 3 extraction prompts
+JSON = {"Content-Type": "application/json"}
 
 
 class CountingTokenizer(CharTokenizer):
@@ -141,3 +143,30 @@ def test_a_batch_none_of_whose_texts_could_ever_fit_is_one_413(
     assert response.status_code == 413, response.text
     assert response.json()["error"]["type"] == "RequestTooLargeError"
     assert engine.calls == []
+
+
+def test_while_the_bound_is_full_a_task_request_is_refused_before_its_body_is_parsed(
+    make_client: Any, engine: FakeEngine
+) -> None:
+    client: TestClient = make_client(max_inflight=4)
+    engine.delay = 0.5
+    labels = [f"字段{i}" for i in range(20)]  # 4 prompts: the whole bound
+    holding = threading.Thread(
+        target=client.post,
+        args=("/v1/extract",),
+        kwargs={"json": {"text": "张三", "labels": labels}},
+    )
+    holding.start()
+    try:
+        deadline = time.monotonic() + 5
+        while client.app.state.seqgpt.inflight < 4 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.01)
+        for path in ["/v1/classify", "/v1/extract/batch"]:
+            refused = client.post(path, content=b"{not json", headers=JSON)
+            assert refused.status_code == 429, refused.text  # not the 400 of a parsed body
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["error"]["type"] == "RateLimitError"
+        assert client.get("/v1/status").status_code == 200  # not a task route
+    finally:
+        holding.join()
+    assert client.post("/v1/classify", content=b"{not json", headers=JSON).status_code == 400
