@@ -4,15 +4,21 @@ a logout ends the session for every copy of its cookie, in every API process."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.datastructures import State
 from starlette.routing import Mount
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from serving.core.settings import Settings
+from serving.plugin import SeqGPTPlugin
 from serving.ui.app import GRADIO_ROUTES
 
 KEY = "ui-access-key"
@@ -224,6 +230,24 @@ def test_a_logout_in_one_api_process_holds_in_the_other(
     assert second.get("/ui/logout", headers=cookie, follow_redirects=False).status_code == 303
     assert first.get("/ui/config", headers=cookie).status_code == 401
     assert second.get("/ui/config", headers=cookie).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("shared", "count", "warned"), [(False, 2, True), (False, None, False), (True, 2, False)]
+)
+def test_several_api_processes_without_a_shared_folder_are_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, shared: bool, count: int | None, warned: bool
+) -> None:
+    """Plain vLLM, not the launcher: each API process would keep its own list of logouts."""
+    plugin = SeqGPTPlugin(Settings(ui=True, ui_session_dir=tmp_path if shared else None))
+    args = Namespace(api_key=[KEY], api_server_count=count, host="127.0.0.1")
+    logger = logging.getLogger("serving.plugin")  # it may not propagate (it logs like vLLM)
+    logger.addHandler(caplog.handler)
+    try:
+        asyncio.run(plugin.init_state(None, State(), args))  # no engine: no UI mounted
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert ("SEQGPT_UI_SESSION_DIR is not set" in caplog.text) is warned
 
 
 def test_a_logout_that_cannot_be_recorded_says_so_and_keeps_the_session(
