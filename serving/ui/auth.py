@@ -243,8 +243,8 @@ async def logout(request: Request) -> Response:
     if cookie is not None:
         try:  # a file write under a lock: off the event loop
             await run_in_threadpool(_sessions(request).end, cookie)
-        except OSError:
-            logger.exception("seqgpt: a UI session could not be ended")
+        except OSError as exc:
+            logger.error("seqgpt: a UI session could not be ended: %s", exc)
             message = "The session could not be ended on the server; try again."
             body = error_body(HTTPStatus.INTERNAL_SERVER_ERROR, message)
             return JSONResponse(body, status_code=HTTPStatus.INTERNAL_SERVER_ERROR)
