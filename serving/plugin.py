@@ -77,7 +77,14 @@ class SeqGPTPlugin:
                 getattr(args, "host", None) or "0.0.0.0",
                 getattr(args, "port", ""),
             )
-        ui_sessions = UiSessions(keys) if settings.ui else None
+        ui_sessions = UiSessions(keys, folder=settings.ui_session_dir) if settings.ui else None
+        if ui_sessions is not None and settings.ui_session_dir is None and _api_processes(args) > 1:
+            logger.warning(
+                "seqgpt: SEQGPT_UI_SESSION_DIR is not set: a logout from the web UI holds only in "
+                "the API process that answered it, not in the %d others. Set it to a private "
+                "folder (seqgpt-serve serve does).",
+                _api_processes(args) - 1,
+            )
         state.seqgpt_ui_sessions = ui_sessions
         drain = Drain(settings.drain_timeout_s)
         audit = None
@@ -131,6 +138,12 @@ def _private(args: Namespace) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:  # every interface, or a host name that may resolve to any of them
         return False
+
+
+def _api_processes(args: Namespace) -> int:
+    """How many API server processes vLLM runs (``--api-server-count``; unset: one)."""
+    count = getattr(args, "api_server_count", None)
+    return count if isinstance(count, int) and count > 0 else 1
 
 
 def _keys(args: Namespace, settings: Settings) -> list[str]:

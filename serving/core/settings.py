@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     """Serve the web UI at ``/ui`` (Gradio, behind the same keys: a login form sets a session
     cookie valid only under ``/ui``). Off: Gradio is not even imported."""
 
+    ui_session_dir: Path | None = None
+    """A private folder (``0700``) holding the web UI's ended sessions, shared by the server's API
+    processes so a logout in one holds in all. ``seqgpt-serve serve`` makes a fresh one for each
+    server it starts (the UI's sessions then end with the server) unless this names one, which
+    then keeps sessions and logouts across restarts. Unset under plain vLLM: each API process
+    keeps its own list, enough for one."""
+
     drain_timeout_s: float = Field(default=30.0, ge=0)
     """On SIGTERM the server answers new requests 503 and lets those in flight finish for up to
     this long before it stops (0: stop taking work at once; requests still in flight are cut

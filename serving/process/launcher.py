@@ -11,6 +11,9 @@ Here:
 - API keys never reach a command line: the first goes to the server as ``VLLM_API_KEY`` (vLLM
   guards ``/v1`` with it), all of them as a JSON list in ``SEQGPT_API_KEYS`` (the plugin's);
 - the ``SEQGPT_*`` settings are validated in a second, not after the engine has started;
+- the web UI's ended sessions: a private folder made for this server and removed after it
+  (``SEQGPT_UI_SESSION_DIR``, unless set), which vLLM's API processes inherit and share
+  (``serving.ui.revocations``);
 - on CPU builds, the KV cache size and the reserved-core tuning of small machines;
 - the resource tracker's notice about the shared memory of the engine vLLM kills at every stop
   is not shown (``_TRACKER_NOTICE``).
@@ -23,7 +26,8 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+import tempfile
+from collections.abc import Iterator, Mapping, MutableMapping
 from importlib import metadata
 
 from serving.process.lifeline import LIFELINE
@@ -56,6 +60,7 @@ SMALL_MACHINE_CORES = 4
 # check that a fraction of the NUMA node's memory is free, which fails on shared machines.
 DEFAULT_CPU_KVCACHE_GIB = "4"
 _KEY_VARIABLES = ("VLLM_API_KEY", "SEQGPT_API_KEYS")
+_UI_SESSION_DIR = "SEQGPT_UI_SESSION_DIR"
 # vLLM stops its engine core by force (its --shutdown-timeout is 0 by default), so the engine never
 # releases its shared memory and semaphore; multiprocessing's resource tracker frees them and says
 # so in four lines of UserWarning at every stop. Nothing is left to do for anyone: not shown.
@@ -172,7 +177,20 @@ def launch(
     sys.stderr.writelines(f"{line}\n" for line in errors)
     if errors:
         return 2
-    return supervise(server_command(vllm_args), env, drain=drain_timeout(env))
+    with _ui_session_dir(env):
+        return supervise(server_command(vllm_args), env, drain=drain_timeout(env))
+
+
+@contextlib.contextmanager
+def _ui_session_dir(env: MutableMapping[str, str]) -> Iterator[None]:
+    """Inside the block ``env`` names a private folder (``0700``) for the web UI's ended
+    sessions: the one ``SEQGPT_UI_SESSION_DIR`` names, else one made now and removed after."""
+    if env.get(_UI_SESSION_DIR):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="seqgpt-ui-", ignore_cleanup_errors=True) as folder:
+        env[_UI_SESSION_DIR] = folder
+        yield
 
 
 def drain_timeout(env: Mapping[str, str]) -> float:

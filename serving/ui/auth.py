@@ -6,11 +6,19 @@ second credential on the UI's paths only:
 - ``GET /ui/login`` serves a small form of our own (no Gradio); ``POST /ui/login`` with one of
   the server's keys sets the cookie ``seqgpt_ui`` and redirects to ``/ui/``. A wrong key gets
   the form again with a 401. The login page is the one open path under ``/ui``.
-- The cookie is ``<expiry>.<HMAC-SHA256(key, "seqgpt-ui:<expiry>")>``: it holds no key, cannot
-  be forged without one, expires after ``SESSION_S`` seconds, and dies with its key (rotating
-  the key logs every browser out). It is ``HttpOnly`` (no script reads it), ``SameSite=Strict``
-  (no other site's page can send it, so no cross-site request forgery), ``Path=/ui``, and
-  ``Secure`` when the request came over HTTPS.
+- The cookie is ``<expiry>.<session>.<HMAC-SHA256(key, "seqgpt-ui:<expiry>.<session>")>``, the
+  session a random 128-bit id: it holds no key, cannot be forged without one, expires after
+  ``SESSION_S`` seconds, and dies with its key (rotating the key logs every browser out). It is
+  ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page can send it, so no
+  cross-site request forgery), ``Path=/ui``, and ``Secure`` when the request came over HTTPS:
+  uvicorn, which vLLM runs with proxy headers on, takes the scheme from ``X-Forwarded-Proto``
+  when the peer is a trusted proxy (its ``FORWARDED_ALLOW_IPS``, by default ``127.0.0.1,::1``).
+- ``GET`` or ``POST /ui/logout`` ends the session on the server, not only in this browser: its id
+  joins the list of ended sessions that every API process of the server reads
+  (``serving.ui.revocations``, which says why a shared file and how it stays small), so the same
+  cookie sent again, from anywhere, is refused like none. Sessions end with the server too: a
+  server started again refuses the cookies issued before it (``SEQGPT_UI_SESSION_DIR`` names a
+  folder that outlives it, to keep them).
 - The gate honours it on ``/ui`` and below only: it opens no other route. A browser that asks
   for the page without it is sent to the login form.
 - ``POST /ui/login`` from another site's page is refused (403 in the common error body): a browser
@@ -28,18 +36,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import logging
+import secrets
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 from serving.core.errors import error_body
+from serving.ui.revocations import Revocations
 
 __all__ = [
     "COOKIE",
@@ -60,6 +73,9 @@ COOKIE = "seqgpt_ui"
 SESSION_S = 12 * 3600
 _CONTEXT = "seqgpt-ui:"
 _MAX_KEY_CHARS = 4096
+_SESSION_HEX = 32  # 128 random bits
+
+logger = logging.getLogger(__name__)
 
 
 def is_ui_path(path: str) -> bool:
@@ -68,11 +84,15 @@ def is_ui_path(path: str) -> bool:
 
 
 class UiSessions:
-    """Issues and checks the UI's session cookies for a set of API keys."""
+    """Issues, checks and ends the UI's session cookies for a set of API keys; ended sessions
+    are kept in ``folder``, shared with the server's other API processes (None: this one's)."""
 
-    def __init__(self, keys: Iterable[str], lifetime_s: int = SESSION_S) -> None:
+    def __init__(
+        self, keys: Iterable[str], lifetime_s: int = SESSION_S, folder: Path | None = None
+    ) -> None:
         self._keys = [key.encode("utf-8", "surrogatepass") for key in keys if key]
         self._lifetime_s = lifetime_s
+        self._ended = Revocations(folder, lifetime_s)
 
     @property
     def required(self) -> bool:
@@ -80,7 +100,7 @@ class UiSessions:
         return bool(self._keys)
 
     def issue(self, key: str, now: float | None = None) -> str | None:
-        """A cookie value for ``key`` if it is one of the keys, else None."""
+        """A cookie value for a new session if ``key`` is one of the keys, else None."""
         presented = key.encode("utf-8", "surrogatepass")
         matched = None
         for known in self._keys:  # compare with every key: constant time in the key
@@ -89,21 +109,41 @@ class UiSessions:
         if matched is None:
             return None
         expiry = int(now if now is not None else time.time()) + self._lifetime_s
-        return f"{expiry}.{_sign(matched, expiry)}"
+        session = secrets.token_hex(_SESSION_HEX // 2)
+        return f"{expiry}.{session}.{_sign(matched, expiry, session)}"
 
     def valid(self, cookie: str, now: float | None = None) -> bool:
-        """Whether ``cookie`` was issued for one of the keys and has not expired."""
-        expiry_text, _, signature = cookie.partition(".")
-        if not expiry_text.isascii() or not expiry_text.isdigit() or len(expiry_text) > 12:
+        """Whether ``cookie`` was issued for one of the keys, has not expired and was not ended."""
+        signed = self._signed(cookie, now)
+        return signed is not None and not self._ended.ended(*signed, now=now)
+
+    def end(self, cookie: str, now: float | None = None) -> bool:
+        """End the session of a valid ``cookie`` for every API process; whether there was one.
+        ``OSError`` if the end cannot be recorded (the session then stays valid)."""
+        signed = self._signed(cookie, now)
+        if signed is None or self._ended.ended(*signed, now=now):
             return False
+        session, expiry = signed
+        self._ended.end(session, expiry, now)
+        return True
+
+    def _signed(self, cookie: str, now: float | None) -> tuple[str, int] | None:
+        """The session and expiry of ``cookie`` if one of the keys signed it and it has not
+        expired (ended or not), else None."""
+        expiry_text, _, rest = cookie.partition(".")
+        session, _, signature = rest.partition(".")
+        if not expiry_text.isascii() or not expiry_text.isdigit() or len(expiry_text) > 12:
+            return None
+        if len(session) != _SESSION_HEX or not all(c in "0123456789abcdef" for c in session):
+            return None
         expiry = int(expiry_text)
         if expiry <= (now if now is not None else time.time()):
-            return False
+            return None
         presented = signature.encode("utf-8", "surrogatepass")
         matched = False
         for known in self._keys:
-            matched |= hmac.compare_digest(presented, _sign(known, expiry).encode())
-        return matched
+            matched |= hmac.compare_digest(presented, _sign(known, expiry, session).encode())
+        return (session, expiry) if matched else None
 
     def admits(self, path: str, headers: Headers) -> bool:
         """Whether a request for ``path`` carries a valid UI cookie and may use it there."""
@@ -122,8 +162,9 @@ class UiSessions:
         return RedirectResponse(root + LOGIN_PATH, status_code=HTTPStatus.SEE_OTHER)
 
 
-def _sign(key: bytes, expiry: int) -> str:
-    return hmac.new(key, f"{_CONTEXT}{expiry}".encode(), hashlib.sha256).hexdigest()
+def _sign(key: bytes, expiry: int, session: str) -> str:
+    message = f"{_CONTEXT}{expiry}.{session}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 login_router = APIRouter(include_in_schema=False)
@@ -175,7 +216,7 @@ async def login(request: Request) -> Response:
         cookie,
         max_age=SESSION_S,
         path=UI_PATH,
-        secure=request.url.scheme == "https",
+        secure=_https(request),
         httponly=True,
         samesite="strict",
     )
@@ -194,11 +235,29 @@ def _same_origin(headers: Headers) -> bool:
 
 
 @login_router.get(LOGOUT_PATH)
+@login_router.post(LOGOUT_PATH)
 async def logout(request: Request) -> Response:
-    """Forget the session cookie in this browser and show the login form."""
+    """End the session on the server (for every API process), forget its cookie in this
+    browser and show the login form."""
+    cookie = request.cookies.get(COOKIE)
+    if cookie is not None:
+        try:  # a file write under a lock: off the event loop
+            await run_in_threadpool(_sessions(request).end, cookie)
+        except OSError as exc:
+            logger.error("seqgpt: a UI session could not be ended: %s", exc)
+            message = "The session could not be ended on the server; try again."
+            body = error_body(HTTPStatus.INTERNAL_SERVER_ERROR, message)
+            return JSONResponse(body, status_code=HTTPStatus.INTERNAL_SERVER_ERROR)
     response = RedirectResponse(_root(request) + LOGIN_PATH, status_code=HTTPStatus.SEE_OTHER)
-    response.delete_cookie(COOKIE, path=UI_PATH, httponly=True, samesite="strict")
+    response.delete_cookie(
+        COOKIE, path=UI_PATH, secure=_https(request), httponly=True, samesite="strict"
+    )
     return response
+
+
+def _https(request: Request) -> bool:
+    """Whether the request came over HTTPS (uvicorn reads a trusted proxy's X-Forwarded-Proto)."""
+    return request.url.scheme == "https"
 
 
 def _page(message: str) -> str:

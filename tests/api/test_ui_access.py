@@ -1,15 +1,24 @@
 """Who may use the web UI: the gate, the login form and the session cookie, with the real UI
-mounted (over the fake engine). Every route under /ui is walked without and with credentials."""
+mounted (over the fake engine). Every route under /ui is walked without and with credentials;
+a logout ends the session for every copy of its cookie, in every API process."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+from argparse import Namespace
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.datastructures import State
 from starlette.routing import Mount
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from serving.core.settings import Settings
+from serving.plugin import SeqGPTPlugin
 from serving.ui.app import GRADIO_ROUTES
 
 KEY = "ui-access-key"
@@ -168,12 +177,93 @@ def test_over_https_the_cookie_is_secure(make_client: MakeClient) -> None:
     assert "Secure" in response.headers["set-cookie"]
 
 
+def test_behind_a_trusted_proxy_the_cookie_is_secure(make_client: MakeClient) -> None:
+    """uvicorn (vLLM runs it with proxy headers on) takes the scheme from X-Forwarded-Proto when
+    the peer is a trusted proxy (FORWARDED_ALLOW_IPS, 127.0.0.1 and ::1 by default)."""
+    client = make_client([KEY], ui=True)
+    app = ProxyHeadersMiddleware(client.app, trusted_hosts="127.0.0.1,::1")  # uvicorn's default
+    https = {"X-Forwarded-Proto": "https"}
+    for peer, secure in ((("127.0.0.1", 5000), True), (("203.0.113.9", 5000), False)):
+        with TestClient(app, client=peer) as proxied:
+            response = proxied.post(
+                "/ui/login", data={"key": KEY}, headers=https, follow_redirects=False
+            )
+        assert response.status_code == 303
+        assert ("Secure" in response.headers["set-cookie"]) is secure, peer
+
+
 def test_logging_out_forgets_the_cookie(guarded: TestClient) -> None:
     guarded.post("/ui/login", data={"key": KEY})
     assert guarded.get("/ui/config").status_code == 200
     response = guarded.get("/ui/logout", follow_redirects=False)
     assert response.headers["location"] == "/ui/login"
     assert guarded.get("/ui/config").status_code == 401
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_after_a_logout_a_copied_cookie_is_refused(guarded: TestClient, method: str) -> None:
+    """The cookie ends on the server, not only in the browser that logged out."""
+    cookie, other = _log_in(guarded), _log_in(guarded)
+    assert guarded.get("/ui/config", headers=cookie).status_code == 200
+    response = guarded.request(method, "/ui/logout", headers=cookie, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ui/login"
+    assert 'seqgpt_ui=""' in response.headers["set-cookie"]
+    page = guarded.get("/ui/", headers=cookie, follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/ui/login"
+    for refused_method, path in [("GET", "/ui/config"), ("POST", "/ui/gradio_api/queue/join")]:
+        refused = guarded.request(refused_method, path, headers=cookie)
+        assert refused.status_code == 401, path
+        assert refused.json()["error"]["type"] == "AuthenticationError"
+    assert guarded.get("/ui/config", headers=other).status_code == 200  # another session lives
+
+
+def test_a_logout_in_one_api_process_holds_in_the_other(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Two apps, each with its own plugin, share the launcher's folder as vLLM's API server
+    processes do."""
+    first, second = (make_client([KEY], ui=True, ui_session_dir=tmp_path) for _ in range(2))
+    cookie = _log_in(first)
+    assert second.get("/ui/config", headers=cookie).status_code == 200
+    assert second.get("/ui/logout", headers=cookie, follow_redirects=False).status_code == 303
+    assert first.get("/ui/config", headers=cookie).status_code == 401
+    assert second.get("/ui/config", headers=cookie).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("shared", "count", "warned"), [(False, 2, True), (False, None, False), (True, 2, False)]
+)
+def test_several_api_processes_without_a_shared_folder_are_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, shared: bool, count: int | None, warned: bool
+) -> None:
+    """Plain vLLM, not the launcher: each API process would keep its own list of logouts."""
+    plugin = SeqGPTPlugin(Settings(ui=True, ui_session_dir=tmp_path if shared else None))
+    args = Namespace(api_key=[KEY], api_server_count=count, host="127.0.0.1")
+    logger = logging.getLogger("serving.plugin")  # it may not propagate (it logs like vLLM)
+    logger.addHandler(caplog.handler)
+    try:
+        asyncio.run(plugin.init_state(None, State(), args))  # no engine: no UI mounted
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert ("SEQGPT_UI_SESSION_DIR is not set" in caplog.text) is warned
+
+
+def test_a_logout_that_cannot_be_recorded_says_so_and_keeps_the_session(
+    guarded: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*_: object, **__: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    cookie = _log_in(guarded)
+    monkeypatch.setattr("serving.ui.revocations.Revocations.end", full)
+    response = guarded.get("/ui/logout", headers=cookie, follow_redirects=False)
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "InternalServerError"
+    assert "could not be ended" in response.json()["error"]["message"]
+    assert "set-cookie" not in response.headers  # still logged in: the user may try again
+    assert guarded.get("/ui/config", headers=cookie).status_code == 200
 
 
 def test_without_a_key_the_ui_is_open(make_client: MakeClient) -> None:

@@ -1,6 +1,7 @@
 """The cheap paths stay cheap and every edge is closed, on the real server (SECURITY.md's table):
 completion limits read numbers as vLLM reads them, and only a real CORS preflight passes the gate
-without the key; the UI's login form takes no key from another site's page."""
+without the key; the UI's login form takes no key from another site's page, a logout ends its
+session for every copy of the cookie, and the cookie is Secure behind a trusted TLS proxy."""
 
 from __future__ import annotations
 
@@ -75,6 +76,59 @@ def test_a_login_from_another_sites_page_is_refused(server: ServerProcess) -> No
     own = httpx.post(url, data=form, headers={"Origin": server.url}, timeout=30)
     assert own.status_code == 303
     assert "seqgpt_ui=" in own.headers["set-cookie"]
+
+
+def _log_in(url: str, **options: Any) -> httpx.Response:
+    with httpx.Client(base_url=url, timeout=30, **options) as client:
+        response = client.post("/ui/login", data={"key": API_KEY})
+    assert response.status_code == 303, response.text
+    return response
+
+
+def _server_environ(server: ServerProcess) -> dict[str, str]:
+    """The environment of the API server process (``python -m serving.entry``)."""
+    for pid in server.processes():
+        proc = Path(f"/proc/{pid}")
+        if b"serving.entry" in (proc / "cmdline").read_bytes():
+            pairs = (proc / "environ").read_bytes().split(b"\0")
+            return dict(p.decode().partition("=")[::2] for p in pairs if b"=" in p)
+    raise AssertionError("no API server process")
+
+
+def test_a_logout_ends_the_session_for_every_copy_of_its_cookie(server: ServerProcess) -> None:
+    """Copied elsewhere before the logout, the cookie is refused after it like no cookie: the
+    page sends the browser to the login, the page's API calls get a 401."""
+    cookie = {"Cookie": f"seqgpt_ui={_log_in(server.url).cookies['seqgpt_ui']}"}
+    with httpx.Client(base_url=server.url, timeout=30, headers=cookie) as browser:
+        assert browser.get("/ui/").status_code == 200
+        assert browser.get("/ui/config").status_code == 200
+        logout = browser.get("/ui/logout")
+        assert logout.status_code == 303
+        assert logout.headers["location"] == "/ui/login"
+    with httpx.Client(base_url=server.url, timeout=30, headers=cookie) as copy:
+        page = copy.get("/ui/")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/ui/login"
+        assert copy.get("/ui/config").status_code == 401
+        join = copy.post("/ui/gradio_api/queue/join", json={})
+        assert join.status_code == 401
+        assert join.json()["error"]["type"] == "AuthenticationError"
+    # kept where every API process of this server reads it: the launcher's private folder
+    folder = Path(_server_environ(server)["SEQGPT_UI_SESSION_DIR"])
+    assert folder.stat().st_mode & 0o777 == 0o700
+    session = cookie["Cookie"].split(".")[1]
+    assert session in json.loads((folder / "revoked.json").read_text(encoding="utf-8"))["ended"]
+
+
+def test_a_trusted_proxy_saying_https_gets_a_secure_cookie(server: ServerProcess) -> None:
+    """vLLM's uvicorn trusts X-Forwarded-Proto from 127.0.0.1 (FORWARDED_ALLOW_IPS), not from
+    another address (here 127.0.0.2, a loopback address uvicorn does not trust)."""
+    https = {"X-Forwarded-Proto": "https"}
+    assert "Secure" in _log_in(server.url, headers=https).headers["set-cookie"]
+    assert "Secure" not in _log_in(server.url).headers["set-cookie"]
+    untrusted = httpx.HTTPTransport(local_address="127.0.0.2")
+    cookie = _log_in(server.url, headers=https, transport=untrusted).headers["set-cookie"]
+    assert "Secure" not in cookie
 
 
 OPEN_WARNING = "no API key is set and the server listens on"

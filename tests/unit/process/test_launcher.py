@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import stat
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,7 +112,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     monkeypatch.setattr(
         "setproctitle.setproctitle", lambda title: setattr(recorder, "title", title)
     )
-    for name in ("VLLM_API_KEY", "SEQGPT_API_KEYS", "SEQGPT_MAX_LABELS"):
+    for name in ("VLLM_API_KEY", "SEQGPT_API_KEYS", "SEQGPT_MAX_LABELS", "SEQGPT_UI_SESSION_DIR"):
         monkeypatch.delenv(name, raising=False)
     return recorder
 
@@ -154,3 +156,32 @@ def test_settings_are_checked_as_the_server_will_see_them() -> None:
     (line,) = settings_errors({"SEQGPT_CONSTRAIN_CLASSIFICATION": "maybe"})
     assert line.startswith("error: SEQGPT_CONSTRAIN_CLASSIFICATION='maybe': input should be")
     assert "(default: True)" in line
+
+
+def test_the_server_gets_a_private_folder_for_the_ui_sessions_for_its_life(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its API processes inherit the variable and share the folder; it goes with the server."""
+    seen: dict[str, Any] = {}
+
+    def server(argv: list[str], env: dict[str, str], **_: Any) -> int:
+        folder = Path(env["SEQGPT_UI_SESSION_DIR"])
+        seen.update(folder=folder, mode=stat.S_IMODE(folder.stat().st_mode))
+        return 0
+
+    monkeypatch.setattr("serving.process.supervisor.supervise", server)
+    monkeypatch.delenv("SEQGPT_UI_SESSION_DIR", raising=False)
+    assert main(["serve"]) == 0
+    assert seen["mode"] == 0o700
+    assert not seen["folder"].exists()
+
+
+def test_a_ui_session_folder_the_operator_names_is_used_and_kept(
+    server: Recorder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    kept = tmp_path / "kept"
+    kept.mkdir(mode=0o700)
+    monkeypatch.setenv("SEQGPT_UI_SESSION_DIR", str(kept))
+    assert main(["serve"]) == 0
+    assert server.env["SEQGPT_UI_SESSION_DIR"] == str(kept)
+    assert kept.is_dir()

@@ -1,6 +1,10 @@
-"""The web UI's session cookie: issued for a key only, signed, expiring, good under /ui only."""
+"""The web UI's session cookie: issued for a key only, signed, expiring, ended by a logout for
+every process that shares the list of ended sessions, good under /ui only."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 from starlette.datastructures import Headers
@@ -32,19 +36,78 @@ def test_a_cookie_is_valid_until_it_expires() -> None:
     assert not sessions.valid(cookie, NOW + SESSION_S)
 
 
-def test_a_changed_expiry_or_signature_is_refused() -> None:
+def test_a_changed_expiry_session_or_signature_is_refused() -> None:
     sessions = UiSessions(["key"])
     cookie = sessions.issue("key", NOW)
     assert cookie is not None
-    expiry, signature = cookie.split(".")
-    assert not sessions.valid(f"{int(expiry) + 3600}.{signature}", NOW)
-    assert not sessions.valid(f"{expiry}.{signature[:-1]}0", NOW)
-    assert not sessions.valid(f"{expiry}.", NOW)
+    expiry, session, signature = cookie.split(".")
+    assert sessions.valid(f"{expiry}.{session}.{signature}", NOW)
+    assert not sessions.valid(f"{int(expiry) + 3600}.{session}.{signature}", NOW)
+    assert not sessions.valid(f"{expiry}.{'0' * 32}.{signature}", NOW)
+    assert not sessions.valid(f"{expiry}.{session}.{signature[:-1]}0", NOW)
+    assert not sessions.valid(f"{expiry}.{session}.", NOW)
+    assert not sessions.valid(f"{expiry}.{signature}", NOW)  # the old form, without a session
+
+
+def test_every_login_is_a_session_of_its_own() -> None:
+    sessions = UiSessions(["key"])
+    cookies = {sessions.issue("key", NOW) for _ in range(50)}
+    assert len(cookies) == 50
+    assert len({str(cookie).split(".")[1] for cookie in cookies}) == 50
+
+
+def test_a_logout_ends_that_session_only() -> None:
+    sessions = UiSessions(["key"])
+    ended, other = sessions.issue("key", NOW), sessions.issue("key", NOW)
+    assert ended is not None
+    assert other is not None
+    assert sessions.end(ended, NOW)
+    assert not sessions.valid(ended, NOW)
+    assert sessions.valid(other, NOW)
+    assert not sessions.end(ended, NOW)  # once is enough
+
+
+@pytest.mark.parametrize("cookie", ["", "garbage", f"{int(NOW) + 60}.{'a' * 32}.00"])
+def test_only_a_valid_cookie_can_be_ended(tmp_path: Path, cookie: str) -> None:
+    """Forged or expired cookies never reach the shared list (it only grows by logouts)."""
+    sessions = UiSessions(["key"], folder=tmp_path)
+    expired = sessions.issue("key", NOW - SESSION_S - 1)
+    for value in (cookie, str(expired)):
+        assert not sessions.end(value, NOW)
+    assert not sessions.valid(str(expired), NOW)
+    assert json.loads((tmp_path / "revoked.json").read_bytes())["ended"] == {}
+
+
+def test_a_logout_in_one_api_process_holds_in_the_others(tmp_path: Path) -> None:
+    """Each API process has its own UiSessions; they share the folder (the launcher's)."""
+    first, second = UiSessions(["key"], folder=tmp_path), UiSessions(["key"], folder=tmp_path)
+    cookie = first.issue("key")
+    assert cookie is not None
+    assert second.valid(cookie)
+    assert second.end(cookie)
+    assert not first.valid(cookie)
+    assert not second.valid(cookie)
+    assert first.valid(str(first.issue("key")))  # a new login works at once
 
 
 @pytest.mark.parametrize(
     "cookie",
-    ["", ".", "abc", "1.2.3", "９９９９.ab", "１2.x", "1" * 40 + ".ab", "\udfff.x", "12.ü"],
+    [
+        "",
+        ".",
+        "..",
+        "abc",
+        "1.2.3",
+        "９９９９.ab",
+        "１2.x",
+        "1" * 40 + ".ab",
+        "\udfff.x",
+        "12.ü",
+        f"{int(NOW) + 60}.{'A' * 32}.ab",
+        f"{int(NOW) + 60}.{'a' * 31}.ab",
+        f"{int(NOW) + 60}." + "\udfff" * 32 + ".ab",
+        f"{int(NOW) + 60}.{'a' * 32}." + "\udfff",
+    ],
 )
 def test_garbage_is_refused_without_raising(cookie: str) -> None:
     assert not UiSessions(["key"]).valid(cookie, NOW)
