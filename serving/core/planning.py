@@ -10,6 +10,7 @@ are tokenized.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,6 +26,12 @@ from serving.core.windows import Window, plan_windows
 __all__ = ["Planner", "Submission", "Tokenizer"]
 
 _WINDOW_ATTEMPTS = 5  # plans of ever smaller windows before a text is refused
+_JOIN_TOKENS = 8
+"""Tokens a prompt may differ by from its parts counted apart (merges where they join)."""
+_MERGED_SHARE = 0.9
+"""The least share of a text's tokens its pieces count when counted apart (cutting a text only
+keeps tokens from merging: 1.0 in practice); the windows a text needs at least are counted from
+it, so a text that could never be admitted is refused before it is split."""
 
 
 class Tokenizer(Protocol):
@@ -74,14 +81,20 @@ class Planner:
         one), tokenize them and size their budgets. ``per_window``: the prompts each window
         holds in flight, to refuse windows that could never be admitted before tokenizing them.
         """
-        whole = Window(0, len(text))
-        submissions = self._submissions(spec, text, checked, reference, whole, 0)
-        if all(self._fits(s) for s in submissions):
-            return submissions
-        # Windows sized from the room the instruction, labels and answer budget leave; a
-        # window's prompt that still does not fit (tokens merge across a cut) shrinks them all.
+        # The room the instruction, labels and answer budget leave for the text.
         empty = self._submissions(spec, "", checked, reference, Window(0, 0), 0)
         budget = min(self._limit(s) - len(s.token_ids) for s in empty)
+        tokens = self._count(text)  # one read of the text: each prompt of it costs as much
+        if tokens <= budget + _JOIN_TOKENS:
+            whole = Window(0, len(text))
+            submissions = self._submissions(spec, text, checked, reference, whole, 0)
+            if all(self._fits(s) for s in submissions):
+                return submissions
+        elif budget >= 1:  # windows hold at most ``budget`` of the text's tokens each
+            least = math.ceil(tokens * _MERGED_SHARE / budget)
+            self._check_bound(least * per_window, least)  # before the text is split
+        # Windows; a window's prompt that still does not fit (tokens merge across a cut)
+        # shrinks them all.
         for _attempt in range(_WINDOW_ATTEMPTS):
             if budget < 1:
                 break

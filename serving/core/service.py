@@ -18,8 +18,9 @@ Guarantees, in the order they are applied:
   are taken from the ``max_inflight`` bound before its text is planned or tokenized: a request
   that does not fit now is refused at once with ``Overloaded`` (429), one that could never fit
   with ``TooLarge`` (413), so refusing costs no tokenization. Once planned, its hold grows to
-  its windows' count (429 or 413 then, if they do not fit); a text split into windows is
-  refused as soon as its windows are counted, before they are tokenized.
+  its windows' count (429 or 413 then, if they do not fit); a long text that needs more
+  windows than could ever be admitted is refused once its tokens are counted (one read of the
+  text), before it is split or any prompt of it is tokenized.
 - Planning never holds the event loop for long: a request that tokenizes more than
   ``_INLINE_PLAN_CHARS`` characters (its text once per prompt of a window) is planned in the
   service's planning threads (Hugging Face's fast tokenizers release the GIL while they encode),

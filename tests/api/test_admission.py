@@ -170,3 +170,16 @@ def test_while_the_bound_is_full_a_task_request_is_refused_before_its_body_is_pa
     finally:
         holding.join()
     assert client.post("/v1/classify", content=b"{not json", headers=JSON).status_code == 400
+
+
+def test_a_long_text_that_could_never_fit_is_refused_after_one_read_of_it(
+    engine: FakeEngine,
+) -> None:
+    """100,000 characters in 2,048-token prompts need ~60 windows of 3 prompts: over 64."""
+    service = _service(engine, max_inflight=64)
+    text = "张三在北京工作。" * 12_500
+    with pytest.raises(TooLarge, match="windows"):
+        asyncio.run(service.extract(text, LABELS_13))
+    # The 3 prompts' instruction and labels, and the text once: not a count per sentence.
+    assert len(_encodes(service)) == 4
+    assert service.inflight == 0
