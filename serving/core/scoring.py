@@ -39,7 +39,7 @@ from typing import Any
 
 from vllm.inputs import TokensPrompt
 from vllm.outputs import RequestOutput
-from vllm.sampling_params import SamplingParams
+from vllm.sampling_params import RequestOutputKind, SamplingParams
 
 from serving.core.forcing import FORCED_TOKENS, is_registered
 
@@ -66,6 +66,9 @@ def _forced_params(forced: list[int]) -> SamplingParams:
         logprobs=0,
         detokenize=False,
         extra_args={FORCED_TOKENS: forced},
+        # One output per read, not one per step: the API server's event loop, which every
+        # other request shares, handles a read once.
+        output_kind=RequestOutputKind.FINAL_ONLY,
     )
 
 
