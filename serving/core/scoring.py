@@ -6,21 +6,28 @@ For a prompt ``P`` and a label of tokens ``t_1 .. t_L``::
 
 and the scores are these probabilities normalised over the label set (they sum to 1).
 
-One engine request per label computes it in one forward pass: its prompt is ``P + t``,
-``prompt_logprobs=0`` returns the log-probability of each label token given what precedes it,
-and ``logprob_token_ids=[eos]`` the log-probability of the end of the answer at the step after.
-No token is decoded.
+Two ways to read it, chosen once per engine (``Scorer.for_engine``):
 
-The prompt's whole KV blocks are computed once: the reads are submitted together, and vLLM's
-prefix cache hands the full blocks of ``P`` that one read computes to the others, in the same
-engine step too (blocks enter the cache when they are scheduled). The last partial block is not
-cached, so each read computes it again (up to 127 tokens with the CPU backend's 128-token
-blocks, 15 with CUDA's 16), with the output layer at each of its positions.
+- **Forced reads** (the engine runs ``serving.core.forcing.ForcedTokens``, which the launcher
+  registers): one request per label with prompt ``P`` that is made to generate ``t_1 .. t_L,
+  eos`` (``max_tokens = L + 1``, ``logprobs=0``). vLLM returns each sampled token's
+  log-probability from the logits before the processor forced it, so the sum of the returned
+  values is the formula above, and the output layer runs at ``L + 1`` rows per label only.
+  Every read has the same prompt, so vLLM's prefix cache shares its whole KV blocks between the
+  reads (in the same engine step too: blocks enter the cache when they are scheduled); each read
+  computes the last partial block again, which is why the launcher picks the CPU backend's
+  smallest block (32 tokens, not 128). A read that did not generate exactly its tokens is an
+  error, never a score.
+- **Prompt reads** (the fallback, e.g. the plugin in a plain ``vllm serve``): one request per
+  label of prompt ``P + t`` with ``prompt_logprobs=0`` (each label token's log-probability given
+  what precedes it) and ``logprob_token_ids=[eos]`` (the end at the step after); nothing is
+  decoded. The output layer runs at every position the read computes. vLLM skips the cache for
+  prompt log-probabilities by default, because the rows of cached positions are not computed;
+  only the rows from the last prompt token on are needed here, so the cache is read and
+  ``num_cached_tokens`` checked: a read whose hit reached past ``P`` runs again without it.
 
-vLLM skips the cache for requests with prompt log-probabilities by default, because the rows of
-cached positions are not computed; only the rows from the last prompt token on are needed here,
-so the cache is read and ``num_cached_tokens`` is checked: a read whose cache hit reached past
-``P`` (a label sharing a whole cached block with an earlier request) runs again without it.
+Every read has priority ``SCORE_PRIORITY``: under ``--scheduling-policy priority`` (the launcher's
+default) the engine takes waiting task requests (priority 0) before waiting score reads.
 """
 
 from __future__ import annotations
@@ -32,12 +39,40 @@ from typing import Any
 
 from vllm.inputs import TokensPrompt
 from vllm.outputs import RequestOutput
-from vllm.sampling_params import SamplingParams
+from vllm.sampling_params import RequestOutputKind, SamplingParams
 
-__all__ = ["label_logprobs", "normalise"]
+from serving.core.forcing import FORCED_TOKENS, is_registered
+
+__all__ = ["SCORE_PRIORITY", "Scorer", "normalise"]
+
+SCORE_PRIORITY = 1
+"""The engine priority of score reads (vLLM schedules lower values first; task prompts have 0)."""
 
 
-def _params(eos_token_id: int, read_cache: bool) -> SamplingParams:
+async def _last(engine: Any, token_ids: list[int], params: SamplingParams, request_id: str) -> Any:
+    final: RequestOutput | None = None
+    prompt = TokensPrompt(prompt_token_ids=token_ids)
+    async for output in engine.generate(prompt, params, request_id, priority=SCORE_PRIORITY):
+        final = output
+    if final is None or not final.outputs:
+        raise RuntimeError(f"engine returned no output for {request_id}")
+    return final
+
+
+def _forced_params(forced: list[int]) -> SamplingParams:
+    return SamplingParams(
+        max_tokens=len(forced),
+        temperature=0.0,
+        logprobs=0,
+        detokenize=False,
+        extra_args={FORCED_TOKENS: forced},
+        # One output per read, not one per step: the API server's event loop, which every
+        # other request shares, handles a read once.
+        output_kind=RequestOutputKind.FINAL_ONLY,
+    )
+
+
+def _prompt_params(eos_token_id: int, read_cache: bool) -> SamplingParams:
     return SamplingParams(
         max_tokens=1,
         temperature=0.0,
@@ -48,47 +83,56 @@ def _params(eos_token_id: int, read_cache: bool) -> SamplingParams:
     )
 
 
-async def _last(engine: Any, token_ids: list[int], params: SamplingParams, request_id: str) -> Any:
-    final: RequestOutput | None = None
-    prompt = TokensPrompt(prompt_token_ids=token_ids)
-    async for output in engine.generate(prompt, params, request_id):
-        final = output
-    if final is None or not final.outputs or final.prompt_logprobs is None:
-        raise RuntimeError(f"engine returned no log-probabilities for {request_id}")
-    return final
+class Scorer:
+    """``log p(label)`` for every label of a prompt, on one engine."""
 
+    def __init__(self, engine: Any, eos_token_id: int, *, forced: bool) -> None:
+        self._engine = engine
+        self._eos = eos_token_id
+        self.forced = forced
+        """Whether labels are read by forced decoding (else by prompt log-probabilities)."""
 
-async def _label_logprob(
-    engine: Any, prompt_ids: list[int], label_ids: list[int], eos_token_id: int, request_id: str
-) -> float:
-    token_ids = prompt_ids + label_ids
-    final = await _last(engine, token_ids, _params(eos_token_id, True), request_id)
-    if (final.num_cached_tokens or 0) >= len(prompt_ids):
-        # The rows of the label tokens were read from the cache, not computed: run it again.
-        final = await _last(engine, token_ids, _params(eos_token_id, False), f"{request_id}-again")
-    rows = final.prompt_logprobs
-    start = len(prompt_ids)
-    total = sum(rows[start + i][token].logprob for i, token in enumerate(label_ids))
-    eos = final.outputs[0].logprobs[0][eos_token_id].logprob
-    return float(total + eos)
+    @classmethod
+    def for_engine(cls, engine: Any, eos_token_id: int) -> Scorer:
+        """Forced reads where the engine runs ``ForcedTokens``, prompt reads elsewhere."""
+        processors = getattr(engine.model_config, "logits_processors", None)
+        return cls(engine, eos_token_id, forced=is_registered(processors))
 
+    async def label_logprobs(
+        self, prompt_ids: list[int], labels_ids: Sequence[list[int]], request_id: str
+    ) -> list[float]:
+        """``log p(label)`` for every label, in order; the reads submitted together."""
+        read = self._forced_read if self.forced else self._prompt_read
+        async with asyncio.TaskGroup() as group:
+            reads = [
+                group.create_task(read(prompt_ids, ids, f"{request_id}-{i}"))
+                for i, ids in enumerate(labels_ids)
+            ]
+        return [r.result() for r in reads]
 
-async def label_logprobs(
-    engine: Any,
-    prompt_ids: list[int],
-    labels_ids: Sequence[list[int]],
-    eos_token_id: int,
-    request_id: str,
-) -> list[float]:
-    """``log p(label)`` for every label, in order; the prompt prefilled once."""
-    async with asyncio.TaskGroup() as group:
-        reads = [
-            group.create_task(
-                _label_logprob(engine, prompt_ids, ids, eos_token_id, f"{request_id}-{i}")
-            )
-            for i, ids in enumerate(labels_ids)
-        ]
-    return [read.result() for read in reads]
+    async def _forced_read(self, prompt_ids: list[int], label_ids: list[int], rid: str) -> float:
+        forced = [*label_ids, self._eos]
+        output = (await _last(self._engine, prompt_ids, _forced_params(forced), rid)).outputs[0]
+        generated = list(output.token_ids)
+        if generated != forced or output.logprobs is None:
+            raise RuntimeError(f"forced read {rid} generated {generated}, not {forced}")
+        steps = zip(output.logprobs, forced, strict=True)
+        return float(sum(step[token].logprob for step, token in steps))
+
+    async def _prompt_read(self, prompt_ids: list[int], label_ids: list[int], rid: str) -> float:
+        token_ids = prompt_ids + label_ids
+        final = await _last(self._engine, token_ids, _prompt_params(self._eos, True), rid)
+        if (final.num_cached_tokens or 0) >= len(prompt_ids):
+            # The rows of the label tokens were read from the cache, not computed: run it again.
+            params = _prompt_params(self._eos, False)
+            final = await _last(self._engine, token_ids, params, f"{rid}-again")
+        rows = final.prompt_logprobs
+        if rows is None:
+            raise RuntimeError(f"engine returned no prompt log-probabilities for {rid}")
+        start = len(prompt_ids)
+        total = sum(rows[start + i][token].logprob for i, token in enumerate(label_ids))
+        eos = final.outputs[0].logprobs[0][self._eos].logprob
+        return float(total + eos)
 
 
 def normalise(logprobs: Sequence[float]) -> list[float]:

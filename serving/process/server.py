@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from serving.process.launcher import is_cpu_build
+
 __all__ = [
     "DEFAULT_MAX_MODEL_LEN",
     "DEFAULT_MODEL",
@@ -38,12 +40,15 @@ SERVED_MODEL_NAME = "seqgpt"
 # this are rejected with a 400, never truncated.
 DEFAULT_MAX_MODEL_LEN = 2048
 DEFAULT_MAX_QUEUED_REQS = 1024
+CPU_BLOCK_SIZE = 32  # the smallest KV block vLLM's CPU attention takes (multiples of 32)
 CHAT_TEMPLATE = Path(__file__).with_name("chat_template.jinja")
 _UNSET: Any = object()  # the parser's default for every flag we give a default to
 
 
 def _defaults(model: str) -> dict[str, list[str]]:
     """SeqGPT's flags by vLLM destination, each used only when the user set nothing for it."""
+    from serving.core.forcing import PROCESSOR  # imports vLLM, as every caller here already has
+
     return {
         "model": ["--model", model],
         "host": ["--host", "0.0.0.0"],
@@ -63,6 +68,13 @@ def _defaults(model: str) -> dict[str, list[str]]:
         # SeqGPT has no chat template (vLLM would refuse /v1/chat/completions): the last user
         # message is the prompt, so chat clients get exactly what completions give.
         "chat_template": ["--chat-template", str(CHAT_TEMPLATE)],
+        # Scores read each label by forced decoding (serving.core.scoring), at a lower priority
+        # than task prompts: a plain request never waits behind the reads of scored ones.
+        "logits_processors": ["--logits-processors", PROCESSOR],
+        "scheduling_policy": ["--scheduling-policy", "priority"],
+        # The prefix cache shares whole blocks: with the CPU backend's smallest block (its
+        # default is 128) the reads of a ~70-token classification prompt share its first 64.
+        **({"block_size": ["--block-size", str(CPU_BLOCK_SIZE)]} if is_cpu_build() else {}),
     }
 
 

@@ -8,7 +8,8 @@ end of sequence), so the engine turns token ids back into the prompt text.
 Log-probabilities follow ``respond``: after the prompt's ``[GEN]`` marker, a token that continues
 the scripted answer has log-probability ``-0.1``, any other ``-2.0``; the end of sequence is
 ``-0.1`` right after the whole answer, else ``-3.0``. So scores rank the scripted label first,
-and beam search (one-token requests with ``logprobs``) spells the scripted answer.
+and beam search (one-token requests with ``logprobs``) spells the scripted answer. A request
+forcing tokens (``serving.core.forcing``) generates them, each with its scripted log-probability.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from vllm.logprobs import Logprob
 from vllm.outputs import CompletionOutput, RequestOutput
 from vllm.sampling_params import SamplingParams
 
+from serving.core.forcing import FORCED_TOKENS
+
 
 @dataclass
 class Call:
     prompt: str
     params: SamplingParams
     request_id: str
+    priority: int = 0
 
 
 class CharTokenizer:
@@ -65,6 +69,10 @@ class FakeEngine:
     max_num_seqs: int = 8
     max_model_len: int = 2048
     cached_tokens: int | None = None  # the prefix-cache hit every one-token read reports
+    # vLLM's --logits-processors: with ForcedTokens named, a request whose extra_args force
+    # tokens generates them (``forcing_works=False``: it ignores them, as a broken engine would).
+    logits_processors: list[str] = field(default_factory=list)
+    forcing_works: bool = True
 
     async def check_health(self) -> None:
         if self.errored:
@@ -76,7 +84,9 @@ class FakeEngine:
 
     @property
     def model_config(self) -> Any:
-        return SimpleNamespace(max_model_len=self.max_model_len)
+        return SimpleNamespace(
+            max_model_len=self.max_model_len, logits_processors=self.logits_processors
+        )
 
     @property
     def renderer(self) -> Any:
@@ -127,16 +137,38 @@ class FakeEngine:
             num_cached_tokens=None if params.skip_reading_prefix_cache else self.cached_tokens,
         )
 
+    def _forced(self, text: str, params: SamplingParams, request_id: str) -> RequestOutput:
+        """A request made to generate the tokens of its ``extra_args``: each with the
+        log-probability the scripted answer gives it."""
+        forced = list((params.extra_args or {})[FORCED_TOKENS])
+        tokens = forced if self.forcing_works else [ord("?")] * len(forced)
+        logprobs = []
+        for i, token in enumerate(tokens):
+            written = "".join(chr(t) for t in tokens[:i])
+            logprobs.append({token: Logprob(self._logprob(text + written, params, token))})
+        completion = CompletionOutput(0, "", tokens, None, logprobs, finish_reason="stop")
+        ids = [ord(c) for c in text]
+        return RequestOutput(request_id, text, ids, None, [completion], True)
+
     async def generate(
-        self, prompt: dict[str, list[int]], params: SamplingParams, request_id: str, **_: Any
+        self,
+        prompt: dict[str, list[int]],
+        params: SamplingParams,
+        request_id: str,
+        *,
+        priority: int = 0,
+        **_: Any,
     ) -> AsyncIterator[RequestOutput]:
         text = "".join(map(chr, prompt["prompt_token_ids"]))
-        self.calls.append(Call(text, params, request_id))
+        self.calls.append(Call(text, params, request_id, priority))
         try:
             await asyncio.sleep(self.delay)
         except asyncio.CancelledError:
             self.cancelled.append(request_id)
             raise
+        if FORCED_TOKENS in (params.extra_args or {}):
+            yield self._forced(text, params, request_id)
+            return
         if params.logprobs is not None or params.prompt_logprobs is not None:
             yield self._step(text, params, request_id)
             return

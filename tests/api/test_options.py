@@ -12,6 +12,8 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
+from serving.core.forcing import FORCED_TOKENS, PROCESSOR
+from serving.core.scoring import SCORE_PRIORITY
 from tests.api.fake_engine import LIKELY, UNLIKELY, UNLIKELY_EOS, FakeEngine
 
 LABELS = ["财经", "体育", "娱乐"]
@@ -56,6 +58,7 @@ def test_scores_send_one_read_per_label_reading_the_prefix_cache_and_decode_noth
         assert call.params.logprob_token_ids == [0]  # the end of sequence
         assert call.params.skip_reading_prefix_cache is False  # the prompt is prefilled once
         assert call.params.structured_outputs is None
+        assert call.priority == SCORE_PRIORITY  # behind waiting task prompts
     assert answer["prompts"] == [PROMPT]
     assert answer["usage"] == {
         "prompt_tokens": len(PROMPT) + 6,
@@ -75,6 +78,56 @@ def test_a_score_read_whose_cache_hit_covers_the_label_is_run_again_without_the_
     assert len(reruns) == len(LABELS)
     assert all(call.params.skip_reading_prefix_cache for call in reruns)
     assert answer["label"] == "体育"
+
+
+@pytest.fixture
+def forcing(make_client: Callable[..., TestClient], engine: FakeEngine) -> TestClient:
+    """A client of the fake engine started with ``--logits-processors`` naming ForcedTokens."""
+    engine.logits_processors = [PROCESSOR]
+    engine.respond = lambda _p, _s: "体育"
+    return make_client()
+
+
+def test_with_forced_tokens_registered_each_label_is_one_forced_read_of_the_prompt(
+    forcing: TestClient, engine: FakeEngine
+) -> None:
+    answer = _classify(forcing, scores=True, return_prompts=True)
+    assert [call.prompt for call in engine.calls] == [PROMPT] * len(LABELS)
+    for call, label in zip(engine.calls, LABELS, strict=True):
+        forced = [ord(c) for c in label] + [0]  # the label's tokens, then the end of sequence
+        assert call.params.extra_args == {FORCED_TOKENS: forced}
+        assert call.params.max_tokens == len(forced)
+        assert call.params.logprobs == 0  # the sampled token's own log-probability only
+        assert call.params.prompt_logprobs is None  # no output row at a prompt position
+        assert call.params.structured_outputs is None
+        assert call.priority == SCORE_PRIORITY
+    assert answer["prompts"] == [PROMPT]
+    assert answer["usage"] == {
+        "prompt_tokens": len(PROMPT) + 6,
+        "completion_tokens": 0,
+        "total_tokens": len(PROMPT) + 6,
+    }
+
+
+def test_forced_reads_give_the_scores_prompt_reads_give(
+    make_client: Callable[..., TestClient], engine: FakeEngine
+) -> None:
+    engine.respond = lambda _p, _s: "体育"
+    prompt_reads = _classify(make_client(), scores=True)
+    engine.logits_processors = [PROCESSOR]
+    forced_reads = _classify(make_client(), scores=True)
+    assert forced_reads == prompt_reads
+    assert {call.params.extra_args is None for call in engine.calls} == {True, False}
+
+
+def test_a_forced_read_that_generated_other_tokens_is_a_500_never_a_score(
+    forcing: TestClient, engine: FakeEngine
+) -> None:
+    engine.forcing_works = False
+    body = {"text": "今天的比赛很精彩", "labels": LABELS, "scores": True}
+    response = forcing.post("/v1/classify", json=body)
+    assert response.status_code == 500, response.text
+    assert "scores" not in response.text
 
 
 def test_reference_decoding_is_a_four_beam_search_unconstrained(
