@@ -41,6 +41,8 @@ SERVER_LABELS = {"app.kubernetes.io/name": "seqgpt-serve"}
 BASE_KINDS = [
     "ConfigMap",
     "Deployment",
+    "Job",
+    "PersistentVolumeClaim",
     "PodDisruptionBudget",
     "PodMonitor",
     "PrometheusRule",
@@ -66,7 +68,7 @@ def test_every_manifest_file_is_valid(path: Path, version: str) -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("variant", sorted(RENDERED))
 def test_every_rendered_object_is_valid(variant: str, version: str) -> None:
-    assert len(MANIFESTS) == 9  # the base's seven files, the HPA overlay's, the Secret example
+    assert len(MANIFESTS) == 11  # the base's nine files, the HPA overlay's, the Secret example
     kinds = sorted(obj["kind"] for obj in RENDERED[variant])
     if variant == "hpa":
         kinds[kinds.index("HorizontalPodAutoscaler")] = "ScaledObject"
@@ -94,7 +96,8 @@ def test_kustomize_renders_what_the_test_renders(variant: str) -> None:
 def test_the_command_parses_and_listens_on_the_container_port(variant: str) -> None:
     objects = RENDERED[variant]
     args = parse_vllm_args(server_args(objects))
-    assert args.model == one(objects, "ConfigMap")["data"]["SEQGPT_MODEL"]
+    settings = one(objects, "ConfigMap")["data"]
+    assert (args.model, args.revision) == (settings["SEQGPT_MODEL"], settings["SEQGPT_REVISION"])
     (port,) = container(objects)["ports"]
     assert port == {"name": "http", "containerPort": args.port}
     service = one(objects, "Service")["spec"]
@@ -138,6 +141,9 @@ def test_selectors_and_targets_meet(variant: str) -> None:
     assert one(objects, "Service")["spec"]["selector"] == labels
     assert one(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == labels
     assert one(objects, "PodMonitor")["spec"]["selector"]["matchLabels"] == labels
+    # The Job's pods are none of the server's: no traffic, budget or scrape reaches them.
+    job_labels = one(objects, "Job")["spec"]["template"]["metadata"]["labels"]
+    assert not labels.items() <= job_labels.items()
     kind = "HorizontalPodAutoscaler" if variant == "hpa" else "ScaledObject"
     scaler = one(objects, kind)["spec"]
     target = scaler["scaleTargetRef"]
@@ -166,11 +172,23 @@ def test_the_key_comes_from_a_secret_whose_example_is_not_applied() -> None:
     assert all(obj["kind"] != "Secret" for objects in RENDERED.values() for obj in objects)
 
 
+def images(objects: list[dict[str, Any]]) -> set[str]:
+    """Every image the objects run (init containers and the Job's included)."""
+    return {
+        item["image"]
+        for kind in ("Deployment", "Job")
+        for item in pod_spec(objects, kind).get("initContainers", [])
+        + pod_spec(objects, kind)["containers"]
+    }
+
+
 def test_the_base_asks_for_one_gpu_and_the_cpu_overlay_for_none() -> None:
     base = container(RENDERED["base"])
     assert base["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert images(RENDERED["base"]) == {base["image"]}  # one image to build and pull
     assert base["image"].endswith("-cuda")
     cpu_objects = RENDERED["cpu"]
     assert "nvidia.com/gpu" not in yaml.safe_dump(cpu_objects)
-    assert container(cpu_objects)["image"].endswith("-cpu")
+    (cpu_image,) = images(cpu_objects)
+    assert cpu_image.endswith("-cpu")
     assert int(one(cpu_objects, "ConfigMap")["data"]["VLLM_CPU_KVCACHE_SPACE"]) > 0

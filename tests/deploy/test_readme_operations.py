@@ -102,6 +102,7 @@ def test_kubectl_commands_name_the_manifests_objects() -> None:
     text = " ".join(LINES)
     for kind, name, written in [
         ("Deployment", "seqgpt", "deployment/seqgpt"),
+        ("Job", "seqgpt-weights", "job/seqgpt-weights"),
         ("ScaledObject", "seqgpt", "scaledobject,hpa seqgpt"),
         ("ScaledObject", "seqgpt", "patch scaledobject seqgpt"),
         ("Service", "seqgpt", "service/seqgpt"),
