@@ -25,6 +25,7 @@ K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 VARIANTS = {
     "base": K8S / "base",
     "cpu": K8S / "overlays" / "cpu",
+    "surge": K8S / "overlays" / "surge",
     "hpa": K8S / "overlays" / "hpa",
 }
 RENDERED = {variant: render(folder) for variant, folder in VARIANTS.items()}

@@ -157,6 +157,12 @@ def test_the_alerts_an_on_call_engineer_needs_say_what_to_do() -> None:
         assert "`kubectl " in description or "SEQGPT_" in description, name
 
 
+def test_engine_down_spares_pods_still_starting() -> None:
+    (rule,) = [r for r in _rules() if r["alert"] == "SeqGPTEngineDown"]
+    deadline = one(RENDERED["base"], "Deployment")["spec"]["progressDeadlineSeconds"]
+    assert f"time() - kube_pod_start_time < {deadline}" in " ".join(rule["expr"].split())
+
+
 def test_the_queue_and_rejection_alerts_fire_above_the_scalers_target() -> None:
     keda = {
         t["name"]: float(t["metadata"]["threshold"])

@@ -4,7 +4,8 @@ offline at that same revision, each pod waiting until the Job has finished. The 
 the pods' wait run here, through the real /bin/sh, with a stand-in ``hf`` on PATH.
 
 Seen on this machine (not a test: it needs a mount namespace and a server start): the tiny model
-served from a read-only hub cache with HF_HUB_OFFLINE=1 and a pinned ``--revision``.
+served from a read-only hub cache with HF_HUB_OFFLINE=1 and a pinned ``--revision``, the root
+filesystem read-only (test_k8s_security.py's docstring).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 kubernetes-validate, the custom resources against their vendored CRDs), every overlay renders as
 kustomize renders it, and what the manifests say about the server is what the server does: the
 command parses with the real CLI parser, the port is the one it listens on, the probes ask a
-route vLLM serves without the key, and the grace period covers the drain
-(SEQGPT_DRAIN_TIMEOUT_S) and the stop after it."""
+route vLLM serves without the key, the grace period covers the load balancer's deregistration,
+the drain (SEQGPT_DRAIN_TIMEOUT_S) and the stop after it, a rollout waits longer than a pod may
+take to start, and replicas spread over nodes and zones."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import jsonpatch
 import kubernetes_validate
 import pytest
 import yaml
@@ -25,6 +27,7 @@ from tests.deploy.k8s import (
     RENDERED,
     VARIANTS,
     container,
+    named,
     one,
     pod_spec,
     server_args,
@@ -35,6 +38,12 @@ from tests.deploy.schemas import validate
 SECRET_EXAMPLE = K8S / "secret.example.yaml"
 # vLLM's own stop once the drain is over (uvicorn, engine core, workers); seen up to ~5 s here.
 VLLM_STOP_S = 10
+# How long after a pod is deleted its address may still get new connections: the Service's
+# endpoints, kube-proxy and ingress controllers follow within seconds, cloud load balancers with
+# pod targets (AWS NLB/ALB in IP mode, GKE NEGs) take up to about 30 s.
+LB_DEREGISTRATION_S = 30
+# Scheduling and pulling the image (the CUDA image is ~10 GB) before the startupProbe counts.
+IMAGE_PULL_S = 300
 # The oldest Kubernetes still commonly run, and the newest schemas the validator has.
 VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
 SERVER_LABELS = {"app.kubernetes.io/name": "seqgpt-serve"}
@@ -42,6 +51,8 @@ BASE_KINDS = [
     "ConfigMap",
     "Deployment",
     "Job",
+    "NetworkPolicy",
+    "NetworkPolicy",
     "PersistentVolumeClaim",
     "PodDisruptionBudget",
     "PodMonitor",
@@ -58,6 +69,12 @@ MANIFESTS = sorted(
 )
 
 
+def startup_budget(objects: list[dict[str, Any]]) -> int:
+    """The longest a server may take to start before the kubelet restarts it."""
+    probe = container(objects)["startupProbe"]
+    return probe["periodSeconds"] * probe["failureThreshold"]  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("path", MANIFESTS, ids=str)
 def test_every_manifest_file_is_valid(path: Path, version: str) -> None:
@@ -68,7 +85,7 @@ def test_every_manifest_file_is_valid(path: Path, version: str) -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("variant", sorted(RENDERED))
 def test_every_rendered_object_is_valid(variant: str, version: str) -> None:
-    assert len(MANIFESTS) == 11  # the base's nine files, the HPA overlay's, the Secret example
+    assert len(MANIFESTS) == 12  # the base's ten files, the HPA overlay's, the Secret example
     kinds = sorted(obj["kind"] for obj in RENDERED[variant])
     if variant == "hpa":
         kinds[kinds.index("HorizontalPodAutoscaler")] = "ScaledObject"
@@ -117,11 +134,13 @@ def test_probes_ask_an_open_vllm_route_on_the_servers_port(variant: str, probe: 
 
 
 @pytest.mark.parametrize("variant", sorted(RENDERED))
-def test_the_grace_period_covers_prestop_drain_and_the_stop(variant: str) -> None:
+def test_the_grace_period_covers_deregistration_drain_and_the_stop(variant: str) -> None:
     objects = RENDERED[variant]
     main = container(objects)
     sleep, seconds = main["lifecycle"]["preStop"]["exec"]["command"]
     assert sleep == "sleep"
+    # Until the load balancers have let the pod go, it keeps serving as before.
+    assert int(seconds) >= LB_DEREGISTRATION_S
     drain = float(one(objects, "ConfigMap")["data"]["SEQGPT_DRAIN_TIMEOUT_S"])
     engine_drain = parse_vllm_args(server_args(objects)).shutdown_timeout  # 0: vLLM aborts
     needed = int(seconds) + drain + engine_drain + VLLM_STOP_S + GRACE_S
@@ -129,6 +148,42 @@ def test_the_grace_period_covers_prestop_drain_and_the_stop(variant: str) -> Non
     # A draining server answers /health with 503: liveness must not kill it meanwhile.
     liveness = main["livenessProbe"]
     assert liveness["periodSeconds"] * liveness["failureThreshold"] > drain
+
+
+@pytest.mark.parametrize("variant", sorted(RENDERED))
+def test_a_rollout_waits_longer_than_a_pod_may_take_to_start(variant: str) -> None:
+    objects = RENDERED[variant]
+    deadline = one(objects, "Deployment")["spec"]["progressDeadlineSeconds"]
+    assert deadline >= startup_budget(objects) + IMAGE_PULL_S
+    assert deadline > 600  # Kubernetes' default, shorter than the start-up budget
+
+
+def test_the_base_replaces_pods_in_place_and_the_surge_overlay_starts_new_ones_first() -> None:
+    def strategy(variant: str) -> dict[str, Any]:
+        return one(RENDERED[variant], "Deployment")["spec"]["strategy"]  # type: ignore[no-any-return]
+
+    # One GPU per pod and none spare: stop one, then start its successor.
+    assert strategy("base")["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    # A spare GPU: the successor starts first, so capacity never drops.
+    assert strategy("surge")["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    difference = jsonpatch.make_patch(RENDERED["base"], RENDERED["surge"]).patch
+    assert {op["path"].split("/", 2)[2] for op in difference} == {
+        "spec/strategy/rollingUpdate/maxSurge",
+        "spec/strategy/rollingUpdate/maxUnavailable",
+    }
+
+
+@pytest.mark.parametrize("variant", sorted(RENDERED))
+def test_replicas_spread_over_nodes_and_zones(variant: str) -> None:
+    spec = pod_spec(RENDERED[variant])
+    labels = one(RENDERED[variant], "Deployment")["spec"]["template"]["metadata"]["labels"]
+    constraints = {c["topologyKey"]: c for c in spec["topologySpreadConstraints"]}
+    assert set(constraints) == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    for constraint in constraints.values():
+        assert constraint["maxSkew"] == 1
+        assert constraint["labelSelector"] == {"matchLabels": labels}
+        # Counted per revision: during a rollout the old pods do not skew the new ones.
+        assert constraint["matchLabelKeys"] == ["pod-template-hash"]
 
 
 @pytest.mark.parametrize("variant", sorted(RENDERED))
@@ -141,6 +196,7 @@ def test_selectors_and_targets_meet(variant: str) -> None:
     assert one(objects, "Service")["spec"]["selector"] == labels
     assert one(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == labels
     assert one(objects, "PodMonitor")["spec"]["selector"]["matchLabels"] == labels
+    assert named(objects, "NetworkPolicy", "seqgpt")["spec"]["podSelector"]["matchLabels"] == labels
     # The Job's pods are none of the server's: no traffic, budget or scrape reaches them.
     job_labels = one(objects, "Job")["spec"]["template"]["metadata"]["labels"]
     assert not labels.items() <= job_labels.items()
