@@ -100,18 +100,25 @@ def test_images_built_are_the_ones_the_manifests_run() -> None:
 def test_kubectl_commands_name_the_manifests_objects() -> None:
     objects = {(obj["kind"], obj["metadata"]["name"]) for obj in render(K8S["base"])}
     text = " ".join(LINES)
-    assert ("Deployment", "seqgpt") in objects
-    assert "deployment/seqgpt" in text
-    assert ("HorizontalPodAutoscaler", "seqgpt") in objects
-    assert "hpa seqgpt" in text
-    assert ("Service", "seqgpt") in objects
-    assert "service/seqgpt" in text
+    for kind, name, written in [
+        ("Deployment", "seqgpt", "deployment/seqgpt"),
+        ("Job", "seqgpt-weights", "job/seqgpt-weights"),
+        ("ScaledObject", "seqgpt", "scaledobject,hpa seqgpt"),
+        ("ScaledObject", "seqgpt", "patch scaledobject seqgpt"),
+        ("Service", "seqgpt", "service/seqgpt"),
+    ]:
+        assert (kind, name) in objects
+        assert written in text
     applied = {w[3] for w in commands("kubectl apply -k")}
     assert applied == {"deploy/k8s/base"}
     assert "kubectl apply -k deploy/k8s/overlays/cpu" in SECTION
+    overlays = {path.name for path in (ROOT / "deploy/k8s/overlays").iterdir()}
+    linked = set(re.findall(r"\(\.\./deploy/k8s/overlays/(\w+)\)", SECTION))
+    assert linked == overlays  # each overlay is told
     (secret,) = commands("kubectl create secret generic")
     deployment = next(obj for obj in render(K8S["base"]) if obj["kind"] == "Deployment")
-    (env,) = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    ref = env["valueFrom"]["secretKeyRef"]
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    (key,) = [var for var in env if var["name"] == "VLLM_API_KEY"]
+    ref = key["valueFrom"]["secretKeyRef"]
     assert secret[4] == ref["name"]
     assert secret[5].startswith(f"--from-literal={ref['key']}=")

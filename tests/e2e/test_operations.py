@@ -1,5 +1,6 @@
-"""Operations against a real server: request ids, task metrics on vLLM's /metrics, the request
-log and the audit log, the status route, and (last) a graceful stop on SIGTERM."""
+"""Operations against a real server: request ids, task metrics on vLLM's /metrics (every series
+deploy/k8s's scaler and alerts read among them), the request log and the audit log, the status
+route, and (last) a graceful stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.server import ServerProcess
+from tests.deploy.promql import served_series
 from tests.servers import measure_pace, tiny_server
 
 KEY = "operations-key"
@@ -73,6 +75,19 @@ def test_task_metrics_are_on_vllms_metrics_route(http: httpx.Client) -> None:
     assert _metric(http, "seqgpt_rejections_total", reason="invalid_input") == rejected + 1
     assert _metric(http, "seqgpt_request_duration_seconds_count", task="classify") >= 1
     assert _metric(http, "vllm:num_requests_running") == 0  # vLLM's own, in the same response
+
+
+def test_every_series_the_kubernetes_scaler_and_alerts_read_is_served(http: httpx.Client) -> None:
+    # A labelled counter shows only once counted: an answer, a refusal, an answer cut short
+    # (the tiny model never stops by itself: every extraction runs to its budget).
+    assert http.post("/v1/classify", json={"text": "今天股市大涨", "labels": ["财经"]}).is_success
+    assert http.post("/v1/classify", json={"text": "", "labels": ["财经"]}).status_code == 400
+    assert http.post("/v1/extract", json={"text": "张三在北京", "labels": ["人物"]}).json()[
+        "truncated"
+    ]
+    families = text_string_to_metric_families(http.get("/metrics").text)
+    exported = {sample.name for family in families for sample in family.samples}
+    assert served_series() - exported == set()
 
 
 def _log_lines(ops: ServerProcess, request_id: str) -> list[dict[str, Any]]:
