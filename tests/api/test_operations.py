@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -145,6 +146,7 @@ def test_status_reports_model_device_and_load(client: TestClient, engine: FakeEn
     assert status["device"] == "cpu"
     assert (status["inflight_prompts"], status["max_inflight_prompts"]) == (0, 16)
     assert status["draining"] is False
+    assert (status["api_processes"], status["pid"]) == (1, os.getpid())  # the one that answered
     engine.errored = True
     assert client.get("/v1/status").json()["healthy"] is False
 
