@@ -117,6 +117,7 @@ def test_one_json_log_line_per_task_request_without_text_or_labels(
     )
     assert line["text_chars"] == len(secret)
     assert line["latency_ms"] >= 0
+    assert line["pid"] == os.getpid()  # which API process answered, with several
     assert secret not in record.getMessage()
 
 
