@@ -11,8 +11,8 @@ request, and the opt-in audit log.
   sane one (``[A-Za-z0-9._:-]``, at most 128 characters), else a new one. The service uses it
   as the prefix of its engine request ids.
 - **Request log.** One JSON line per task request on stderr (``SEQGPT_REQUEST_LOG``): time, id,
-  task, the API process that answered (pid), status, latency, label count, text length, prompts, truncation. Never the text, a label,
-  a generation or a key.
+  task, the API process that answered (pid), status, latency, label count, text length, prompts,
+  truncation. Never the text, a label, a generation or a key.
 - **Audit log.** Off unless ``SEQGPT_AUDIT_LOG`` names a file: JSONL with the text, labels,
   prompts, raw generations and result of every answered task request, rotated by size, written
   by a background thread. It holds user data, so it is private whatever the umask: each file
