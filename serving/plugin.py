@@ -103,7 +103,8 @@ class SeqGPTPlugin:
             return
         from serving.core.service import SeqGPTService
 
-        state.seqgpt = SeqGPTService.for_engine(engine_client, settings)
+        processes = _api_processes(args)  # the bound is the server's: each process its share
+        state.seqgpt = SeqGPTService.for_engine(engine_client, settings, processes=processes)
         if self._app is not None and ui_sessions is not None:
             _mount_ui(self._app, state, settings, login=ui_sessions.required)
         # The launcher answers the SIGTERM it gets with SIGUSR1 once this handler is in place (it

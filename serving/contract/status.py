@@ -1,11 +1,15 @@
 """The server's status in one small document: health, model, device and load.
 
+With ``--api-server-count N > 1`` each API process answers for itself: its own prompts in flight
+and its share of the bound, and its process id, so one can tell which of them answered.
+
 ``GET /v1/status`` serves it (behind the key); ``seqgpt-serve status`` prints it as one line and
 the web UI shows it as a status light.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -23,8 +27,12 @@ class StatusResponse(BaseModel):
     running: int = Field(description="Requests the engine is running (all routes).")
     waiting: int = Field(description="Requests waiting in the engine's queue (all routes).")
     inflight_prompts: int = Field(description="Task prompts admitted and not finished.")
-    max_inflight_prompts: int = Field(description="SEQGPT_MAX_INFLIGHT in force.")
+    max_inflight_prompts: int = Field(
+        description="SEQGPT_MAX_INFLIGHT in force (in this API process: its share of it)."
+    )
     draining: bool = Field(description="Shutting down: new requests get 503.")
+    api_processes: int = Field(default=1, description="API server processes (--api-server-count).")
+    pid: int = Field(default=0, description="The API server process that answered.")
 
 
 async def server_status(state: Any) -> StatusResponse:
@@ -48,6 +56,8 @@ async def server_status(state: Any) -> StatusResponse:
         inflight_prompts=service.inflight,
         max_inflight_prompts=service.max_inflight,
         draining=state.seqgpt_drain.draining,
+        api_processes=getattr(state.args, "api_server_count", None) or 1,
+        pid=os.getpid(),
     )
 
 

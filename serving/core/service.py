@@ -118,19 +118,25 @@ class SeqGPTService:
         self._planning = ThreadPoolExecutor(_PLANNING_THREADS, thread_name_prefix="seqgpt-plan")
 
     @classmethod
-    def for_engine(cls, engine: Any, settings: Settings) -> SeqGPTService:
+    def for_engine(cls, engine: Any, settings: Settings, *, processes: int = 1) -> SeqGPTService:
         """The service around a vLLM engine client, with its tokenizer, context and bound.
 
-        The bound defaults to twice the engine's ``max_num_seqs``; one below the prompts of an
-        extraction with ``max_labels`` labels is a ``ValueError`` (such requests could never run).
+        The bound (``max_inflight``, default twice the engine's ``max_num_seqs``) is the server's:
+        with ``processes`` API server processes sharing the engine, each admits its share,
+        ``bound // processes``. A share below the prompts of an extraction with ``max_labels``
+        labels is a ``ValueError`` (such requests could never run).
         """
         max_seqs = engine.vllm_config.scheduler_config.max_num_seqs
-        max_inflight = settings.max_inflight or 2 * max_seqs
+        total = settings.max_inflight or 2 * max_seqs
+        max_inflight = total // processes
         largest_request = math.ceil(settings.max_labels / settings.chunk_size)
         if max_inflight < largest_request:
+            bound = f"SEQGPT_MAX_INFLIGHT={total}"
+            if processes > 1:
+                bound += f" split over {processes} API processes ({max_inflight} each)"
             raise ValueError(
-                f"SEQGPT_MAX_INFLIGHT={max_inflight} is below the {largest_request} prompts of one "
-                "request with SEQGPT_MAX_LABELS labels: raise it or lower SEQGPT_MAX_LABELS."
+                f"{bound} is below the {largest_request} prompts of one request with "
+                "SEQGPT_MAX_LABELS labels: raise it or lower SEQGPT_MAX_LABELS."
             )
         return cls(
             engine,

@@ -4,13 +4,15 @@ request, and the opt-in audit log.
 - **Metrics** (``seqgpt_*``, prometheus-client's default registry, which vLLM's ``/metrics``
   serves; created at startup, after vLLM has chosen single- or multi-process collection):
   requests by task and status, latency by task, labels and prompts per request, answers that
-  named nothing of the set, ungrounded values, truncated answers, rejections by reason.
+  named nothing of the set, ungrounded values, truncated answers, rejections by reason. Only
+  counters and histograms, which vLLM's multi-process collection (``--api-server-count N > 1``)
+  sums over the API processes: no gauge of ours would need a ``multiprocess_mode``.
 - **Request ids.** Every task response carries ``X-Request-Id``: the client's, when it sent a
   sane one (``[A-Za-z0-9._:-]``, at most 128 characters), else a new one. The service uses it
   as the prefix of its engine request ids.
 - **Request log.** One JSON line per task request on stderr (``SEQGPT_REQUEST_LOG``): time, id,
-  task, status, latency, label count, text length, prompts, truncation. Never the text, a label,
-  a generation or a key.
+  task, the API process that answered (pid), status, latency, label count, text length, prompts,
+  truncation. Never the text, a label, a generation or a key.
 - **Audit log.** Off unless ``SEQGPT_AUDIT_LOG`` names a file: JSONL with the text, labels,
   prompts, raw generations and result of every answered task request, rotated by size, written
   by a background thread. It holds user data, so it is private whatever the umask: each file
@@ -181,6 +183,7 @@ class Observer:
         self._metrics.duration.labels(task).observe(elapsed)
         if self._log:
             line = {"time": _now(), "request_id": scope["state"]["request_id"], "task": task}
+            line["pid"] = os.getpid()  # with several API processes: the one that answered
             line |= {"status": status, "latency_ms": round(elapsed * 1000, 1)}
             sizes = ("labels", "text_chars", "prompts", "windows", "truncated")
             line |= {k: facts.get(k) for k in sizes}

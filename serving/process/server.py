@@ -4,9 +4,10 @@
 module's ``main``). The flags are parsed with vLLM's own parser (``make_arg_parser``), so a value
 counts as set however vLLM takes it: a flag as ``--flag v`` or ``--flag=v``, a key of the
 ``--config`` YAML, or the positional model. SeqGPT's defaults are appended only for what is still
-unset, the model is checked (``serving.process.modelcheck``), and vLLM's entry point runs with the
-completed flags. Its own entry ignores a positional model, so the model always reaches it as
-``--model``.
+unset, the model is checked (``serving.process.modelcheck``), and vLLM's ``serve`` command runs
+with the completed flags, as ``vllm serve`` runs it: one API server in this process, or, with
+``--api-server-count N > 1`` (or data parallel), vLLM's manager process here, the N API servers and
+the engine below it. The model always reaches it as ``--model``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "SERVED_MODEL_NAME",
     "UsageError",
     "added_flags",
+    "exit_quietly",
     "main",
     "parse_vllm_args",
     "served_model",
@@ -118,7 +120,7 @@ def added_flags(args: argparse.Namespace) -> list[str]:
 
 def _fail(message: str) -> NoReturn:
     sys.stderr.write(f"{message}\n")
-    _exit_quietly(2)
+    exit_quietly(2)
 
 
 def main() -> NoReturn:
@@ -147,18 +149,40 @@ def main() -> NoReturn:
     if problem:
         _fail(problem)
     sys.argv = [sys.argv[0], *argv, *added_flags(args)]
-    from vllm.entrypoints.launchers.api_server.entry import main as vllm_main
-
     try:
-        vllm_main()  # type: ignore[no-untyped-call]
+        _serve(sys.argv[1:])
+    except ValueError as exc:  # a combination vLLM's serve command refuses before it starts
+        _fail(f"error: {exc}")
     except SystemExit as exc:
-        _exit_quietly(exc.code if isinstance(exc.code, int) else int(exc.code is not None))
+        exit_quietly(exc.code if isinstance(exc.code, int) else int(exc.code is not None))
     except KeyboardInterrupt:  # SIGINT, or SIGTERM before uvicorn runs: a stop, not a crash
-        _exit_quietly(128 + signal.SIGINT)
-    _exit_quietly(0)
+        exit_quietly(128 + signal.SIGINT)
+    exit_quietly(0)
 
 
-def _exit_quietly(status: int) -> NoReturn:
+def _serve(argv: list[str]) -> None:
+    """Run vLLM's ``serve`` command (what ``vllm serve`` runs) with ``argv``: one API server in
+    this process, or, with ``--api-server-count N > 1`` or data parallel, vLLM's manager process
+    here and the API servers below it (``serving.process.apiservers`` relays the drain)."""
+    from vllm.entrypoints.cli.serve import ServeSubcommand
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser
+    from vllm.entrypoints.serve.utils.api_utils import cli_env_setup
+    from vllm.logger import configure_logging_from_args
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    from serving.process.apiservers import relay_drain
+
+    cli_env_setup()  # type: ignore[no-untyped-call]
+    parser = make_arg_parser(FlexibleArgumentParser(prog="seqgpt-serve serve"))  # type: ignore[no-untyped-call]
+    args = parser.parse_args(argv)
+    configure_logging_from_args(args)
+    command = ServeSubcommand()
+    command.validate(args)
+    relay_drain()
+    command.cmd(args)
+
+
+def exit_quietly(status: int) -> NoReturn:
     """Exit after the atexit handlers, skipping the interpreter's teardown: its only output here
     is triton's nanobind report ("nanobind: leaked 4 instances! …", ~30 lines at every stop)."""
     # The launcher repeats its stop signal until we are gone: not a reason to interrupt this.

@@ -50,7 +50,15 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["GRACE_S", "RESEND_S", "die_with_parent", "end_tree", "exit_status", "supervise"]
+__all__ = [
+    "GRACE_S",
+    "RESEND_S",
+    "catches",
+    "die_with_parent",
+    "end_tree",
+    "exit_status",
+    "supervise",
+]
 
 GRACE_S = 5.0
 RESEND_S = 5.0
@@ -95,7 +103,7 @@ def _die_with(parent: int) -> Callable[[], None]:
     return preexec
 
 
-def _catches(pid: int, signum: int) -> bool:
+def catches(pid: int, signum: int) -> bool:
     """Whether process ``pid`` has a handler for ``signum`` (its ``SigCgt`` mask in ``/proc``)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -134,7 +142,7 @@ class _Stop:
         if self.child is None:
             return  # begun once the child exists
         now = time.monotonic()
-        if _catches(self.child.pid, signal.SIGUSR1):
+        if catches(self.child.pid, signal.SIGUSR1):
             self.child.send_signal(signal.SIGUSR1)
             self.drain_asked = True
             self.next_at = now + self._drain + self._resend  # SIGTERM once the drain is over
@@ -148,7 +156,7 @@ class _Stop:
         assert self.child is not None
         due = time.monotonic() >= self.next_at
         if self.graceful and not self.drain_asked:  # starting: SIGUSR1 once it can, or SIGTERM
-            if due or _catches(self.child.pid, signal.SIGUSR1):
+            if due or catches(self.child.pid, signal.SIGUSR1):
                 self.begin()
         elif due:
             self.send()

@@ -183,3 +183,26 @@ def test_a_long_text_that_could_never_fit_is_refused_after_one_read_of_it(
     # The 3 prompts' instruction and labels, and the text once: not a count per sentence.
     assert len(_encodes(service)) == 4
     assert service.inflight == 0
+
+
+@pytest.mark.parametrize(
+    ("max_inflight", "processes", "share"),
+    [(None, 1, 16), (None, 2, 8), (9, 2, 4), (12, 3, 4)],
+)
+def test_the_bound_is_the_servers_and_each_api_process_admits_its_share(
+    engine: FakeEngine, max_inflight: int | None, processes: int, share: int
+) -> None:
+    """SEQGPT_MAX_INFLIGHT (default 2 x max_num_seqs = 16 here) bounds the server: with N API
+    processes, each admits bound // N, so together they never admit more than the bound."""
+    settings = Settings(ui=False, max_inflight=max_inflight, max_labels=24)  # 4 prompts at most
+    service = SeqGPTService.for_engine(engine, settings, processes=processes)
+    assert service.max_inflight == share
+
+
+def test_a_share_too_small_for_the_largest_request_is_refused_at_startup(
+    engine: FakeEngine,
+) -> None:
+    settings = Settings(ui=False, max_inflight=4, max_labels=24)  # 4 extraction prompts
+    assert SeqGPTService.for_engine(engine, settings).max_inflight == 4
+    with pytest.raises(ValueError, match=r"=4 split over 2 API processes \(2 each\) is below"):
+        SeqGPTService.for_engine(engine, settings, processes=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def test_one_json_log_line_per_task_request_without_text_or_labels(
     )
     assert line["text_chars"] == len(secret)
     assert line["latency_ms"] >= 0
+    assert line["pid"] == os.getpid()  # which API process answered, with several
     assert secret not in record.getMessage()
 
 
@@ -145,6 +147,7 @@ def test_status_reports_model_device_and_load(client: TestClient, engine: FakeEn
     assert status["device"] == "cpu"
     assert (status["inflight_prompts"], status["max_inflight_prompts"]) == (0, 16)
     assert status["draining"] is False
+    assert (status["api_processes"], status["pid"]) == (1, os.getpid())  # the one that answered
     engine.errored = True
     assert client.get("/v1/status").json()["healthy"] is False
 

@@ -136,7 +136,7 @@ def exits(monkeypatch: pytest.MonkeyPatch) -> None:
     def exit_(status: int) -> None:
         raise SystemExit(status)
 
-    monkeypatch.setattr(entry, "_exit_quietly", exit_)
+    monkeypatch.setattr(entry, "exit_quietly", exit_)
 
 
 @pytest.mark.usefixtures("exits")
@@ -171,4 +171,18 @@ def test_keys_in_the_config_file_are_refused(
         entry.main()
     err = capsys.readouterr().err
     assert err.startswith("error: API keys go through --api-key KEY or VLLM_API_KEY")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.usefixtures("exits")
+def test_a_combination_vllm_serve_refuses_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """vLLM's serve command (which runs several API servers) refuses it before starting any."""
+    monkeypatch.setattr("sys.argv", ["entry", str(tmp_path), "--headless", "--api-server-count=2"])
+    with pytest.raises(SystemExit) as exit_:
+        entry.main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --api-server-count=2 cannot be used with --headless")
     assert err.count("\n") == 1
