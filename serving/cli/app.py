@@ -55,7 +55,8 @@ SERVE_HELP = "\n\n".join(
 STATUS_HELP = "\n\n".join(
     [
         "Print one line saying how the server at --url is doing: up, unhealthy, draining or "
-        "down, its model and device, and the requests running and waiting in its engine.",
+        "down, its model, device (with the CPU's kernel set and native bf16 on the CPU "
+        "backend) and dtype, and the requests running and waiting in its engine.",
         "It asks GET /v1/status; a server without that route is asked /health, /v1/models and "
         "/metrics instead (device: unknown).",
         f"Exit status: {status_cli.EXIT_HEALTHY} healthy; {status_cli.EXIT_UNHEALTHY} the "

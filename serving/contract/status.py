@@ -1,4 +1,4 @@
-"""The server's status in one small document: health, model, device and load.
+"""The server's status in one small document: health, model, device, dtype, CPU and load.
 
 ``GET /v1/status`` serves it (behind the key); ``seqgpt-serve status`` prints it as one line and
 the web UI shows it as a status light.
@@ -20,6 +20,11 @@ class StatusResponse(BaseModel):
     healthy: bool = Field(description="The engine answers its health check.")
     model: str = Field(description="The served model name.")
     device: str = Field(description='Where the engine runs: "cpu", "cuda", …')
+    dtype: str = Field(description='What the engine computes in: "float32", "bfloat16", …')
+    cpu: str = Field(
+        description="This machine's CPU as torch sees it: architecture, torch's kernel set and "
+        'its native bf16 instructions, e.g. "x86_64 AVX2, no native bf16".'
+    )
     running: int = Field(description="Requests the engine is running (all routes).")
     waiting: int = Field(description="Requests waiting in the engine's queue (all routes).")
     inflight_prompts: int = Field(description="Task prompts admitted and not finished.")
@@ -30,6 +35,8 @@ class StatusResponse(BaseModel):
 async def server_status(state: Any) -> StatusResponse:
     """The status of the server whose app state is ``state``."""
     from vllm.platforms import current_platform
+
+    from serving.core.cpu import cpu_facts
 
     engine = state.engine_client
     try:
@@ -43,6 +50,9 @@ async def server_status(state: Any) -> StatusResponse:
         healthy=healthy,
         model=str(names[0]),
         device=str(current_platform.device_type or "unknown"),
+        # The engine's own: true whatever chose it (the launcher, --dtype, vLLM's auto).
+        dtype=str(engine.model_config.dtype).removeprefix("torch."),
+        cpu=str(cpu_facts()),
         running=_gauge("vllm:num_requests_running"),
         waiting=_gauge("vllm:num_requests_waiting"),
         inflight_prompts=service.inflight,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import torch
 from vllm.logprobs import Logprob
 from vllm.outputs import CompletionOutput, RequestOutput
 from vllm.sampling_params import SamplingParams
@@ -64,6 +65,7 @@ class FakeEngine:
     is_running: bool = True
     max_num_seqs: int = 8
     max_model_len: int = 2048
+    dtype: torch.dtype = torch.float32
     cached_tokens: int | None = None  # the prefix-cache hit every one-token read reports
 
     async def check_health(self) -> None:
@@ -76,7 +78,7 @@ class FakeEngine:
 
     @property
     def model_config(self) -> Any:
-        return SimpleNamespace(max_model_len=self.max_model_len)
+        return SimpleNamespace(max_model_len=self.max_model_len, dtype=self.dtype)
 
     @property
     def renderer(self) -> Any:
