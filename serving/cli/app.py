@@ -37,8 +37,10 @@ SERVE_HELP = "\n\n".join(
         f"{DEFAULT_MODEL}, --host 0.0.0.0, --port 8000, --served-model-name "
         f"{SERVED_MODEL_NAME} MODEL, --max-model-len {DEFAULT_MAX_MODEL_LEN}, "
         "--generation-config vllm, --override-generation-config '{\"temperature\": 0.0}' "
-        "(greedy). On CPU builds, unless set: VLLM_CPU_KVCACHE_SPACE=4 and, on 4 cores or "
-        "fewer, VLLM_CPU_NUM_OF_RESERVED_CPU=0.",
+        "(greedy); on vLLM's CPU backend --dtype bfloat16 where the CPU has native bf16 "
+        "(AVX-512-bf16, AMX), else float32 (said in one line at start-up). On CPU builds, "
+        "unless set: VLLM_CPU_KVCACHE_SPACE=4 and, on 4 cores or fewer, "
+        "VLLM_CPU_NUM_OF_RESERVED_CPU=0.",
         "API keys: --api-key KEY (repeatable) or the environment variable VLLM_API_KEY (one "
         "key). They reach the server through its environment, never its command line.",
         "--user NAME: when started as root, become NAME (its groups and HOME) before anything "
