@@ -5,8 +5,10 @@ Dtype: every test server and in-process engine serves the tiny checkpoint in fp3
 bf16 is fast only where the CPU has it (AVX-512 bf16 / AMX): on an AVX2-only CI machine torch's
 bf16 matmul runs ~30x slower than fp32. fp32 is fast everywhere, the same on every machine, and
 what the parity tests compare against (transformers in fp32); widening bf16 to fp32 is exact and
-vLLM logs it per tensor only at debug level. The product's own default is untouched: benchmarks
-and ``make serve`` serve what vLLM picks.
+vLLM logs it per tensor only at debug level. The product's own default, the dtype the launcher
+picks for the CPU (``serving.core.cpu``), is what benchmarks and ``make serve`` serve; the
+launcher's healthy e2e server (``tests/e2e/test_launcher.py``) is started without ``--dtype``
+to check it.
 
 Pace: the time limits of the e2e, UI and deploy tiers were sized on a quiet AVX-512 machine.
 ``measure_pace`` times a small classification on a running server and says how many times slower

@@ -24,14 +24,15 @@ OFFICIAL = {"num_beams": 4, "do_sample": False, "repetition_penalty": 2.0}
 MAX_INPUT_TOKENS = 1024  # SeqGPT's tokenizer setting (truncates on the left)
 
 
-def _load(model_dir: str) -> tuple[Any, Any]:
+def _load(model_dir: str, dtype: str) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"
     tokenizer.truncation_side = "left"
-    # The checkpoint's own dtype (bf16 for the 560M shape), as vLLM loads it.
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")
+    # The dtype our servers serve on this CPU (the launcher's choice): the two sides compute
+    # alike, even where bf16 is not native and ~30x slower (``auto`` is the checkpoint's own).
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     model.eval()
     return tokenizer, model
 
@@ -103,10 +104,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=Path, required=True, help="JSON: mode -> runs.")
     parser.add_argument("--modes", nargs="+", choices=["official", "batched"], required=True)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--dtype", default="auto", help="float32, bfloat16 or auto.")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     runs: dict[str, list[list[dict[str, Any]]]] = json.loads(args.requests.read_text("utf-8"))
-    tokenizer, model = _load(args.model)
+    tokenizer, model = _load(args.model, args.dtype)
     # Warm-up (the server is warm too): allocator, kernels, first-call costs.
     _generate(tokenizer, model, [runs[args.modes[0]][0][0]["prompt"]], 2, do_sample=False)
     results: dict[str, list[dict[str, Any]]] = {}

@@ -8,8 +8,10 @@ sent by hand to ``/v1/completions``; (2) Hugging Face ``transformers`` as SeqGPT
 (3) a 13-label extraction against a 6-label one, and prefix caching on and off; (4) throughput
 and p95 as concurrency grows; (5) the request options: batches against single calls, scores,
 reference decoding, and a long document windowed by the server against the same windows sent by
-the client. Random weights never stop generating, so every side is capped at
-the token budget our service computes for the request.
+the client; (6) plain classification in bf16 against fp32, each on an eager server of its own.
+Every other server serves the dtype the launcher picks for this CPU, the Hugging Face baselines
+compute in it too, and the report records each one's. Random weights never stop generating, so
+every side is capped at the token budget our service computes for the request.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from loadtest.benchmark.measure import (
     reserve_overhead,
     warm_up,
 )
+from loadtest.benchmark.measure_dtype import measure_dtypes
 from loadtest.benchmark.measure_extract import measure_extract_latency, measure_extract_throughput
 from loadtest.benchmark.measure_options import measure_batches, measure_reference, measure_scores
 from loadtest.benchmark.measure_windows import measure_windows
@@ -40,6 +43,7 @@ from loadtest.benchmark.report import write_report
 from loadtest.benchmark.workloads import Workloads
 from loadtest.machine import machine_facts
 from loadtest.server import ensure_model
+from serving.core.cpu import choose_dtype, cpu_facts
 
 __all__ = ["main"]
 
@@ -69,8 +73,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _measure_servers(
     bench: Bench, model: Path, reserved: dict[tuple[int, int], list[Any]]
 ) -> dict[str, Any]:
-    """Items 1, 3, 4 and 5 on a server with prefix caching, then 3b and 5d on one without and
-    5c's classification on one with a real answer's budget."""
+    """Items 1, 3, 4 and 5 on a server with prefix caching, then 3b and 5d on one without,
+    5c's classification on one with a real answer's budget, and 6 on one per dtype."""
     plan = bench.plan
     with bench.server(model, "prefix-on") as server:
         alone, busy = warm_up(bench, server.url)
@@ -89,6 +93,8 @@ def _measure_servers(
             options["reference"]["classify"] = measure_reference(bench, server.url, "classify")
         if not plan.prefix_off_server:
             options["windows"] = measure_windows(bench, server.url, cache=True)
+        if not plan.dtype_servers:
+            dtypes = measure_dtypes(bench, model, on=server.url)
     off = None
     if plan.prefix_off_server:
         with bench.server(model, "prefix-off", "--no-enable-prefix-caching") as server:
@@ -100,12 +106,15 @@ def _measure_servers(
         with bench.server(model, "reference", env=budget) as server:
             warm_up(bench, server.url, classify_only=True)
             options["reference"]["classify"] = measure_reference(bench, server.url, "classify")
+    if plan.dtype_servers:
+        dtypes = measure_dtypes(bench, model)
     return {
         "overhead": overhead,
         "scale": scale,
         "extract_latency": latency,
         "extract_throughput": {"on": on, "off": off},
         "options": options,
+        "dtypes": dtypes,
     }
 
 
@@ -146,11 +155,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     bench = Bench(plan, Workloads(model, plan.span_tokens_per_label), logs)
     results["meta"]["tokenizer"] = _tokenizer_facts(bench.work)
+    # What the launcher picks here, from this process's view of the same CPU; the servers' own
+    # dtypes are read from their /v1/status (meta.servers).
+    choice = choose_dtype(cpu_facts())
+    results["meta"]["cpu"] = str(cpu_facts())
+    results["meta"]["dtype_choice"] = {"dtype": choice.dtype, "reason": choice.reason}
+    results["meta"]["hf_dtype"] = choice.dtype
     reserved = reserve_overhead(bench)
     top = max(plan.overhead_levels)
     samples = [reserved[(repeat, top)] for repeat in range(plan.repeats)]
-    results["hf"] = measure_hf(bench, model, samples)
+    results["hf"] = measure_hf(bench, model, samples, choice.dtype)
     results.update(_measure_servers(bench, model, reserved))
+    results["meta"]["servers"] = bench.servers
     results["meta"]["after"] = machine_facts()
     results["meta"]["elapsed_s"] = time.monotonic() - bench.started
     (logs / "benchmark.json").write_text(json.dumps(results, indent=1), encoding="utf-8")

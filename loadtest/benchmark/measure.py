@@ -7,15 +7,18 @@ sides of a comparison see the same texts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from statistics import median
 from typing import Any
 
+import httpx
 import numpy as np
 
 from loadtest.benchmark.driver import median_of, run_cell
@@ -53,6 +56,8 @@ class Bench:
         self.started = time.monotonic()
         self._position = 0
         self._positions: dict[str, int] = {}
+        # Each server's device, dtype and CPU as its /v1/status gave them, by server name.
+        self.servers: dict[str, dict[str, str]] = {}
 
     def log(self, message: str) -> None:
         """Print a progress line with the elapsed time."""
@@ -81,20 +86,31 @@ class Bench:
         )
         return result
 
+    @contextlib.contextmanager
     def server(
-        self, model: Path, name: str, *extra: str, env: dict[str, str] | None = None
-    ) -> ServerProcess:
-        """A server for this run, compiled unless the plan says eager; the span budget makes
-        extraction outputs a realistic size."""
+        self,
+        model: Path,
+        name: str,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        enforce_eager: bool | None = None,
+    ) -> Iterator[ServerProcess]:
+        """A server for this run, compiled unless the plan (or ``enforce_eager``) says eager,
+        stopped after the block; the span budget makes extraction outputs a realistic size. What
+        it serves in (device, dtype, CPU) is recorded from its /v1/status under ``name``."""
         settings = {"SEQGPT_SPAN_TOKENS_PER_LABEL": str(self.plan.span_tokens_per_label)}
         log = self.logs / f"server-{name}.log"
-        return ServerProcess(
+        with ServerProcess(
             model,
             extra_args=extra,
             env={**settings, **(env or {})},
             log_path=log,
-            enforce_eager=self.plan.enforce_eager,
-        )
+            enforce_eager=self.plan.enforce_eager if enforce_eager is None else enforce_eager,
+        ) as server:
+            status = httpx.get(f"{server.url}/v1/status", timeout=30).json()
+            self.servers[name] = {key: status[key] for key in ("device", "dtype", "cpu")}
+            self.log(f"server {name}: {status['dtype']} on {status['device']} ({status['cpu']})")
+            yield server
 
 
 def reserve_overhead(bench: Bench) -> dict[tuple[int, int], list[Any]]:
@@ -116,9 +132,10 @@ def _spread(work: Workloads, items: list[Any], k: int) -> list[Any]:
     return [ordered[(2 * i + 1) * len(ordered) // (2 * k)] for i in range(k)]
 
 
-def measure_hf(bench: Bench, model: Path, samples: list[list[Any]]) -> dict[str, Any]:
-    """Both Hugging Face baselines, in a child process, before any server starts; each run on
-    a stratified sample of the texts of one of our runs at the highest concurrency."""
+def measure_hf(bench: Bench, model: Path, samples: list[list[Any]], dtype: str) -> dict[str, Any]:
+    """Both Hugging Face baselines in ``dtype``, in a child process, before any server starts;
+    each run on a stratified sample of the texts of one of our runs at the highest
+    concurrency."""
     plan = bench.plan
     sizes = {"official": plan.hf_official_n, "batched": plan.hf_batched_n}
     runs = {
@@ -130,7 +147,7 @@ def measure_hf(bench: Bench, model: Path, samples: list[list[Any]]) -> dict[str,
     bench.log("Hugging Face transformers baselines (no server running) ...")
     command = [sys.executable, "-m", "loadtest.benchmark.hf_baseline", "--model", str(model)]
     command += ["--requests", str(requests), "--out", str(out), "--modes", "official", "batched"]
-    command += ["--batch-size", str(plan.hf_batch_size)]
+    command += ["--batch-size", str(plan.hf_batch_size), "--dtype", dtype]
     subprocess.run(command, cwd=ROOT, check=True)
     timings = json.loads(out.read_text(encoding="utf-8"))
     return {mode: median_of([_hf_summary(run) for run in timings[mode]]) for mode in timings}
@@ -187,7 +204,12 @@ def project(plan: Plan, alone: float, busy_rps: float) -> float:
     total += 2 * 1.5 * plan.requests_at(plan.scores_concurrency) / busy_rps  # 5b
     total += plan.reference_n * alone * (2 + 5 + 2.5 + 12)  # 5c, classify and extract
     total += 2 * alone * plan.document_tokens / 100  # 5d: a prompt of ~100 tokens takes `alone`
+    # 6: the launcher's dtype; the other one, where bf16 is not native, many times slower (not
+    # known before it runs: counted as 4x).
+    dtype = sum(classify(c, plan.dtype_requests_at(c)) for c in plan.dtype_levels)
+    total += dtype * (5 if plan.dtype_servers else 1)
     servers = (60 if plan.prefix_off_server else 0) + (60 if plan.reference_server else 0)
+    servers += 2 * 40 if plan.dtype_servers else 0
     return plan.repeats * total + servers
 
 

@@ -46,8 +46,17 @@ class Plan:
     reference_server: bool
     # 5d: tokens of the long document (several windows of the model's 2048-token context).
     document_tokens: int
+    # 6: plain classification at these concurrencies (max(min_requests, c) requests a run), in
+    # bf16 and in fp32, each on an eager server of its own (compiled, bf16 on a CPU without native
+    # bf16 spends many minutes in vLLM's start-up warm-up). False: the main server's dtype only.
+    dtype_levels: tuple[int, ...]
+    dtype_servers: bool
     reference_max_new_tokens: int = 4
     span_tokens_per_label: int = 4
+
+    def dtype_requests_at(self, concurrency: int) -> int:
+        """Requests in one run of item 6: one per client, at least ``min_requests``."""
+        return max(self.min_requests, concurrency)
 
     def requests_at(self, concurrency: int) -> int:
         """Requests in one run at ``concurrency``: enough for every client to send several."""
@@ -76,6 +85,8 @@ FULL = Plan(
     reference_n=3,
     reference_server=True,
     document_tokens=7000,
+    dtype_levels=(1, 16),
+    dtype_servers=True,
 )
 
 QUICK = Plan(
@@ -99,4 +110,6 @@ QUICK = Plan(
     reference_n=1,
     reference_server=False,
     document_tokens=4500,
+    dtype_levels=(1, 2),
+    dtype_servers=False,
 )

@@ -49,6 +49,23 @@ def _ratios(results: dict[str, Any], ours_level: str) -> dict[str, Any]:
     }
 
 
+def _dtypes(dtypes: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Item 6's rows (the launcher's dtype first) and fp32 ÷ bf16 req/s by concurrency (None
+    while only one side was measured)."""
+    if not dtypes:
+        return None
+    chosen = dtypes["chosen"]
+    sides = [chosen, *(d for d in ("float32", "bfloat16") if d != chosen and d in dtypes)]
+    rows = [(dtype, c, row) for dtype in sides for c, row in dtypes[dtype].items()]
+    both = "float32" in dtypes and "bfloat16" in dtypes
+    ratio = (
+        {c: row["rps"] / dtypes["bfloat16"][c]["rps"] for c, row in dtypes["float32"].items()}
+        if both
+        else None
+    )
+    return {"chosen": chosen, "rows": rows, "ratio": ratio}
+
+
 def _values(results: dict[str, Any], ours_level: str) -> dict[str, Any]:
     """Everything the template shows that is not in ``results`` as it stands."""
     meta, plan, scale = results["meta"], results["plan"], results["scale"]
@@ -82,6 +99,12 @@ def _values(results: dict[str, Any], ours_level: str) -> dict[str, Any]:
         "reference_server": plan.get("reference_server"),
         "options": options,
         "windows": options.get("windows") if options else None,
+        # Results from before the launcher chose the dtype: none of these.
+        "cpu": meta.get("cpu"),
+        "dtype_choice": meta.get("dtype_choice"),
+        "servers": meta.get("servers"),
+        "hf_dtype": meta.get("hf_dtype"),
+        "dtypes": _dtypes(results.get("dtypes")),
     }
 
 

@@ -3,7 +3,8 @@
 Same as the server, so a row gets the answer ``/v1/classify`` or ``/v1/extract`` would give:
 the same ``SEQGPT_*`` settings, prompts, parsers, greedy decoding, in-flight bound, truncation
 and errors; vLLM gets the server's defaults (``--max-model-len 2048`` unless given,
-``--generation-config vllm``) and, on CPU builds, the launcher's CPU environment
+``--generation-config vllm``, on vLLM's CPU backend the CPU's own dtype unless ``--dtype`` is
+given, said in one line) and, on CPU builds, the launcher's CPU environment
 (``VLLM_CPU_KVCACHE_SPACE``, ``VLLM_CPU_NUM_OF_RESERVED_CPU``) unless already set.
 Rows are submitted together, so vLLM's continuous batching runs them at full throughput; a row
 the in-flight bound refuses waits for another row to finish.
@@ -25,7 +26,7 @@ from serving.batch.rows import RowRequest, RunFailed, answer_body, error_of
 from serving.core.errors import Overloaded
 from serving.core.service import SeqGPTService
 from serving.core.settings import Settings
-from serving.process.server import DEFAULT_MAX_MODEL_LEN
+from serving.process.server import DEFAULT_MAX_MODEL_LEN, dtype_default
 
 __all__ = [
     "EngineOptions",
@@ -45,11 +46,11 @@ _RECHECK_S = 0.5  # a refused row looks again this often even if no row finished
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """The vLLM engine flags a batch run takes (None: vLLM's default)."""
+    """The vLLM engine flags a batch run takes (None: the server's default, else vLLM's)."""
 
     model: str
     max_model_len: int = DEFAULT_MAX_MODEL_LEN
-    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = "auto"
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] | None = None
     enforce_eager: bool = False
     max_num_seqs: int | None = None
 
@@ -87,10 +88,13 @@ async def engine_runner(options: EngineOptions, settings: Settings) -> AsyncIter
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.v1.engine.async_llm import AsyncLLM
 
+    dtype, line = dtype_default(options.dtype)
+    if line:
+        _say(line)
     args = AsyncEngineArgs(
         model=options.model,
         max_model_len=options.max_model_len,
-        dtype=options.dtype,
+        dtype=dtype or options.dtype or "auto",
         enforce_eager=options.enforce_eager,
         max_num_seqs=options.max_num_seqs,
         # The server's --generation-config vllm: the service sets greedy decoding itself.

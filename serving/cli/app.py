@@ -37,8 +37,10 @@ SERVE_HELP = "\n\n".join(
         f"{DEFAULT_MODEL}, --host 0.0.0.0, --port 8000, --served-model-name "
         f"{SERVED_MODEL_NAME} MODEL, --max-model-len {DEFAULT_MAX_MODEL_LEN}, "
         "--generation-config vllm, --override-generation-config '{\"temperature\": 0.0}' "
-        "(greedy). On CPU builds, unless set: VLLM_CPU_KVCACHE_SPACE=4 and, on 4 cores or "
-        "fewer, VLLM_CPU_NUM_OF_RESERVED_CPU=0.",
+        "(greedy); on vLLM's CPU backend --dtype bfloat16 where the CPU has native bf16 "
+        "(AVX-512-bf16, AMX), else float32 (said in one line at start-up). On CPU builds, "
+        "unless set: VLLM_CPU_KVCACHE_SPACE=4 and, on 4 cores or fewer, "
+        "VLLM_CPU_NUM_OF_RESERVED_CPU=0.",
         "API keys: --api-key KEY (repeatable) or the environment variable VLLM_API_KEY (one "
         "key). They reach the server through its environment, never its command line.",
         "--user NAME: when started as root, become NAME (its groups and HOME) before anything "
@@ -55,7 +57,8 @@ SERVE_HELP = "\n\n".join(
 STATUS_HELP = "\n\n".join(
     [
         "Print one line saying how the server at --url is doing: up, unhealthy, draining or "
-        "down, its model and device, and the requests running and waiting in its engine.",
+        "down, its model, device (with the CPU's kernel set and native bf16 on the CPU "
+        "backend) and dtype, and the requests running and waiting in its engine.",
         "It asks GET /v1/status; a server without that route is asked /health, /v1/models and "
         "/metrics instead (device: unknown).",
         f"Exit status: {status_cli.EXIT_HEALTHY} healthy; {status_cli.EXIT_UNHEALTHY} the "

@@ -86,7 +86,8 @@ _MAX_ROW_BYTES = Annotated[
 _DTYPE = Annotated[
     str | None,
     typer.Option(
-        help="--model: weights dtype: auto (default), bfloat16, float16, float32.",
+        help="--model: weights dtype: auto, bfloat16, float16, float32 (default: as the "
+        "server, on the CPU backend bfloat16 where the CPU has native bf16, else float32).",
         show_default=False,
     ),
 ]

@@ -1,10 +1,10 @@
 """``seqgpt-serve status``: how a running server is doing, in one line for a person.
 
-It asks the server's ``GET /v1/status`` (behind the key) for its health, model, device and the
-requests running and waiting in the engine. A server without that route (it answers 404) is
-asked the same with what every vLLM server has: ``/health`` (open), ``/v1/models`` (the model)
-and ``/metrics`` (``vllm:num_requests_running`` and ``vllm:num_requests_waiting``); its device
-is then reported as "unknown".
+It asks the server's ``GET /v1/status`` (behind the key) for its health, model, device, dtype
+(and CPU, on the CPU backend) and the requests running and waiting in the engine. A server
+without that route (it answers 404) is asked the same with what every vLLM server has:
+``/health`` (open), ``/v1/models`` (the model) and ``/metrics`` (``vllm:num_requests_running``
+and ``vllm:num_requests_waiting``); its device is then reported as "unknown", its dtype not.
 
 The exit status says it to scripts: ``EXIT_HEALTHY`` (0), ``EXIT_UNHEALTHY`` (1: the server
 answers but is not healthy, or is draining before a stop), ``EXIT_DOWN`` (3: nothing answers
@@ -53,6 +53,8 @@ class ServerStatus:
     running: int | None
     waiting: int | None
     draining: bool = False
+    dtype: str | None = None
+    cpu: str | None = None
     problem: str = ""
     """Why it is not healthy, for people (empty when the server gave no reason)."""
 
@@ -100,7 +102,13 @@ def _from_status_route(body: dict[str, Any]) -> ServerStatus | None:
         running=running,
         waiting=waiting,
         draining=body.get("draining") is True,
+        dtype=_text(body.get("dtype")),
+        cpu=_text(body.get("cpu")),
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def gauge_sums(metrics_text: str, names: tuple[str, ...]) -> dict[str, float]:
@@ -171,10 +179,16 @@ def _count(value: int | None) -> str:
 
 
 def status_line(url: str, status: ServerStatus) -> str:
-    """One line for a person: up or not, model, device, requests running and waiting."""
+    """One line for a person: up or not, model, device (and CPU), dtype, requests running and
+    waiting."""
     state = "draining" if status.draining else "up" if status.healthy else "unhealthy"
+    device = status.device
+    if device == "cpu" and status.cpu:
+        device += f" ({status.cpu})"
+    if status.dtype:
+        device += f" in {status.dtype}"
     line = (
-        f"{state}: {status.model or 'model unknown'} on {status.device} at {url}, "
+        f"{state}: {status.model or 'model unknown'} on {device} at {url}, "
         f"{_count(status.running)} requests running, {_count(status.waiting)} waiting"
     )
     return f"{line} ({status.problem})" if status.problem else line

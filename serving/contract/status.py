@@ -1,4 +1,4 @@
-"""The server's status in one small document: health, model, device and load.
+"""The server's status in one small document: health, model, device, dtype, CPU and load.
 
 With ``--api-server-count N > 1`` each API process answers for itself: its own prompts in flight
 and its share of the bound, and its process id, so one can tell which of them answered.
@@ -24,6 +24,11 @@ class StatusResponse(BaseModel):
     healthy: bool = Field(description="The engine answers its health check.")
     model: str = Field(description="The served model name.")
     device: str = Field(description='Where the engine runs: "cpu", "cuda", …')
+    dtype: str = Field(description='What the engine computes in: "float32", "bfloat16", …')
+    cpu: str = Field(
+        description="This machine's CPU as torch sees it: architecture, torch's kernel set and "
+        'its native bf16 instructions, e.g. "x86_64 AVX2, no native bf16".'
+    )
     running: int = Field(description="Requests the engine is running (all routes).")
     waiting: int = Field(description="Requests waiting in the engine's queue (all routes).")
     inflight_prompts: int = Field(description="Task prompts admitted and not finished.")
@@ -39,6 +44,8 @@ async def server_status(state: Any) -> StatusResponse:
     """The status of the server whose app state is ``state``."""
     from vllm.platforms import current_platform
 
+    from serving.core.cpu import cpu_facts
+
     engine = state.engine_client
     try:
         await engine.check_health()
@@ -51,6 +58,9 @@ async def server_status(state: Any) -> StatusResponse:
         healthy=healthy,
         model=str(names[0]),
         device=str(current_platform.device_type or "unknown"),
+        # The engine's own: true whatever chose it (the launcher, --dtype, vLLM's auto).
+        dtype=str(engine.model_config.dtype).removeprefix("torch."),
+        cpu=str(cpu_facts()),
         running=_gauge("vllm:num_requests_running"),
         waiting=_gauge("vllm:num_requests_waiting"),
         inflight_prompts=service.inflight,

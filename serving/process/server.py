@@ -7,7 +7,9 @@ counts as set however vLLM takes it: a flag as ``--flag v`` or ``--flag=v``, a k
 unset, the model is checked (``serving.process.modelcheck``), and vLLM's ``serve`` command runs
 with the completed flags, as ``vllm serve`` runs it: one API server in this process, or, with
 ``--api-server-count N > 1`` (or data parallel), vLLM's manager process here, the N API servers and
-the engine below it. The model always reaches it as ``--model``.
+the engine below it. The model always reaches it as ``--model``. On vLLM's CPU backend an unset
+``--dtype`` is the CPU's own (``serving.core.cpu``: bf16 only where the CPU computes it natively),
+said in one line at start-up.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from serving.core.cpu import Dtype
 
 from serving.process.launcher import is_cpu_build
 
@@ -30,7 +35,9 @@ __all__ = [
     "SERVED_MODEL_NAME",
     "UsageError",
     "added_flags",
+    "dtype_default",
     "exit_quietly",
+    "given_dtype",
     "main",
     "parse_vllm_args",
     "served_model",
@@ -94,7 +101,7 @@ def parse_vllm_args(argv: list[str]) -> argparse.Namespace:
             raise UsageError(f"{message}; see: .venv/bin/seqgpt-serve serve --help")
 
     parser = make_arg_parser(Parser(prog="seqgpt-serve serve"))  # type: ignore[no-untyped-call]
-    parser.set_defaults(**dict.fromkeys(_defaults(""), _UNSET))
+    parser.set_defaults(**dict.fromkeys([*_defaults(""), "dtype"], _UNSET))
     try:
         return parser.parse_args(argv)  # type: ignore[no-any-return]
     except (ValueError, OSError, AssertionError) as exc:  # --config: missing, not YAML, twice …
@@ -108,14 +115,32 @@ def served_model(args: argparse.Namespace) -> str:
     return DEFAULT_MODEL if args.model is _UNSET else str(args.model)
 
 
-def added_flags(args: argparse.Namespace) -> list[str]:
-    """The flags to append so that every unset one of ours gets SeqGPT's default."""
+def given_dtype(args: argparse.Namespace) -> str | None:
+    """The ``--dtype`` the user set (flag or ``--config``), or None."""
+    return None if args.dtype is _UNSET else str(args.dtype)
+
+
+def added_flags(args: argparse.Namespace, dtype: str | None = None) -> list[str]:
+    """The flags to append so that every unset one of ours gets SeqGPT's default (``dtype``:
+    the ``--dtype`` for an unset one, None to leave it vLLM's)."""
     model = served_model(args)
     added: list[str] = []
     for dest, flags in _defaults(model).items():
         if getattr(args, dest) is _UNSET or (dest == "model" and args.model_tag is not None):
             added += flags
+    if dtype is not None and args.dtype is _UNSET:
+        added += ["--dtype", dtype]
     return added
+
+
+def dtype_default(given: str | None) -> tuple[Dtype | None, str]:
+    """On vLLM's platform here: the ``--dtype`` to add for ``given`` (the user's, or None) and
+    the start-up line saying which and why (``serving.core.cpu.start_dtype``)."""
+    from vllm.platforms import current_platform
+
+    from serving.core.cpu import cpu_facts, start_dtype
+
+    return start_dtype(str(current_platform.device_type), given, cpu_facts())
 
 
 def _fail(message: str) -> NoReturn:
@@ -148,7 +173,10 @@ def main() -> NoReturn:
     )
     if problem:
         _fail(problem)
-    sys.argv = [sys.argv[0], *argv, *added_flags(args)]
+    dtype, line = dtype_default(given_dtype(args))
+    if line:
+        sys.stderr.write(f"{line}\n")
+    sys.argv = [sys.argv[0], *argv, *added_flags(args, dtype)]
     try:
         _serve(sys.argv[1:])
     except ValueError as exc:  # a combination vLLM's serve command refuses before it starts

@@ -12,11 +12,13 @@ past the tokenizer's vocabulary are never produced. The weights are drawn
 with a large initializer range so the next-token choice is confident: greedy decoding is then
 stable across implementations (vLLM vs transformers), which the parity test relies on.
 
-Both are stored in bf16, the dtype vLLM's CPU backend serves by default: a checkpoint in another
-dtype makes it warn once per tensor at every start ("Attempted to load weight ... with dtype
-torch.float32 into parameter with dtype torch.bfloat16"). Serving or loading them in fp32
-(``--dtype float32``, as every test server does: bf16 is fast only on CPUs with AVX-512 bf16 or
-AMX) widens bf16 exactly, and vLLM logs that widening per tensor at debug level only.
+Both are stored in bf16, the dtype vLLM's CPU backend serves when told ``auto`` and the
+launcher's choice on CPUs with native bf16: an fp32 checkpoint served in bf16 makes vLLM warn
+once per tensor at every start ("Attempted to load weight ... with dtype torch.float32 into
+parameter with dtype torch.bfloat16"). Serving or loading them in fp32 (the launcher's choice
+on other CPUs, and ``--dtype float32`` on every test server: bf16 is fast only on CPUs with
+AVX-512 bf16 or AMX) widens bf16 exactly, and vLLM logs that widening per tensor at debug level
+only.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def status_html(status: StatusResponse | None, checked: str) -> str:
     if status is None:
         return _light(False, "状态不可读 The server's status could not be read.", checked)
     device = _DEVICES.get(status.device, status.device.upper())
-    facts = " · ".join(html.escape(fact) for fact in (status.model, device) if fact)
+    facts = " · ".join(html.escape(fact) for fact in (status.model, device, status.dtype) if fact)
     if status.draining:
         return _light(False, "服务器正在停止 The server is shutting down.", checked, facts)
     if not status.healthy:

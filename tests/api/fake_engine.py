@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import torch
 from vllm.logprobs import Logprob
 from vllm.outputs import CompletionOutput, RequestOutput
 from vllm.sampling_params import SamplingParams
@@ -68,6 +69,7 @@ class FakeEngine:
     is_running: bool = True
     max_num_seqs: int = 8
     max_model_len: int = 2048
+    dtype: torch.dtype = torch.float32
     cached_tokens: int | None = None  # the prefix-cache hit every one-token read reports
     # vLLM's --logits-processors: with ForcedTokens named, a request whose extra_args force
     # tokens generates them (``forcing_works=False``: it ignores them, as a broken engine would).
@@ -85,7 +87,9 @@ class FakeEngine:
     @property
     def model_config(self) -> Any:
         return SimpleNamespace(
-            max_model_len=self.max_model_len, logits_processors=self.logits_processors
+            max_model_len=self.max_model_len,
+            logits_processors=self.logits_processors,
+            dtype=self.dtype,
         )
 
     @property

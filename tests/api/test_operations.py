@@ -10,9 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
+from serving.core.cpu import cpu_facts
 from tests.api.fake_engine import FakeEngine
 
 TEXT = "张三在北京"
@@ -145,6 +147,10 @@ def test_status_reports_model_device_and_load(client: TestClient, engine: FakeEn
     status = client.get("/v1/status").json()
     assert status["healthy"] is True
     assert status["device"] == "cpu"
+    assert status["dtype"] == "float32"  # the engine's model_config's
+    assert status["cpu"] == str(cpu_facts())
+    engine.dtype = torch.bfloat16
+    assert client.get("/v1/status").json()["dtype"] == "bfloat16"
     assert (status["inflight_prompts"], status["max_inflight_prompts"]) == (0, 16)
     assert status["draining"] is False
     assert (status["api_processes"], status["pid"]) == (1, os.getpid())  # the one that answered

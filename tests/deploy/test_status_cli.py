@@ -37,6 +37,8 @@ STATUS = {
     "healthy": True,
     "model": "DAMO-NLP/SeqGPT-560M",
     "device": "cuda",
+    "dtype": "bfloat16",
+    "cpu": "x86_64 AVX512, native bf16 (avx512_bf16, amx_bf16)",
     "running": 3,
     "waiting": 1,
     "inflight_prompts": 5,
@@ -80,6 +82,29 @@ def only_line(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
 
 def test_healthy_from_the_status_route(capsys: pytest.CaptureFixture[str]) -> None:
     assert check(fake_server({"/v1/status": httpx.Response(200, json=STATUS)})) == EXIT_HEALTHY
+    out, _ = only_line(capsys)
+    assert out == (
+        f"up: DAMO-NLP/SeqGPT-560M on cuda in bfloat16 at {URL}, 3 requests running, 1 waiting"
+    )
+
+
+def test_on_the_cpu_backend_the_line_says_the_cpu_and_the_dtype(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    body = {**STATUS, "device": "cpu", "dtype": "float32", "cpu": "x86_64 AVX2, no native bf16"}
+    assert check(fake_server({"/v1/status": httpx.Response(200, json=body)})) == EXIT_HEALTHY
+    out, _ = only_line(capsys)
+    assert out == (
+        "up: DAMO-NLP/SeqGPT-560M on cpu (x86_64 AVX2, no native bf16) in float32 at "
+        f"{URL}, 3 requests running, 1 waiting"
+    )
+
+
+def test_a_status_route_from_before_the_dtype_gives_the_line_without_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    body = {key: value for key, value in STATUS.items() if key not in ("dtype", "cpu")}
+    assert check(fake_server({"/v1/status": httpx.Response(200, json=body)})) == EXIT_HEALTHY
     out, _ = only_line(capsys)
     assert out == f"up: DAMO-NLP/SeqGPT-560M on cuda at {URL}, 3 requests running, 1 waiting"
 

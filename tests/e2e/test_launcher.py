@@ -17,13 +17,14 @@ import httpx
 import pytest
 
 from loadtest.server import READY_TIMEOUT_S, ServerProcess, session_processes
+from serving.core.cpu import choose_dtype, cpu_facts, dtype_line
 from tests.servers import tiny_server
 
 KEYS = ("first-key-3f9a", "second-key-7c1d")
 EXIT_TIMEOUT_S = 45.0
 # Lines of a healthy start of the tiny model (up to uvicorn's "startup complete"): 133 before the
 # test model was stored in bf16 and the reserved-core warning was dropped, 106 after (98 served in
-# fp32, as the tests serve it: vLLM says "Upcasting" once).
+# fp32: vLLM says "Upcasting" once), and one more since the launcher says which dtype it serves.
 MAX_START_LINES = 110
 OWN_WARNINGS = [
     # Our test model: one per tensor when vLLM would narrow it (an fp32 checkpoint served in
@@ -84,8 +85,10 @@ def _start_log(server: ServerProcess) -> list[str]:
 
 @pytest.fixture(scope="module")
 def healthy(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Started as a user starts it: no --dtype (unlike ``tiny_server``'s), so the launcher picks
+    the CPU's own (fp32 or bf16: the tiny model is quick in either)."""
     log = tmp_path_factory.mktemp("launcher") / "healthy.log"
-    server = tiny_server(tiny_model, api_key=KEYS, log_path=log).start()
+    server = ServerProcess(tiny_model, api_key=KEYS, log_path=log).start()
     yield server
     server.stop()
 
@@ -95,6 +98,18 @@ def test_a_healthy_start_is_short_and_has_none_of_our_warnings(healthy: ServerPr
     assert len(lines) <= MAX_START_LINES, len(lines)
     for warning in OWN_WARNINGS:
         assert not [line for line in lines if warning in line], warning
+
+
+def test_without_dtype_the_server_serves_the_cpus_choice_and_says_why(
+    healthy: ServerProcess,
+) -> None:
+    facts = cpu_facts()  # this machine's, as the server read them: same CPU, same environment
+    choice = choose_dtype(facts)
+    auth = {"Authorization": f"Bearer {KEYS[0]}"}
+    status = httpx.get(f"{healthy.url}/v1/status", headers=auth).json()
+    assert (status["device"], status["dtype"], status["cpu"]) == ("cpu", choice.dtype, str(facts))
+    said = [line for line in _start_log(healthy) if "seqgpt: dtype" in line]
+    assert said == [dtype_line(None, choice)]
 
 
 def test_no_key_is_on_any_command_line_of_the_server(healthy: ServerProcess) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from serving.core.cpu import choose_dtype, cpu_facts
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +28,7 @@ SECTIONS = [
     "### 5b. The cost of per-label scores",
     "### 5c. The latency cost of reference decoding",
     "### 5d. A long document: windowed by the server, or by the client",
+    "## 6. bf16 against fp32 on this CPU",
     "## The physical limit on one H100",
 ]
 
@@ -61,3 +64,12 @@ def test_quick_benchmark_writes_report_and_plots(tiny_model: Path, tmp_path: Pat
     assert options["windows"]["windows"] > 1
     for row in ("| 5a |", "| 5b |", "| 5c |", "| 5d |", "| tokenizer | byte-level BPE of"):
         assert row in text, row
+    # The server's dtype as its /v1/status gave it: the launcher's choice for this CPU.
+    choice = choose_dtype(cpu_facts())
+    meta = results["meta"]
+    assert meta["servers"] == {
+        "prefix-on": {"device": "cpu", "dtype": choice.dtype, "cpu": str(cpu_facts())}
+    }
+    assert (meta["hf_dtype"], results["dtypes"]["chosen"]) == (choice.dtype, choice.dtype)
+    assert all(row["errors"] == 0 for row in results["dtypes"][choice.dtype].values())
+    assert f"servers, from their `/v1/status`: prefix-on {choice.dtype};" in text

@@ -36,6 +36,7 @@ def test_serve_help_names_the_defaults_it_adds_and_the_settings(
         "--generation-config vllm",
         """--override-generation-config '{"temperature": 0.0}'""",
         "VLLM_CPU_NUM_OF_RESERVED_CPU=0",
+        "--dtype bfloat16 where the CPU has native bf16",
         "SEQGPT_*",
         "VLLM_API_KEY",
         "--config",

@@ -153,3 +153,51 @@ def test_the_options_plot_is_drawn(tmp_path: Path) -> None:
 
     options(_results(), tmp_path / "options.png")
     assert (tmp_path / "options.png").stat().st_size > 1000
+
+
+def _with_dtypes(*sides: str) -> dict[str, Any]:
+    """The real run's results as if measured with the launcher's dtype (fp32: an AVX2 CPU) on
+    every server and item 6 on ``sides``."""
+    results = _results()
+    servers = {"prefix-on": "float32", "dtype-float32": "float32", "dtype-bfloat16": "bfloat16"}
+    cpu = "x86_64 AVX2, no native bf16"
+    results["meta"].update(
+        cpu=cpu,
+        dtype_choice={"dtype": "float32", "reason": "this CPU has AVX2 but no native bf16"},
+        servers={name: {"device": "cpu", "dtype": d, "cpu": cpu} for name, d in servers.items()},
+        hf_dtype="float32",
+    )
+    rows = {"float32": (5.0, 12.0), "bfloat16": (0.5, 1.0)}
+    results["dtypes"] = {"chosen": "float32"} | {
+        side: {"1": _row(rows[side][0], 0.2), "16": _row(rows[side][1], 1.3)} for side in sides
+    }
+    return results
+
+
+def test_the_machine_table_says_the_cpu_and_the_dtype_of_every_run() -> None:
+    text = _report(_with_dtypes("float32", "bfloat16"))
+    assert _line(text, "| CPU, as torch sees it |") == (
+        "| CPU, as torch sees it | x86_64 AVX2, no native bf16; the launcher serves **float32** "
+        "here: this CPU has AVX2 but no native bf16 |"
+    )
+    assert _line(text, "| dtype of each run |") == (
+        "| dtype of each run | servers, from their `/v1/status`: prefix-on float32, dtype-float32 "
+        "float32, dtype-bfloat16 bfloat16; Hugging Face baselines float32 |"
+    )
+    old = _report(_results())  # a run from before: what its servers served is known anyway
+    assert "vLLM's `auto`, the checkpoint's bf16" in _line(old, "| dtype of each run |")
+
+
+def test_item_6_gives_fp32_over_bf16_at_each_concurrency() -> None:
+    text = _report(_with_dtypes("float32", "bfloat16"))
+    assert "| c=1: 10.00×, c=16: 12.00× | none |" in _line(text, "| 6 | plain")
+    assert "| float32 | the launcher's choice | 1 | 5.00 |" in text
+    assert "| bfloat16 | `--dtype bfloat16` | 16 | 1.00 |" in text
+    assert "fp32 ÷ bf16, req/s: c=1 **10.00×**, c=16 **12.00×**." in text
+
+
+def test_item_6_of_a_quick_run_has_the_launchers_dtype_only() -> None:
+    text = _report(_with_dtypes("float32"))
+    assert "float32 only (`--quick` starts one server)" in _line(text, "| 6 | plain")
+    assert "Only the launcher's choice, float32, was measured" in text
+    assert "| bfloat16 |" not in text

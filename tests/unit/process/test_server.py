@@ -17,6 +17,8 @@ from serving.process.server import (
     DEFAULT_MODEL,
     UsageError,
     added_flags,
+    dtype_default,
+    given_dtype,
     parse_vllm_args,
 )
 
@@ -33,12 +35,12 @@ DEFAULTS = {
 }
 
 
-def _served(argv: list[str]) -> argparse.Namespace:
-    """What vLLM's entry point parses from the flags the server gets."""
+def _served(argv: list[str], dtype: str | None = None) -> argparse.Namespace:
+    """What vLLM's entry point parses from the flags the server gets (``dtype``: the CPU's)."""
     from vllm.entrypoints.launchers.cli_args import make_arg_parser
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
-    completed = [*argv, *added_flags(parse_vllm_args(argv))]
+    completed = [*argv, *added_flags(parse_vllm_args(argv), dtype)]
     return make_arg_parser(FlexibleArgumentParser()).parse_args(completed)
 
 
@@ -104,6 +106,42 @@ def test_a_positional_model_wins_over_the_config_files(tmp_path: Path) -> None:
 )
 def test_flags_in_any_form_win_over_our_defaults(argv: list[str], changed: dict[str, Any]) -> None:
     _expect(_served(argv), **changed)
+
+
+def test_an_unset_dtype_is_the_one_chosen_for_the_cpu_and_vllms_without_one() -> None:
+    args = parse_vllm_args(["./m"])
+    assert given_dtype(args) is None
+    assert _served(["./m"], "float32").dtype == "float32"
+    assert _served(["./m"], "bfloat16").dtype == "bfloat16"
+    assert _served(["./m"]).dtype == "auto"  # on CUDA: vLLM's own choice
+
+
+@pytest.mark.parametrize(
+    ("argv", "given"),
+    [
+        (["--dtype", "half"], "half"),
+        (["--dtype=bfloat16"], "bfloat16"),
+        (["--dtype", "auto"], "auto"),  # vLLM's own choice, asked for by name
+        (["--dtype=float"], "float"),
+    ],
+)
+def test_a_given_dtype_in_any_form_wins(argv: list[str], given: str) -> None:
+    assert given_dtype(parse_vllm_args(argv)) == given
+    assert _served(argv, "float32").dtype == given
+
+
+def test_a_dtype_in_the_config_file_wins(tmp_path: Path) -> None:
+    argv = ["--config", _config(tmp_path, dtype="bfloat16")]
+    assert given_dtype(parse_vllm_args(argv)) == "bfloat16"
+    assert _served(argv, "float32").dtype == "bfloat16"
+
+
+def test_on_this_cpu_backend_the_default_is_the_cpus_choice() -> None:
+    from serving.core.cpu import choose_dtype, cpu_facts, dtype_line
+
+    choice = choose_dtype(cpu_facts())
+    assert dtype_default(None) == (choice.dtype, dtype_line(None, choice))
+    assert dtype_default("half") == (None, dtype_line("half", choice))
 
 
 def test_added_flags_are_only_the_unset_ones() -> None:
@@ -183,6 +221,8 @@ def test_a_combination_vllm_serve_refuses_is_one_line(
     with pytest.raises(SystemExit) as exit_:
         entry.main()
     assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: --api-server-count=2 cannot be used with --headless")
-    assert err.count("\n") == 1
+    lines = capsys.readouterr().err.splitlines()
+    if lines[0].startswith("seqgpt: dtype "):  # the start-up line naming the CPU's dtype
+        lines.pop(0)
+    assert len(lines) == 1
+    assert lines[0].startswith("error: --api-server-count=2 cannot be used with --headless")

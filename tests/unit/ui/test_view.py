@@ -33,6 +33,8 @@ def _status(**changes: object) -> StatusResponse:
         "healthy": True,
         "model": "seqgpt",
         "device": "cpu",
+        "dtype": "float32",
+        "cpu": "x86_64 AVX2, no native bf16",
         "running": 0,
         "waiting": 0,
         "inflight_prompts": 0,
@@ -112,11 +114,11 @@ def test_an_extraction_prompt_gives_its_text_and_labels(
     assert extraction_request(prompt) == expected
 
 
-def test_the_light_is_green_with_model_and_device_when_healthy() -> None:
+def test_the_light_is_green_with_model_device_and_dtype_when_healthy() -> None:
     shown = status_html(_status(), "12:00:00")
     assert 'data-state="ok"' in shown
     assert "Healthy" in shown
-    assert "seqgpt · CPU" in shown
+    assert "seqgpt · CPU · float32" in shown
     assert "12:00:00" in shown
     assert "GPU" in status_html(_status(device="cuda"), "t")
     assert "XPU" in status_html(_status(device="xpu"), "t")

@@ -1,7 +1,8 @@
 """Write the golden benchmark reports: ``python tests/unit/loadtest/report_golden/regenerate.py``.
 
 ``run_560m.json`` is the results of a real full run (``make benchmark``, commit a0c9731, as
-``loadtest/benchmark/plots/benchmark.json`` kept it). Each case edits a copy into another shape
+``loadtest/benchmark/plots/benchmark.json`` kept it), from before the launcher chose the dtype.
+Each case edits a copy into another shape
 the report must handle (a ``--quick`` run, goals not met, results from before an item existed)
 and becomes ``<name>.md``, the exact ``BENCHMARKS.md`` our report makes of it. Run it only when
 the report is meant to change, then read the diff: ``test_benchmark_report.py`` fails on any byte
@@ -55,6 +56,14 @@ def _quick(results: dict[str, Any]) -> None:
     options["batch"]["size"] = 4
     options["scores"].update(paired_ratio=1.08, concurrency=2)  # faster: no cost
     options["windows"].update(windows=2, characters=5012, document_tokens=4530, cache=True)
+    # Recorded on an AVX2-only CPU; item 6 on the one server: the launcher's dtype only.
+    cpu = "x86_64 AVX2, no native bf16"
+    reason = "this CPU has AVX2 but no native bf16 (AVX-512-bf16/AMX)"
+    meta.update(cpu=cpu, dtype_choice={"dtype": "float32", "reason": reason}, hf_dtype="float32")
+    meta["servers"] = {"prefix-on": {"device": "cpu", "dtype": "float32", "cpu": cpu}}
+    plan.update(dtype_levels=[1, 2], dtype_servers=False)
+    rows = results["overhead"]["classify"]
+    results["dtypes"] = {"chosen": "float32", "float32": {"1": rows["1"], "2": rows["4"]}}
 
 
 def _no_windows(results: dict[str, Any]) -> None:
