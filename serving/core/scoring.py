@@ -95,7 +95,8 @@ class Scorer:
     @classmethod
     def for_engine(cls, engine: Any, eos_token_id: int) -> Scorer:
         """Forced reads where the engine runs ``ForcedTokens``, prompt reads elsewhere."""
-        processors = getattr(engine.model_config, "logits_processors", None)
+        config = getattr(engine, "model_config", None)  # None: no engine (prompts only)
+        processors = getattr(config, "logits_processors", None)
         return cls(engine, eos_token_id, forced=is_registered(processors))
 
     async def label_logprobs(
