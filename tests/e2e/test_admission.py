@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from loadtest.server import ServerProcess
-from tests.servers import tiny_server
+from tests.servers import measure_pace, tiny_server
 
 API_KEY = "admission-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -133,4 +133,5 @@ def test_a_burst_of_400_extractions_gets_its_429s_at_once(server: ServerProcess)
         f"{statistics.median(answered):.2f} s), {len(refused)} refused: median 429 "
         f"{statistics.median(refused) * 1000:.0f} ms, slowest {refused[-1] * 1000:.0f} ms"
     )
-    assert statistics.median(refused) < 0.5
+    # 0.5 s on the reference machine; a slower one (AVX2-only CI) gets its measured pace.
+    assert statistics.median(refused) < measure_pace(server.url, AUTH)(0.5)
