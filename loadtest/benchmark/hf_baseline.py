@@ -31,7 +31,7 @@ def _load(model_dir: str, dtype: str) -> tuple[Any, Any]:
     tokenizer.padding_side = "left"
     tokenizer.truncation_side = "left"
     # The dtype our servers serve on this CPU (the launcher's choice): the two sides compute
-    # alike, even where bf16 is not native and ~30x slower (``auto`` is the checkpoint's own).
+    # alike, even where bf16 is not native and several times slower (``auto``: the checkpoint's).
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     model.eval()
     return tokenizer, model

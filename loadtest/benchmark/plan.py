@@ -3,6 +3,8 @@
 ``FULL`` was sized to finish items 1-4 in about 15 minutes on a 2-core machine with the
 560M-shaped model (the issue's limit is 20); item 5 and compiled servers (as ``make serve``
 runs them) add a few minutes, and the 32,000-token tokenizer's shorter prompts take some off.
+Item 6 (two eager servers, bf16 and fp32) adds 7 minutes on an AVX2-only 2-core machine, where
+bf16 is slow (measured: 421 s, 283 s of it the bf16 side), less where bf16 is native.
 ``QUICK`` exercises every item's code path in seconds on the tiny model, on one eager server.
 """
 

@@ -5,8 +5,9 @@ narrows an fp32 one to bf16: ``vllm/config/model.py::_resolve_auto_dtype``). bf1
 where the CPU computes it natively: AVX-512-bf16 or AMX-bf16 on x86, the bf16 extension on Arm,
 the tests vLLM makes before it uses its own bf16 kernels
 (``torch.cpu._is_avx512_bf16_supported()``, ``torch.cpu.get_capabilities()["bf16"]``). Elsewhere
-torch's bf16 matmul was measured ~30x slower than fp32 (0.8 against 27 GFLOP/s, AVX2, 2 cores),
-so fp32 is the choice there.
+fp32 is the choice: on an AVX2-only CPU (2 cores) torch's bf16 matmul ran ~30-40x slower than
+fp32, and the 560M shape served plain classification at 1/1.8 of fp32's requests/s at 1 client,
+1/4.8 at 16 (the benchmark's item 6).
 
 The facts are torch's: ``torch.cpu.get_capabilities()`` (cpuinfo: the CPU's flags) and
 ``torch.backends.cpu.get_cpu_capability()``, the kernel set torch dispatches to. The latter

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.server import ServerProcess
 from tests.deploy.promql import served_series
-from tests.servers import measure_pace, tiny_server
+from tests.servers import DTYPE, measure_pace, tiny_server
 
 KEY = "operations-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -130,6 +130,7 @@ def test_status_says_healthy_model_and_device(http: httpx.Client) -> None:
     assert status["healthy"] is True
     assert status["model"] == "seqgpt"
     assert status["device"] == "cpu"
+    assert status["dtype"] == DTYPE  # the engine's: given by --dtype, whatever the CPU's choice
     assert status["draining"] is False
 
 

@@ -2,6 +2,8 @@
 
 ``run_560m.json`` is the results of a real full run (``make benchmark``, commit a0c9731, as
 ``loadtest/benchmark/plots/benchmark.json`` kept it), from before the launcher chose the dtype.
+``dtypes_avx2.json`` is item 6 alone (``measure_dtypes`` of the full plan on the 560m model, commit
+3b343dd) on an AVX2-only machine of the same kind, with the CPU and servers that run recorded.
 Each case edits a copy into another shape
 the report must handle (a ``--quick`` run, goals not met, results from before an item existed)
 and becomes ``<name>.md``, the exact ``BENCHMARKS.md`` our report makes of it. Run it only when
@@ -21,6 +23,7 @@ from typing import Any
 GOLDEN_DIR = Path(__file__).resolve().parent
 ROOT = GOLDEN_DIR.parents[3]
 PLOTS = ["overhead", "baselines", "extraction", "scale", "options"]
+DTYPES = ("float32", "bfloat16")
 
 
 def _full(results: dict[str, Any]) -> None:
@@ -73,6 +76,19 @@ def _no_windows(results: dict[str, Any]) -> None:
     results["extract_throughput"]["off"]["prefix_hit_rate"] = None
 
 
+def _dtypes(results: dict[str, Any]) -> None:
+    """The full run as an AVX2-only CPU records it: every server and the Hugging Face baselines
+    in the launcher's fp32, and item 6 as measured on such a CPU."""
+    avx2 = json.loads((GOLDEN_DIR / "dtypes_avx2.json").read_text("utf-8"))
+    meta = results["meta"]
+    meta.update(cpu=avx2["cpu"], dtype_choice=avx2["dtype_choice"], hf_dtype="float32")
+    fp32 = avx2["servers"]["dtype-float32"]
+    meta["servers"] = dict.fromkeys(("prefix-on", "prefix-off", "reference"), fp32)
+    meta["servers"].update({f"dtype-{d}": avx2["servers"][f"dtype-{d}"] for d in DTYPES})
+    results["plan"].update(dtype_levels=[1, 16], dtype_servers=True)
+    results["dtypes"] = avx2["dtypes"]
+
+
 def _no_options(results: dict[str, Any]) -> None:
     """Results from before item 5 (no options, no options plot), the compiled servers and the
     machine's facts after the run."""
@@ -101,6 +117,7 @@ CASES: tuple[Case, ...] = (
     Case("quick", _quick),
     Case("no_windows", _no_windows),
     Case("no_options", _no_options),
+    Case("dtypes", _dtypes),
 )
 
 
