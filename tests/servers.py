@@ -24,10 +24,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.server import ServerProcess
 
-__all__ = ["DTYPE", "DTYPE_FLAGS", "REFERENCE_CLASSIFY_S", "Pace", "measure_pace", "tiny_server"]
+__all__ = [
+    "DTYPE",
+    "DTYPE_FLAGS",
+    "REFERENCE_CLASSIFY_S",
+    "Pace",
+    "engine_counts",
+    "measure_pace",
+    "tiny_server",
+]
 
 DTYPE = "float32"
 DTYPE_FLAGS = ("--dtype", DTYPE)
@@ -66,3 +75,23 @@ def measure_pace(url: str, headers: dict[str, str] | None = None, repeats: int =
             if attempt:
                 times.append(time.perf_counter() - started)
     return Pace(statistics.median(times) / REFERENCE_CLASSIFY_S)
+
+
+def engine_counts(http: httpx.Client) -> dict[str, float]:
+    """Requests running and waiting in the engine, requests it ran to their end (a stop or the
+    length budget), and tokens it generated."""
+    names = {
+        "vllm:num_requests_running": "running",
+        "vllm:num_requests_waiting": "waiting",
+        "vllm:request_success_total": "finished",
+        "vllm:generation_tokens_total": "generated",
+    }
+    counts = dict.fromkeys(names.values(), 0.0)
+    for family in text_string_to_metric_families(http.get("/metrics").text):
+        for sample in family.samples:
+            # "finished" counts only requests that ran to their end (an earlier test's abort
+            # may be counted late under "abort" on a loaded machine).
+            ran_out = sample.labels.get("finished_reason", "stop") in ("stop", "length")
+            if sample.name in names and ran_out:
+                counts[names[sample.name]] += sample.value
+    return counts

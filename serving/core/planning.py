@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from vllm.sampling_params import SamplingParams, StructuredOutputsParams
+from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
 from serving.core.checks import InputChecks
 from serving.core.errors import InvalidInputError
@@ -84,7 +84,10 @@ class Planner:
         # The room the instruction, labels and answer budget leave for the text.
         empty = self._submissions(spec, "", checked, reference, Window(0, 0), 0)
         budget = min(self._limit(s) - len(s.token_ids) for s in empty)
-        tokens = self._count(text)  # one read of the text: each prompt of it costs as much
+        # One read of the text (each prompt of it costs as much), unless its UTF-8 bytes
+        # already fit: a byte-level BPE token covers a byte at least.
+        fits = len(text.encode()) <= budget
+        tokens = 0 if fits else self._count(text)
         if tokens <= budget + _JOIN_TOKENS:
             whole = Window(0, len(text))
             submissions = self._submissions(spec, text, checked, reference, whole, 0)
@@ -193,4 +196,7 @@ class Planner:
             max_tokens=min(budget, settings.max_new_tokens),
             structured_outputs=structured,
             skip_special_tokens=True,
+            # One output when the prompt is done, as vLLM's own non-streaming routes ask: no
+            # per-token output objects for the API process to build, queue and drop.
+            output_kind=RequestOutputKind.FINAL_ONLY,
         )

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from vllm.exceptions import VLLMError
-from vllm.inputs import TokensPrompt
+from vllm.inputs import tokens_input
 from vllm.outputs import RequestOutput
 from vllm.sampling_params import SamplingParams
 
@@ -368,7 +368,9 @@ class SeqGPTService:
         )
 
     async def _greedy(self, submission: Submission, request_id: str) -> Any:
-        prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
+        # Tokens already rendered: the engine takes them as they are, on this thread (a raw
+        # prompt would go through vLLM's input processing in an executor thread first).
+        prompt = tokens_input(submission.token_ids)
         final: RequestOutput | None = None
         async for output in self._engine.generate(prompt, submission.params, request_id):
             final = output

@@ -34,6 +34,7 @@ class Call:
     params: SamplingParams
     request_id: str
     priority: int = 0
+    rendered: str | None = None  # the input's "type" ("token": tokens the engine takes as is)
 
 
 class CharTokenizer:
@@ -156,7 +157,7 @@ class FakeEngine:
 
     async def generate(
         self,
-        prompt: dict[str, list[int]],
+        prompt: dict[str, Any],
         params: SamplingParams,
         request_id: str,
         *,
@@ -164,7 +165,7 @@ class FakeEngine:
         **_: Any,
     ) -> AsyncIterator[RequestOutput]:
         text = "".join(map(chr, prompt["prompt_token_ids"]))
-        self.calls.append(Call(text, params, request_id, priority))
+        self.calls.append(Call(text, params, request_id, priority, prompt.get("type")))
         try:
             await asyncio.sleep(self.delay)
         except asyncio.CancelledError:

@@ -23,13 +23,12 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.server import ServerProcess
 from serving.http.routes import router
 from serving.http.surface import SERVED_VLLM_PATHS, open_paths
 from serving.ui.auth import LOGIN_PATH
-from tests.servers import Pace, measure_pace, tiny_server
+from tests.servers import Pace, engine_counts, measure_pace, tiny_server
 
 KEYS = ("reliability-key-one", "reliability-key-two")
 AUTH = {"Authorization": f"Bearer {KEYS[1]}"}
@@ -244,31 +243,11 @@ def test_a_burst_over_the_bound_gets_fast_429s_and_every_accepted_answer(
 # ---------------------------------------------------------------- clients that leave, deadlines
 
 
-def _engine_counts(http: httpx.Client) -> dict[str, float]:
-    """Requests running and waiting in the engine, requests it ran to their end (a stop or the
-    length budget), and tokens it generated."""
-    names = {
-        "vllm:num_requests_running": "running",
-        "vllm:num_requests_waiting": "waiting",
-        "vllm:request_success_total": "finished",
-        "vllm:generation_tokens_total": "generated",
-    }
-    counts = dict.fromkeys(names.values(), 0.0)
-    for family in text_string_to_metric_families(http.get("/metrics").text):
-        for sample in family.samples:
-            # "finished" counts only requests that ran to their end (an earlier test's abort
-            # may be counted late under "abort" on a loaded machine).
-            ran_out = sample.labels.get("finished_reason", "stop") in ("stop", "length")
-            if sample.name in names and ran_out:
-                counts[names[sample.name]] += sample.value
-    return counts
-
-
 def _wait_idle(http: httpx.Client, timeout: float) -> tuple[float, dict[str, float]]:
     """Seconds until nothing runs or waits in the engine (or the timeout), and the counts."""
     started = time.perf_counter()
     while True:
-        counts = _engine_counts(http)
+        counts = engine_counts(http)
         elapsed = time.perf_counter() - started
         if counts["running"] + counts["waiting"] == 0 or elapsed > timeout:
             return elapsed, counts
@@ -319,7 +298,7 @@ def test_a_client_that_leaves_frees_its_engine_work(
     # deadline (3 s) finds the 504 waiting instead of leaving (seen in CI): then try again.
     for _attempt in range(3):
         _wait_idle(http, pace(IDLE_WATCH_S))
-        before = _engine_counts(http)
+        before = engine_counts(http)
         if _leave_after(guarded, 0.3, path, body):
             break
     else:
@@ -336,7 +315,7 @@ def test_a_request_past_the_deadline_is_a_504_and_its_prompts_are_aborted(
     http: httpx.Client, pace: Pace
 ) -> None:
     _wait_idle(http, pace(IDLE_WATCH_S))
-    before = _engine_counts(http)
+    before = engine_counts(http)
     started = time.perf_counter()
     response = http.post("/v1/extract", json={"text": TEXT, "labels": LABELS_13})
     elapsed = time.perf_counter() - started

@@ -25,12 +25,11 @@ from typing import Any
 import httpx
 import pytest
 import torch
-from prometheus_client.parser import text_string_to_metric_families
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from loadtest.server import ServerProcess
 from serving.core.forcing import FORCED_TOKENS
-from tests.servers import Pace
+from tests.servers import Pace, engine_counts
 
 LABELS = ["体育", "财经", "娱乐", "科技", "政治", "教育"]
 TEXT = "北京时间昨晚，中国女排以3比1战胜巴西队，晋级世界杯决赛。主教练赛后表示，球队顶住了压力。"
@@ -54,24 +53,10 @@ def _classify(http: httpx.Client, **options: Any) -> dict[str, Any]:
     return answer
 
 
-def _counts(http: httpx.Client) -> dict[str, float]:
-    names = {
-        "vllm:num_requests_running": "running",
-        "vllm:num_requests_waiting": "waiting",
-        "vllm:generation_tokens_total": "generated",
-    }
-    counts = dict.fromkeys(names.values(), 0.0)
-    for family in text_string_to_metric_families(http.get("/metrics").text):
-        for sample in family.samples:
-            if sample.name in names:
-                counts[names[sample.name]] += sample.value
-    return counts
-
-
 def _wait_idle(http: httpx.Client, timeout: float) -> float:
     started = time.perf_counter()
     while True:
-        counts = _counts(http)
+        counts = engine_counts(http)
         elapsed = time.perf_counter() - started
         if counts["running"] + counts["waiting"] == 0 or elapsed > timeout:
             return elapsed
@@ -113,9 +98,9 @@ def test_a_scored_requests_reads_generate_each_label_and_the_end(
 ) -> None:
     tokenizer = hf[0]
     _wait_idle(http, 30)
-    before = _counts(http)["generated"]
+    before = engine_counts(http)["generated"]
     answer = _classify(http, scores=True)
-    generated = _counts(http)["generated"] - before
+    generated = engine_counts(http)["generated"] - before
     labels_tokens = sum(
         len(tokenizer.encode(label, add_special_tokens=False, split_special_tokens=True))
         for label in LABELS

@@ -1,0 +1,275 @@
+"""What the API layer costs: CPU time of the API server process per request, ours against vLLM's.
+
+    python -m loadtest.api_cost                       # tiny model, about 6 minutes
+    python -m loadtest.api_cost --profile             # and py-spy's top entries per endpoint
+
+On the tiny model the engine is cheap, so the Python of the HTTP layer shows. One server with
+one API process: ``/v1/classify`` against the same prompt, budget and label constraint sent by
+hand to ``/v1/completions``, alternating, each at ``--clients`` closed-loop clients; the CPU time
+of the API process (``/proc/PID/stat``, user + system) divided by the requests answered. Then a
+server with two API processes (``--api-server-count 2``): ``/v1/classify`` req/s against the
+one-process server's, with the CPU each API process spent. The API processes are found by
+asking ``/v1/status`` (its ``pid``) over fresh connections. ``--profile`` samples the API process
+with py-spy during one more run of each endpoint and lists the functions where it was found
+running (own time), ours and vLLM's alike. The report records the CPU and dtype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from loadtest.benchmark.driver import run_cell
+from loadtest.benchmark.measure import ENDPOINTS, MODEL_NAME
+from loadtest.benchmark.workloads import Workloads
+from loadtest.machine import machine_facts
+from loadtest.server import ServerProcess, ensure_model
+
+__all__ = ["api_pids", "cpu_seconds", "main"]
+
+ROOT = Path(__file__).resolve().parents[1]
+TICK = os.sysconf("SC_CLK_TCK")
+SIDES = ("classify", "raw")
+START_S = 900.0  # a busy 2-core machine took more than 4 minutes to start two API processes
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU seconds spent so far by the processes ``pids`` (``/proc/PID/stat``)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / TICK
+
+
+def api_pids(url: str, processes: int, tries: int = 200) -> set[int]:
+    """The API server processes behind ``url``: ``/v1/status``'s ``pid`` over fresh
+    connections until ``processes`` distinct ones answered."""
+    found: set[int] = set()
+    for _ in range(tries):
+        found.add(httpx.get(f"{url}/v1/status", timeout=30).json()["pid"])
+        if len(found) == processes:
+            return found
+    raise RuntimeError(f"found {len(found)} of {processes} API processes behind {url}")
+
+
+def _measure(
+    url: str, pids: set[int], kind: str, bodies: list[Any], clients: int
+) -> dict[str, float]:
+    """One closed-loop run: its summary, plus API CPU ms per request (total and per process)."""
+    before = {pid: cpu_seconds({pid}) for pid in pids}
+    path, check = ENDPOINTS[kind]
+    result = run_cell(url, path, bodies, clients, check)
+    answered = max(result["n"] - result["errors"], 1)
+    spent = {pid: cpu_seconds({pid}) - before[pid] for pid in pids}
+    result["cpu_ms"] = 1000 * sum(spent.values()) / answered
+    result["cpu_share"] = min(spent.values()) / max(max(spent.values()), 1e-9)
+    return result
+
+
+def _profile(pid: int, run: Callable[[], Any], out: Path) -> list[tuple[str, float]]:
+    """Own-time shares of the functions py-spy found the API process ``pid`` running in while
+    ``run()`` ran, largest first (idle waits in the event loop's selector left out)."""
+    spy = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+            "--duration",
+            "600",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)
+    try:
+        run()
+    finally:
+        spy.send_signal(2)  # SIGINT: py-spy writes what it has and exits
+        spy.wait(timeout=60)
+    own: collections.Counter[str] = collections.Counter()
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        leaf = stack.rpartition(";")[2]
+        if "select (selectors.py" in leaf or "_run_once (asyncio" in leaf:
+            continue  # waiting, not working
+        own[re.sub(r":\d+\)$", ")", leaf)] += int(count)
+    total = sum(own.values()) or 1
+    return [(name, n / total) for name, n in own.most_common(15)]
+
+
+def _pairs(
+    url: str, pids: set[int], work: Workloads, take: Iterator[list[Any]], args: argparse.Namespace
+) -> dict[str, list[dict[str, float]]]:
+    """``args.repeats`` runs of each side, alternating which goes first, on the same texts."""
+    runs: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
+    for repeat in range(args.repeats):
+        entries = next(take)
+        for side in SIDES if repeat % 2 == 0 else SIDES[::-1]:
+            bodies = (
+                work.classify(entries)
+                if side == "classify"
+                else work.raw_classify(entries, MODEL_NAME)
+            )
+            result = _measure(url, pids, side, bodies, args.clients)
+            runs[side].append(result)
+            print(
+                f"  {side:<8} #{repeat + 1}: {result['rps']:6.1f} req/s, "
+                f"{result['cpu_ms']:5.2f} CPU ms/request",
+                flush=True,
+            )
+    return runs
+
+
+def _server(model: Path, processes: int, args: argparse.Namespace) -> ServerProcess:
+    extra = ("--api-server-count", str(processes), "--served-model-name", MODEL_NAME)
+    env = {"SEQGPT_MAX_INFLIGHT": "1024"}  # the bound is not what this measures
+    log = args.logs / f"server-api{processes}.log"
+    return ServerProcess(model, extra_args=extra, env=env, log_path=log, dtype=args.dtype)
+
+
+def _warm(url: str, work: Workloads, take: Iterator[list[Any]], clients: int) -> None:
+    entries = next(take)
+    run_cell(url, "/v1/classify", work.classify(entries), clients, ENDPOINTS["classify"][1])
+    run_cell(
+        url, "/v1/completions", work.raw_classify(entries, MODEL_NAME), clients, ENDPOINTS["raw"][1]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print and write the report; 0 when every request was answered."""
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.api_cost", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--size", default="tiny", choices=["tiny", "560m"])
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=640, help="Requests per run.")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--one-process", action="store_true", help="Skip the 2-process server.")
+    parser.add_argument("--report", type=Path, default=ROOT / "API_BENCHMARK.md")
+    parser.add_argument("--logs", type=Path, default=ROOT / "loadtest" / "reports" / "api_cost")
+    args = parser.parse_args(argv)
+    args.logs.mkdir(parents=True, exist_ok=True)
+    model = ensure_model(ROOT / ".models" / args.size, args.size)
+    work = Workloads(model, span_tokens_per_label=8)
+    position = 0
+
+    def batches() -> Iterator[list[Any]]:
+        nonlocal position
+        while True:
+            position += args.requests
+            yield work.entries(args.requests, position)
+
+    take = batches()
+    import torch
+
+    results: dict[str, Any] = {
+        "meta": machine_facts(),
+        "args": {key: str(value) for key, value in vars(args).items()},
+        "capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    with _server(model, 1, args).start(timeout=START_S) as one:
+        pids = api_pids(one.url, 1)
+        _warm(one.url, work, take, args.clients)
+        results["one"] = _pairs(one.url, pids, work, take, args)
+        if args.profile:
+            pid = next(iter(pids))
+            results["profile"] = {}
+            for side in SIDES:
+                entries = next(take)
+                bodies = (
+                    work.classify(entries)
+                    if side == "classify"
+                    else work.raw_classify(entries, MODEL_NAME)
+                )
+                results["profile"][side] = _profile(
+                    pid,
+                    functools.partial(_measure, one.url, pids, side, bodies, args.clients),
+                    args.logs / f"profile-{side}.txt",
+                )
+    if not args.one_process:
+        with _server(model, 2, args).start(timeout=START_S) as two:
+            pids = api_pids(two.url, 2)
+            _warm(two.url, work, take, args.clients)
+            results["two"] = [
+                _measure(two.url, pids, "classify", work.classify(next(take)), args.clients)
+                for _ in range(args.repeats)
+            ]
+    text = _report(results)
+    args.report.write_text(text, encoding="utf-8")
+    print(text)
+    errors = sum(r["errors"] for runs in results["one"].values() for r in runs)
+    return 1 if errors or any(r["errors"] for r in results.get("two", [])) else 0
+
+
+def _median(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def _report(results: dict[str, Any]) -> str:
+    meta, args, one, two = results["meta"], results["args"], results["one"], results.get("two")
+    ours, raw = one["classify"], one["raw"]
+    ratio = statistics.median(a["cpu_ms"] / b["cpu_ms"] for a, b in zip(ours, raw, strict=True))
+    lines = [
+        "# What the API layer costs",
+        "",
+        f"Generated by `python -m loadtest.api_cost{' --profile' if 'profile' in results else ''}`"
+        f" at commit {meta['commit']}, {args['size']} model in {args['dtype']}, "
+        f"{args['clients']} closed-loop clients, {args['requests']} requests per run, "
+        f"medians of {args['repeats']} runs.",
+        f"CPU: {meta['cpu']} ({meta['cores']} cores), torch kernel set {results['capability']}, "
+        f"load average {meta['load_average']} before the run.",
+        "",
+        "| one API process | req/s | API CPU ms per request |",
+        "| --- | ---: | ---: |",
+        f"| `/v1/classify` | {_median(ours, 'rps'):.1f} | {_median(ours, 'cpu_ms'):.2f} |",
+        f"| same prompt on `/v1/completions` | {_median(raw, 'rps'):.1f} | "
+        f"{_median(raw, 'cpu_ms'):.2f} |",
+        f"| ours ÷ completions (median of paired runs) | | **{ratio:.2f}** |",
+    ]
+    if two:
+        lines += [
+            "",
+            "| `/v1/classify` | req/s | API CPU ms per request | less busy ÷ busier process |",
+            "| --- | ---: | ---: | ---: |",
+            f"| 1 API process | {_median(ours, 'rps'):.1f} | {_median(ours, 'cpu_ms'):.2f} | |",
+            f"| 2 API processes | {_median(two, 'rps'):.1f} | {_median(two, 'cpu_ms'):.2f} | "
+            f"{_median(two, 'cpu_share'):.2f} |",
+            f"| 2 ÷ 1 | **{_median(two, 'rps') / _median(ours, 'rps'):.2f}** | | |",
+        ]
+    for side, top in results.get("profile", {}).items():
+        lines += [
+            "",
+            f"Where the API process ran during `{ENDPOINTS[side][0]}` (py-spy, own time; "
+            "`Runner.run` is native code under the event loop: uvloop's I/O and callbacks):",
+            "",
+        ]
+        lines += ["| share | function (file) |", "| ---: | --- |"]
+        lines += [f"| {share:.1%} | `{name}` |" for name, share in top]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
