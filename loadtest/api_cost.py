@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import functools
 import os
 import re
@@ -141,11 +142,18 @@ def _pairs(
     return runs
 
 
-def _server(model: Path, processes: int, args: argparse.Namespace) -> ServerProcess:
+@contextlib.contextmanager
+def _server(model: Path, processes: int, args: argparse.Namespace) -> Iterator[ServerProcess]:
+    """A server with ``processes`` API processes, started with a generous deadline."""
     extra = ("--api-server-count", str(processes), "--served-model-name", MODEL_NAME)
     env = {"SEQGPT_MAX_INFLIGHT": "1024"}  # the bound is not what this measures
     log = args.logs / f"server-api{processes}.log"
-    return ServerProcess(model, extra_args=extra, env=env, log_path=log, dtype=args.dtype)
+    server = ServerProcess(model, extra_args=extra, env=env, log_path=log, dtype=args.dtype)
+    server.start(timeout=START_S)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _warm(url: str, work: Workloads, take: Iterator[list[Any]], clients: int) -> None:
@@ -191,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "args": {key: str(value) for key, value in vars(args).items()},
         "capability": torch.backends.cpu.get_cpu_capability(),
     }
-    with _server(model, 1, args).start(timeout=START_S) as one:
+    with _server(model, 1, args) as one:
         pids = api_pids(one.url, 1)
         _warm(one.url, work, take, args.clients)
         results["one"] = _pairs(one.url, pids, work, take, args)
@@ -211,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.logs / f"profile-{side}.txt",
                 )
     if not args.one_process:
-        with _server(model, 2, args).start(timeout=START_S) as two:
+        with _server(model, 2, args) as two:
             pids = api_pids(two.url, 2)
             _warm(two.url, work, take, args.clients)
             results["two"] = [
