@@ -7,8 +7,9 @@ in flight). What an answer means:
 - 200: the row's answer.
 - 429, 502, 503, and failures to connect or to read an answer: the server is busy or passing
   (a full in-flight bound or queue, a pod restarting): the row is sent again after the server's
-  ``Retry-After``, else after an exponential backoff with jitter. A row still refused after
-  ``give_up_after_s`` stops the run (rows done so far are kept; a rerun resumes).
+  ``Retry-After``, else after an exponential backoff with jitter. A row still refused when its
+  next wait would end past ``give_up_after_s`` stops the run (rows done so far are kept; a rerun
+  resumes).
 - 401, 403: the key is wrong, for every row: the run stops. 404, 405: not a seqgpt-serve
   server at that address: the run stops.
 - Any other status (400, 413, 500, 504 ...): that row's error, in the server's error body.
