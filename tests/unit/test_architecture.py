@@ -5,6 +5,7 @@ A folder may import its own modules and the layers below it, never a layer above
 
     serving.cli, serving.plugin, serving.entry     programs and the composition root
     serving.http, serving.ui, serving.batch        the front ends (never one another)
+    serving.client                                 the Python client of a server (over HTTP)
     serving.contract, serving.process              bodies every front end shares; processes
     serving.core                                   the task core
     prompts, parsers                               pure functions
@@ -25,12 +26,13 @@ RANKS = {
     "serving.core": 1,
     "serving.contract": 2,
     "serving.process": 2,
-    "serving.http": 3,
-    "serving.ui": 3,
-    "serving.batch": 3,
-    "serving.cli": 4,
-    "serving.plugin": 4,
-    "serving.entry": 4,
+    "serving.client": 3,
+    "serving.http": 4,
+    "serving.ui": 4,
+    "serving.batch": 4,
+    "serving.cli": 5,
+    "serving.plugin": 5,
+    "serving.entry": 5,
 }
 # Libraries a layer never imports (invariants written as absence).
 FORBIDDEN = {
@@ -39,6 +41,18 @@ FORBIDDEN = {
     "serving.core": {"fastapi", "starlette", "gradio", "uvicorn", "httpx"},
     "serving.contract": {"fastapi", "starlette", "gradio", "uvicorn"},
     "serving.ui": {"serving.http"},
+    # The client runs in a user's program and reaches the server over HTTP only.
+    "serving.client": {
+        "vllm",
+        "torch",
+        "transformers",
+        "fastapi",
+        "starlette",
+        "gradio",
+        "uvicorn",
+        "serving.core",
+        "serving.process",
+    },
 }
 
 

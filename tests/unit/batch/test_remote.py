@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from serving.batch import remote as batch_http
-from serving.batch.remote import HttpRunner, http_runner
+from serving.batch.remote import HttpRunner, batch_client, http_runner
 from serving.batch.rows import RowRequest, RunFailed
 
 REQUEST = RowRequest("classify", "今天", ["a", "b"], "batch-r1")
@@ -47,8 +47,9 @@ def _answer(
 
     async def main() -> dict[str, Any]:
         transport = httpx.MockTransport(handler)
-        async with httpx.AsyncClient(transport=transport, base_url="http://server") as client:
-            return await HttpRunner(client, give_up_after_s).answer(request)
+        client = batch_client("http://server", None, 4, give_up_after_s, transport)
+        async with client:
+            return await HttpRunner(client).answer(request)
 
     return asyncio.run(main()), sent
 

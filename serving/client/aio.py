@@ -1,0 +1,179 @@
+"""``AsyncSeqGPTClient``: the task API from an asyncio program, as ``SeqGPTClient`` with ``await``.
+
+    async with AsyncSeqGPTClient("http://localhost:8000", api_key="...") as client:
+        answers = await asyncio.gather(*(client.classify(t, labels) for t in texts))
+
+One connection pool for every call in flight (``limits`` sizes it); the batch CLI sends its rows
+through one of these (``serving.batch.remote``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from serving.client.calls import (
+    Labels,
+    Model,
+    batch_body,
+    client_options,
+    extract_body,
+    parse,
+    request_headers,
+    retry_policy,
+    task_body,
+)
+from serving.client.errors import connection_error
+from serving.client.retry import RetryPolicy, retry_after
+from serving.contract.schemas import (
+    ClassifyBatchResponse,
+    ClassifyResponse,
+    ExtractBatchResponse,
+    ExtractResponse,
+)
+from serving.contract.status import StatusResponse
+
+__all__ = ["AsyncSeqGPTClient"]
+
+
+class AsyncSeqGPTClient:
+    """An asyncio client of a seqgpt-serve server at ``base_url`` (one connection pool)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = 2,
+        *,
+        max_retry_seconds: float = 60.0,
+        retry_statuses: frozenset[int] | None = None,
+        retry_transport_errors: bool = False,
+        limits: httpx.Limits | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        """``api_key`` goes as ``Authorization: Bearer``; ``timeout`` (seconds or an
+        ``httpx.Timeout``) bounds each send; ``max_retries`` and ``max_retry_seconds`` bound the
+        retries of a 429 or 503 (``retry_statuses``); ``transport`` and ``sleep`` are for tests."""
+        self.retry = retry_policy(
+            max_retries, max_retry_seconds, retry_statuses, retry_transport_errors
+        )
+        self._sleep = sleep or _sleep
+        options = client_options(base_url, api_key, timeout, limits, transport)
+        self._http = httpx.AsyncClient(**options)
+
+    @property
+    def base_url(self) -> httpx.URL:
+        """The server's address."""
+        return self._http.base_url
+
+    async def classify(
+        self, text: str, labels: Labels, *, request_id: str | None = None, **options: Any
+    ) -> ClassifyResponse:
+        """``POST /v1/classify``: ``options`` are the body's (``multi_label``, ``scores`` …)."""
+        body = task_body(text, labels, options)
+        return await self._call(ClassifyResponse, "/v1/classify", body, request_id)
+
+    async def extract(
+        self,
+        text: str,
+        labels: Labels | None = None,
+        schema: Mapping[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+        **options: Any,
+    ) -> ExtractResponse:
+        """``POST /v1/extract`` with ``labels`` (or a ``schema`` tree, where the server has it)."""
+        body = extract_body(text, labels, schema, options)
+        return await self._call(ExtractResponse, "/v1/extract", body, request_id)
+
+    async def classify_batch(
+        self, texts: Sequence[str], labels: Labels, *, request_id: str | None = None, **options: Any
+    ) -> ClassifyBatchResponse:
+        """``POST /v1/classify/batch``: one result per text, an answer or that text's error."""
+        body = batch_body(texts, labels, None, options)
+        return await self._call(ClassifyBatchResponse, "/v1/classify/batch", body, request_id)
+
+    async def extract_batch(
+        self,
+        texts: Sequence[str],
+        labels: Labels | None = None,
+        schema: Mapping[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+        **options: Any,
+    ) -> ExtractBatchResponse:
+        """``POST /v1/extract/batch``: one result per text, an answer or that text's error."""
+        body = batch_body(texts, labels, schema, options)
+        return await self._call(ExtractBatchResponse, "/v1/extract/batch", body, request_id)
+
+    async def status(self) -> StatusResponse:
+        """``GET /v1/status``: health, model, device, dtype and load of the process answering."""
+        return parse(StatusResponse, await self.request("GET", "/v1/status"))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> httpx.Response:
+        """One call, retried by ``retry`` (else the client's policy): the last answer, whatever its
+        status; ``SeqGPTConnectionError`` when none came."""
+        policy, started, retries = retry or self.retry, time.monotonic(), 0
+        send: dict[str, Any] = {"json": json, "headers": headers}
+        if timeout is not None:
+            send["timeout"] = timeout
+        while True:
+            try:
+                response = await self._http.request(method, path, **send)
+            except httpx.TransportError as exc:
+                if not policy.transport_errors:
+                    raise connection_error(exc) from exc
+                failure: httpx.Response | httpx.TransportError = exc
+                delay = policy.wait(retries, time.monotonic() - started, None)
+            else:
+                if response.status_code not in policy.statuses:
+                    return response
+                failure = response
+                delay = policy.wait(retries, time.monotonic() - started, retry_after(response))
+            if delay is None:
+                if isinstance(failure, httpx.Response):
+                    return failure
+                raise connection_error(failure) from failure
+            await self._sleep(delay)
+            retries += 1
+
+    async def _call(
+        self, model: type[Model], path: str, body: dict[str, Any], request_id: str | None
+    ) -> Model:
+        response = await self.request("POST", path, json=body, headers=request_headers(request_id))
+        return parse(model, response)
+
+    async def close(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncSeqGPTClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)  # looked up when called: a test may stand in for it
