@@ -8,7 +8,7 @@ that it is not honoured), booleans must be JSON booleans (``"yes"``, ``1`` and `
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from vllm.entrypoints.serve.engine.protocol import ErrorInfo
@@ -74,8 +74,8 @@ class _TaskRequest(BaseModel):
 
     @field_validator("labels")
     @classmethod
-    def _labels_unicode(cls, labels: list[str] | str) -> list[str] | str:
-        for label in [labels] if isinstance(labels, str) else labels:
+    def _labels_unicode(cls, labels: list[str] | str | None) -> list[str] | str | None:
+        for label in [labels] if isinstance(labels, str) else labels or ():
             _check_unicode(label, "labels")
         return labels
 
@@ -90,7 +90,27 @@ class ClassifyRequest(_TaskRequest):
     scores: bool = Field(default=False, description=_SCORES)
 
 
-class ExtractRequest(_TaskRequest):
+_SCHEMA = (
+    "Instead of labels, a tree of fields: each key is a field extracted from the text, its value "
+    "the fields to extract for each entity found under it (a list of names, an object for a "
+    'deeper level, or null for none), e.g. {"人物": ["职位", "就职于"]}. Each span of such a '
+    "field then holds its own fields. Limits: SEQGPT_SCHEMA_MAX_DEPTH levels, "
+    "SEQGPT_SCHEMA_MAX_CHILDREN fields per entity, SEQGPT_SCHEMA_MAX_ENTITIES entities expanded "
+    "per field. Fast decoding only."
+)
+_EXTRACT_LABELS = 'Labels as a list, or one string separated by "," or "，" (or send a schema).'
+
+
+class _Schema(BaseModel):
+    """The ``schema`` field of the extraction requests (its tree is checked by the service)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    labels: list[str] | str | None = Field(default=None, description=_EXTRACT_LABELS)
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema", description=_SCHEMA)
+
+
+class ExtractRequest(_Schema, _TaskRequest):
     """Body of ``POST /v1/extract``."""
 
 
@@ -143,6 +163,16 @@ class SpanModel(BaseModel):
     text: str = Field(description="The span, exactly as it is in the input text.")
     start: int = Field(description="Offset of its first character in the input text.")
     end: int = Field(description="Offset just after its last character.")
+    fields: dict[str, list[SpanModel]] | None = Field(
+        default=None,
+        description="Only with a schema, on a field with children: this entity's fields, or "
+        "null when the entity was not expanded (past SEQGPT_SCHEMA_MAX_ENTITIES distinct "
+        "entities of the field, or its composed labels break the label rules).",
+    )
+    ungrounded: dict[str, list[str]] | None = Field(
+        default=None,
+        description="Only with fields: values generated for this entity that the text lacks.",
+    )
 
 
 class _ExtractAnswer(BaseModel):
@@ -183,7 +213,7 @@ class ClassifyBatchRequest(_BatchRequest):
     scores: bool = Field(default=False, description=_SCORES)
 
 
-class ExtractBatchRequest(_BatchRequest):
+class ExtractBatchRequest(_Schema, _BatchRequest):
     """Body of ``POST /v1/extract/batch``."""
 
 
