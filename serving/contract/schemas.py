@@ -58,9 +58,6 @@ class _TaskRequest(BaseModel):
         "SEQGPT_MAX_TEXT_CHARS characters (100,000 by default; longer: 413). A text that does "
         "not fit one prompt is answered in overlapping windows."
     )
-    labels: list[str] | str = Field(
-        description='Labels as a list, or one string separated by "," or "，".'
-    )
     return_prompts: bool = Field(default=False, description="Echo prompts and raw generations.")
     decoding: Literal["fast", "reference"] = Field(default="fast", description=_DECODING)
 
@@ -72,7 +69,7 @@ class _TaskRequest(BaseModel):
         _check_unicode(text, "text")
         return text
 
-    @field_validator("labels")
+    @field_validator("labels", check_fields=False)
     @classmethod
     def _labels_unicode(cls, labels: list[str] | str | None) -> list[str] | str | None:
         for label in [labels] if isinstance(labels, str) else labels or ():
@@ -82,6 +79,10 @@ class _TaskRequest(BaseModel):
 
 class ClassifyRequest(_TaskRequest):
     """Body of ``POST /v1/classify``."""
+
+    labels: list[str] | str = Field(
+        description='Labels as a list, or one string separated by "," or "，".'
+    )
 
     multi_label: bool = Field(
         default=False,
@@ -196,15 +197,16 @@ class _BatchRequest(BaseModel):
         description="The texts, answered in this order. A text that is empty or invalid fails "
         "its own item, not the batch."
     )
-    labels: list[str] | str = Field(
-        description='Labels for every text, as a list or one string separated by "," or "，".'
-    )
     return_prompts: bool = Field(default=False, description="Echo prompts and raw generations.")
     decoding: Literal["fast", "reference"] = Field(default="fast", description=_DECODING)
 
 
 class ClassifyBatchRequest(_BatchRequest):
     """Body of ``POST /v1/classify/batch``."""
+
+    labels: list[str] | str = Field(
+        description='Labels for every text, as a list or one string separated by "," or "，".'
+    )
 
     multi_label: bool = Field(
         default=False,

@@ -217,9 +217,11 @@ class SeqGPTService:
             )
         return TaskResult(task, generations, spec.combine(generations), windows=windows)
 
-    def check_schema(self, raw: Any, decoding: str = "fast") -> Schema:
-        """The checked schema tree of an extraction (400s name ``schema``; reference decoding
-        is not offered with one, a 400 naming ``decoding``)."""
+    def check_schema(self, raw: Any, decoding: str = "fast", labels: Any = None) -> Schema:
+        """The checked schema tree of an extraction (400s name ``schema``: labels sent too,
+        reference decoding, a tree ``serving.core.schema`` refuses)."""
+        if labels is not None:
+            raise InvalidInputError("Send labels or a schema, not both.", parameter="schema")
         self.check_options("extract", False, decoding)
         if decoding != "fast":
             message = "A schema is extracted with fast decoding only; leave decoding unset."
@@ -231,6 +233,18 @@ class SeqGPTService:
             max_depth=settings.schema_max_depth,
             max_children=settings.schema_max_children,
         )
+
+    def schema_or_labels(
+        self, labels: str | Sequence[str] | None, raw: Any, decoding: str
+    ) -> Schema | str | Sequence[str]:
+        """What an extraction asks: its checked schema, else its labels, unchecked yet
+        (neither sent: a 400 naming ``labels``)."""
+        if raw is not None:
+            return self.check_schema(raw, decoding, labels)
+        if labels is None:
+            message = "The field 'labels' is required (or send a schema)."
+            raise InvalidInputError(message, parameter="labels")
+        return labels
 
     def schema_prompts(self, schema: Schema) -> int:
         """The most prompts per window of the text a request with ``schema`` sends."""

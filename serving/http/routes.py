@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
@@ -79,17 +79,12 @@ def _options(body: Any) -> dict[str, Any]:
     return {"scores": getattr(body, "scores", False), "decoding": body.decoding}
 
 
-def _schema(service: SeqGPTService, body: Any) -> Schema | None:
-    """The request's checked schema tree, or None when it sends labels (extraction only)."""
-    raw = getattr(body, "schema_", None)
-    if raw is None:
-        if body.labels is None:
-            raise InvalidInputError("Send labels, or a schema.", parameter="labels")
-        return None
-    if body.labels is not None:
-        message = "Send labels or a schema, not both."
-        raise InvalidInputError(message, parameter="schema")
-    return service.check_schema(raw, body.decoding)
+def _asked_for(service: SeqGPTService, body: Any) -> Schema | str | Sequence[str]:
+    """The request's labels, or (extraction) its checked schema tree."""
+    if not hasattr(body, "schema_"):
+        labels: str | Sequence[str] = body.labels
+        return labels
+    return service.schema_or_labels(body.labels, body.schema_, body.decoding)
 
 
 def _asked(body: Any) -> Any:
@@ -103,13 +98,11 @@ async def _single(
     facts(request).update(task=task, text_chars=len(body.text))
     request_id = getattr(request.state, "request_id", None)
     service = _service(request)
-    schema = _schema(service, body)
-    if schema is not None:
-        result = await service.run_schema(body.text, schema, request_id=request_id)
+    asked = _asked_for(service, body)
+    if isinstance(asked, Schema):
+        result = await service.run_schema(body.text, asked, request_id=request_id)
     else:
-        result = await service.run(
-            task, body.text, body.labels, request_id=request_id, **_options(body)
-        )
+        result = await service.run(task, body.text, asked, request_id=request_id, **_options(body))
     response = answer(result, body.return_prompts)
     account(request, body.text, _asked(body), result, response)
     return response
@@ -128,8 +121,9 @@ async def _batch(
     if not body.texts or len(body.texts) > limit:
         message = f"A batch holds 1 to {limit} texts; {len(body.texts)} were sent."
         raise InvalidInputError(message, parameter="texts")
-    schema = _schema(service, body)  # one verdict for the whole batch
-    labels = service.checks.labels(body.labels) if schema is None else []
+    asked = _asked_for(service, body)  # one verdict for the whole batch
+    schema = asked if isinstance(asked, Schema) else None
+    labels = [] if isinstance(asked, Schema) else service.checks.labels(asked)
     service.check_options(task, **_options(body))
     if schema is not None:
         service.check_schema_room(schema)  # not even one text fits: one refusal
