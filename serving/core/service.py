@@ -242,7 +242,7 @@ class SeqGPTService:
         if raw is not None:
             return self.check_schema(raw, decoding, labels)
         if labels is None:
-            message = "The field 'labels' is required (or send a schema)."
+            message = "The field 'labels' is required. An extraction may send a schema instead."
             raise InvalidInputError(message, parameter="labels")
         return labels
 
