@@ -36,6 +36,11 @@ Two options change how a request is answered: ``scores`` ranks every label of a 
 by the model's probability of answering it (``serving.core.scoring``; nothing is decoded), and
 ``decoding="reference"`` decodes with SeqGPT's official beam search (``serving.core.reference``)
 instead of greedy, label-constrained decoding.
+
+An extraction may send a schema tree instead of labels (``run_schema``, ``serving.core.schema``):
+the whole tree's prompts are admitted up front from its counts (``schema_max_entities`` per
+field, level by level), then each level's extractions run at once under the request's one
+deadline, through the same planning, ``_gather`` and ``_generate`` as any extraction.
 """
 
 from __future__ import annotations
