@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from prompts import build_extract_prompts
+from serving.contract.limits import CompletionLimits
 from serving.core.errors import Overloaded, TooLarge
 from serving.core.schema import Schema
 from serving.core.service import SeqGPTService
 from serving.core.settings import Settings
+from serving.ui.backend import Backend, PageError
 from tests.api.fake_engine import CharTokenizer, FakeEngine
 
 TEXT = "张三是阿里巴巴的经理，李四也在阿里巴巴。阿里巴巴总部在杭州。"
@@ -280,3 +283,19 @@ def test_cancelling_a_schema_request_aborts_its_child_prompts(scripted: FakeEngi
     assert len(scripted.calls) == 3
     assert sorted(scripted.cancelled) == sorted(c.request_id for c in scripted.calls[1:])
     assert service.inflight == 0
+
+
+def test_the_web_uis_schema_box_gets_the_apis_nested_answer_and_sentences(
+    client: TestClient, scripted: FakeEngine
+) -> None:
+    limits = CompletionLimits(max_tokens=16, n=1, logprobs=0)
+    backend = Backend(SimpleNamespace(seqgpt=client.app.state.seqgpt), limits)
+    answer = asyncio.run(backend.extract(TEXT, "人物", '{"人物": ["职位"]}'))  # labels ignored
+    api = client.post("/v1/extract", json={"text": TEXT, "schema": {"人物": ["职位"]}}).json()
+    assert answer.model_dump(mode="json", exclude_unset=True) == api
+    plain = asyncio.run(backend.extract(TEXT, "人物", " "))  # a blank box: the labels
+    assert list(plain.fields) == ["人物"]
+    with pytest.raises(PageError, match="not valid JSON"):
+        asyncio.run(backend.extract(TEXT, "", "{"))
+    with pytest.raises(PageError, match="field names"):
+        asyncio.run(backend.extract(TEXT, "", '{"人物": [1]}'))
