@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from serving.batch.rows import RowRequest, RunFailed, answer_body, error_of
 from serving.core.errors import Overloaded
+from serving.core.results import TaskResult
 from serving.core.service import SeqGPTService
 from serving.core.settings import Settings
 from serving.process.server import DEFAULT_MAX_MODEL_LEN, dtype_default
@@ -134,6 +135,15 @@ class EngineRunner:
         # wait in its queue, and count against their deadline there.
         self.default_concurrency = batch_size
 
+    async def _run(self, request: RowRequest) -> TaskResult:
+        """The row's result: its labels' task, or its schema's tree."""
+        service, rid = self._service, request.request_id
+        if request.schema is not None:
+            schema = service.check_schema(request.schema)
+            return await service.run_schema(request.text, schema, request_id=rid)
+        labels = request.labels if request.labels is not None else []  # 400: no labels
+        return await service.run(request.task, request.text, labels, request_id=rid)
+
     async def answer(self, request: RowRequest) -> dict[str, Any]:
         """The REST answer of one row, or its error body."""
         from vllm.exceptions import GracefulHTTPError, RetryableRequestError
@@ -141,9 +151,7 @@ class EngineRunner:
 
         while True:
             try:
-                result = await self._service.run(
-                    request.task, request.text, request.labels, request_id=request.request_id
-                )
+                result = await self._run(request)
             except Overloaded:
                 await self._wait_for_a_finish()
                 continue

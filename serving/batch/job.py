@@ -61,6 +61,8 @@ class BatchJob:
     concurrency: int | None = None
     max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
     """Rows longer than this are error rows, never read whole (``serving.batch.records``)."""
+    schema: dict[str, Any] | None = None
+    """An extraction schema sent instead of labels for every row (``--schema``)."""
 
 
 @dataclass
@@ -130,7 +132,7 @@ async def process(
             key = row_key(row)
             if key in done:
                 continue
-            request = request_of(job.task, row, job.labels)
+            request = request_of(job.task, row, job.labels, job.schema)
             answer = await runner.answer(request) if isinstance(request, RowRequest) else request
             writer.write(key, {"id": row.id, "row": row.number, **answer})
             summary.written += 1

@@ -15,14 +15,8 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from serving.batch.files import BadRow, Row
-from serving.contract.schemas import (
-    ClassifyRequest,
-    ClassifyResponse,
-    ExtractRequest,
-    ExtractResponse,
-    SpanModel,
-    Usage,
-)
+from serving.contract.answers import answer
+from serving.contract.schemas import ClassifyRequest, ExtractRequest
 from serving.contract.validation import describe_validation_errors
 from serving.core.errors import ServingError, error_body
 from serving.core.results import TaskResult
@@ -55,12 +49,18 @@ class RowRequest:
 
     task: str
     text: str
-    labels: list[str] | str
+    labels: list[str] | str | None
     request_id: str
+    schema: dict[str, Any] | None = None
+    """An extraction schema, sent instead of the labels."""
 
     def body(self) -> dict[str, Any]:
         """The REST request body."""
-        body: dict[str, Any] = {"text": self.text, "labels": self.labels}
+        body: dict[str, Any] = {"text": self.text}
+        if self.schema is not None:
+            body["schema"] = self.schema
+        else:
+            body["labels"] = self.labels
         if self.task == "classify_multi":
             body["multi_label"] = True
         return body
@@ -79,13 +79,21 @@ class Runner(Protocol):
     async def answer(self, request: RowRequest) -> dict[str, Any]: ...
 
 
-def request_of(task: str, row: Row | BadRow, labels: str | None) -> RowRequest | dict[str, Any]:
+def request_of(
+    task: str, row: Row | BadRow, labels: str | None, schema: dict[str, Any] | None = None
+) -> RowRequest | dict[str, Any]:
     """The row's checked request, or the API's error body when the row is not one (400; 413 for
-    a row over the size limit)."""
+    a row over the size limit). A ``schema`` is sent for every row, instead of its labels."""
     if isinstance(row, BadRow):
         return error_body(row.status, row.message, row.param)
-    body = {"labels": labels, **row.fields} if labels is not None else dict(row.fields)
-    if "labels" not in body:
+    if schema is not None:
+        fields = {k: v for k, v in row.fields.items() if k != "labels"}
+        body: dict[str, Any] = {**fields, "schema": schema}
+    elif labels is not None:
+        body = {"labels": labels, **row.fields}
+    else:
+        body = dict(row.fields)
+    if "labels" not in body and schema is None:
         message = f"Row {row.number} has no labels, and the command was given no --labels."
         return error_body(HTTPStatus.BAD_REQUEST, message, "labels")
     model = ExtractRequest if task == "extract" else ClassifyRequest
@@ -94,42 +102,14 @@ def request_of(task: str, row: Row | BadRow, labels: str | None) -> RowRequest |
     except ValidationError as exc:
         message, param = describe_validation_errors(exc.errors())
         return error_body(HTTPStatus.BAD_REQUEST, message, param)
-    return RowRequest(task, checked.text, checked.labels, f"batch-{row.id}")
+    tree = getattr(checked, "schema_", None)
+    return RowRequest(task, checked.text, checked.labels, f"batch-{row.id}", tree)
 
 
 def answer_body(result: TaskResult) -> dict[str, Any]:
-    """The body ``/v1/classify`` or ``/v1/extract`` answers for ``result`` (no prompts echoed).
-
-    Built as ``serving.http.routes`` builds it; the two should share one function there.
-    """
-    usage = Usage(
-        prompt_tokens=result.prompt_tokens,
-        completion_tokens=result.completion_tokens,
-        total_tokens=result.prompt_tokens + result.completion_tokens,
-    )
-    answer: ClassifyResponse | ExtractResponse
-    if result.task == "extract":
-        fields = {
-            label: [SpanModel(text=s.text, start=s.start, end=s.end) for s in spans]
-            for label, spans in result.value.fields.items()
-        }
-        answer = ExtractResponse(
-            fields=fields,
-            ungrounded=result.value.ungrounded,
-            windows=result.windows,
-            truncated=result.truncated,
-            usage=usage,
-        )
-    else:
-        named: list[str] = result.value
-        answer = ClassifyResponse(
-            label=named[0] if named else None,
-            labels=named,
-            windows=result.windows,
-            truncated=result.truncated,
-            usage=usage,
-        )
-    return answer.model_dump(mode="json", exclude_unset=True)
+    """The body ``/v1/classify`` or ``/v1/extract`` answers for ``result`` (no prompts echoed),
+    built by the routes' own ``serving.contract.answers.answer``."""
+    return answer(result, return_prompts=False).model_dump(mode="json", exclude_unset=True)
 
 
 def error_of(exc: Exception) -> dict[str, Any]:

@@ -8,6 +8,7 @@ The commands check their options and run the job (``serving.batch``) against a r
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -114,6 +115,15 @@ _EAGER = Annotated[
 _DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
 
 
+_SCHEMA = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help='A JSON file holding an extraction schema, e.g. {"人物": ["职位", "就职于"]}, '
+        "sent instead of labels for every row (a row's own labels are then ignored).",
+        show_default=False,
+    ),
+]
 _MULTI_LABEL = Annotated[
     bool, typer.Option("--multi-label", help="Every label the model names, not one.")
 ]
@@ -137,6 +147,7 @@ def _command(task: str) -> Callable[..., None]:
         input_file: _INPUT,
         output: _OUTPUT,
         labels: _LABELS = None,
+        schema: _SCHEMA = None,
         multi_label: _MULTI_LABEL = False,
         model: _MODEL = None,
         url: _URL = None,
@@ -149,17 +160,34 @@ def _command(task: str) -> Callable[..., None]:
         enforce_eager: _EAGER = None,
     ) -> None:
         name = "classify_multi" if multi_label else task
+        tree = _schema_file(schema, labels)
         engine = {"dtype": dtype, "max_model_len": max_model_len, "max_num_seqs": max_num_seqs}
         engine["enforce_eager"] = enforce_eager
-        options = (labels, model, url, api_key, concurrency, max_row_bytes, engine)
+        options = (labels, model, url, api_key, concurrency, max_row_bytes, engine, tree)
         raise typer.Exit(_batch(name, input_file, output, *options))
 
     command.__doc__ = f"{_ROUTES[task][0]} every row of a file (help: BATCH_HELP)."
-    if task != "classify":  # typer reads the options from the signature
-        signature = inspect.signature(command, eval_str=True)
-        kept = [p for name, p in signature.parameters.items() if name != "multi_label"]
-        command.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+    # typer reads the options from the signature: --multi-label for classify, --schema extract
+    dropped = "multi_label" if task != "classify" else "schema"
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for name, p in signature.parameters.items() if name != dropped]
+    command.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
     return command
+
+
+def _schema_file(path: Path | None, labels: str | None) -> dict[str, Any] | None:
+    """The schema of ``--schema FILE`` (a JSON object; the server checks the tree), or None."""
+    if path is None:
+        return None
+    if labels is not None:
+        fail("pass --labels or --schema, not both")
+    try:
+        tree = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        fail(f"--schema {path}: not a readable JSON file ({exc})")
+    if not isinstance(tree, dict) or not tree:
+        fail(f"--schema {path}: the schema must be a non-empty JSON object")
+    return tree
 
 
 def _batch(
@@ -173,6 +201,7 @@ def _batch(
     concurrency: int | None,
     max_row_bytes: int | None,
     engine: dict[str, Any],
+    schema: dict[str, Any] | None = None,
 ) -> int:
     """Check the options, then run the batch here (--url) or in a child (--model)."""
     from serving.batch.child import engine_problems, run_in_child
@@ -201,12 +230,13 @@ def _batch(
     if max_row_bytes is None:  # this environment's text limit: with --url, set it as the server's
         max_row_bytes = default_max_row_bytes(Settings().max_text_chars)
     if url is not None:
-        options = (labels, url, api_key, concurrency, max_row_bytes)
+        options = (labels, url, api_key, concurrency, max_row_bytes, schema)
         return _batch_remote(task, input_file, output, *options)
     # vLLM reads its log level when it is imported, in the child.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     job: dict[str, Any] = {"task": task, "input": str(input_file), "output": str(output)}
     job |= {"labels": labels, "concurrency": concurrency, "max_row_bytes": max_row_bytes}
+    job["schema"] = schema
     return run_in_child(job, model or "", flags)
 
 
@@ -219,11 +249,12 @@ def _batch_remote(
     api_key: str | None,
     concurrency: int | None,
     max_row_bytes: int,
+    schema: dict[str, Any] | None = None,
 ) -> int:
     from serving.batch.job import BatchJob, run_batch
     from serving.batch.remote import http_source
 
     if api_key is not None:
         hide_keys_from_process_list([api_key])
-    job = BatchJob(task, input_file, output, labels, concurrency, max_row_bytes)
+    job = BatchJob(task, input_file, output, labels, concurrency, max_row_bytes, schema)
     return run_batch(job, http_source(url, api_key, concurrency))

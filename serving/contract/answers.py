@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from parsers import Span
 from serving.contract.schemas import ClassifyResponse, ExtractResponse, ItemError, SpanModel, Usage
 from serving.core.errors import InvalidInputError, ServingError, error_body
 from serving.core.results import TaskResult
+from serving.core.schema import Nested
 
 __all__ = ["answer", "item_error"]
 
@@ -32,15 +34,33 @@ def answer(result: TaskResult, return_prompts: bool) -> ClassifyResponse | Extra
         common["prompts"] = [g.prompt for g in result.generations]
         common["generations"] = [g.text for g in result.generations]
     if result.task == "extract":
-        fields = {
-            label: [SpanModel(text=s.text, start=s.start, end=s.end) for s in spans]
-            for label, spans in result.value.fields.items()
-        }
+        fields = _fields(result.value)
         return ExtractResponse(fields=fields, ungrounded=result.value.ungrounded, **common)
     named: list[str] = result.value
     if result.scores is not None:
         common["scores"] = result.scores
     return ClassifyResponse(label=named[0] if named else None, labels=named, **common)
+
+
+def _fields(value: Any) -> dict[str, list[SpanModel]]:
+    """Each field's spans; with a schema (a ``Nested`` answer), each span of a field with
+    children holds its entity's fields (``None``: not expanded), level by level."""
+    return {label: [_span(value, label, s) for s in spans] for label, spans in value.fields.items()}
+
+
+def _span(value: Any, label: str, span: Span) -> SpanModel:
+    if not isinstance(value, Nested) or label not in value.expandable:
+        return SpanModel(text=span.text, start=span.start, end=span.end)
+    below = value.children.get((label, span.text))
+    if below is None:
+        return SpanModel(text=span.text, start=span.start, end=span.end, fields=None)
+    return SpanModel(
+        text=span.text,
+        start=span.start,
+        end=span.end,
+        fields=_fields(below),
+        ungrounded=below.ungrounded,
+    )
 
 
 def item_error(exc: InvalidInputError | ServingError) -> ItemError:

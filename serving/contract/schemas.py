@@ -8,7 +8,7 @@ that it is not honoured), booleans must be JSON booleans (``"yes"``, ``1`` and `
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from vllm.entrypoints.serve.engine.protocol import ErrorInfo
@@ -58,9 +58,6 @@ class _TaskRequest(BaseModel):
         "SEQGPT_MAX_TEXT_CHARS characters (100,000 by default; longer: 413). A text that does "
         "not fit one prompt is answered in overlapping windows."
     )
-    labels: list[str] | str = Field(
-        description='Labels as a list, or one string separated by "," or "，".'
-    )
     return_prompts: bool = Field(default=False, description="Echo prompts and raw generations.")
     decoding: Literal["fast", "reference"] = Field(default="fast", description=_DECODING)
 
@@ -72,16 +69,20 @@ class _TaskRequest(BaseModel):
         _check_unicode(text, "text")
         return text
 
-    @field_validator("labels")
+    @field_validator("labels", check_fields=False)
     @classmethod
-    def _labels_unicode(cls, labels: list[str] | str) -> list[str] | str:
-        for label in [labels] if isinstance(labels, str) else labels:
+    def _labels_unicode(cls, labels: list[str] | str | None) -> list[str] | str | None:
+        for label in [labels] if isinstance(labels, str) else labels or ():
             _check_unicode(label, "labels")
         return labels
 
 
 class ClassifyRequest(_TaskRequest):
     """Body of ``POST /v1/classify``."""
+
+    labels: list[str] | str = Field(
+        description='Labels as a list, or one string separated by "," or "，".'
+    )
 
     multi_label: bool = Field(
         default=False,
@@ -90,7 +91,27 @@ class ClassifyRequest(_TaskRequest):
     scores: bool = Field(default=False, description=_SCORES)
 
 
-class ExtractRequest(_TaskRequest):
+_SCHEMA = (
+    "Instead of labels, a tree of fields: each key is a field extracted from the text, its value "
+    "the fields to extract for each entity found under it (a list of names, an object for a "
+    'deeper level, or null for none), e.g. {"人物": ["职位", "就职于"]}. Each span of such a '
+    "field then holds its own fields. Limits: SEQGPT_SCHEMA_MAX_DEPTH levels, "
+    "SEQGPT_SCHEMA_MAX_CHILDREN fields per entity, SEQGPT_SCHEMA_MAX_ENTITIES entities expanded "
+    "per field. Fast decoding only."
+)
+_EXTRACT_LABELS = 'Labels as a list, or one string separated by "," or "，" (or send a schema).'
+
+
+class _Schema(BaseModel):
+    """The ``schema`` field of the extraction requests (its tree is checked by the service)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    labels: list[str] | str | None = Field(default=None, description=_EXTRACT_LABELS)
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema", description=_SCHEMA)
+
+
+class ExtractRequest(_Schema, _TaskRequest):
     """Body of ``POST /v1/extract``."""
 
 
@@ -143,6 +164,16 @@ class SpanModel(BaseModel):
     text: str = Field(description="The span, exactly as it is in the input text.")
     start: int = Field(description="Offset of its first character in the input text.")
     end: int = Field(description="Offset just after its last character.")
+    fields: dict[str, list[SpanModel]] | None = Field(
+        default=None,
+        description="Only with a schema, on a field with children: this entity's fields, or "
+        "null when the entity was not expanded (past SEQGPT_SCHEMA_MAX_ENTITIES distinct "
+        "entities of the field, or its composed labels break the label rules).",
+    )
+    ungrounded: dict[str, list[str]] | None = Field(
+        default=None,
+        description="Only with fields: values generated for this entity that the text lacks.",
+    )
 
 
 class _ExtractAnswer(BaseModel):
@@ -166,15 +197,16 @@ class _BatchRequest(BaseModel):
         description="The texts, answered in this order. A text that is empty or invalid fails "
         "its own item, not the batch."
     )
-    labels: list[str] | str = Field(
-        description='Labels for every text, as a list or one string separated by "," or "，".'
-    )
     return_prompts: bool = Field(default=False, description="Echo prompts and raw generations.")
     decoding: Literal["fast", "reference"] = Field(default="fast", description=_DECODING)
 
 
 class ClassifyBatchRequest(_BatchRequest):
     """Body of ``POST /v1/classify/batch``."""
+
+    labels: list[str] | str = Field(
+        description='Labels for every text, as a list or one string separated by "," or "，".'
+    )
 
     multi_label: bool = Field(
         default=False,
@@ -183,7 +215,7 @@ class ClassifyBatchRequest(_BatchRequest):
     scores: bool = Field(default=False, description=_SCORES)
 
 
-class ExtractBatchRequest(_BatchRequest):
+class ExtractBatchRequest(_Schema, _BatchRequest):
     """Body of ``POST /v1/extract/batch``."""
 
 

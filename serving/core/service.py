@@ -36,6 +36,11 @@ Two options change how a request is answered: ``scores`` ranks every label of a 
 by the model's probability of answering it (``serving.core.scoring``; nothing is decoded), and
 ``decoding="reference"`` decodes with SeqGPT's official beam search (``serving.core.reference``)
 instead of greedy, label-constrained decoding.
+
+An extraction may send a schema tree instead of labels (``run_schema``, ``serving.core.schema``):
+the whole tree's prompts are admitted up front from its counts (``schema_max_entities`` per
+field, level by level), then each level's extractions run at once under the request's one
+deadline, through the same planning, ``_gather`` and ``_generate`` as any extraction.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from serving.core.forcing import PROCESSOR
 from serving.core.planning import Planner, Submission, Tokenizer
 from serving.core.reference import BEAM_WIDTH, ReferenceDecoder
 from serving.core.results import Generation, TaskResult
+from serving.core.schema import Schema, parse_schema, prompts_per_window, walk
 from serving.core.scoring import Scorer, normalise
 from serving.core.settings import Settings
 from serving.core.tasks import TASKS, TaskSpec
@@ -216,6 +222,91 @@ class SeqGPTService:
             )
         return TaskResult(task, generations, spec.combine(generations), windows=windows)
 
+    def check_schema(self, raw: Any, decoding: str = "fast", labels: Any = None) -> Schema:
+        """The checked schema tree of an extraction (400s name ``schema``: labels sent too,
+        reference decoding, a tree ``serving.core.schema`` refuses)."""
+        if labels is not None:
+            raise InvalidInputError("Send labels or a schema, not both.", parameter="schema")
+        self.check_options("extract", False, decoding)
+        if decoding != "fast":
+            message = "A schema is extracted with fast decoding only; leave decoding unset."
+            raise InvalidInputError(message, parameter="decoding")
+        settings = self._settings
+        return parse_schema(
+            raw,
+            self.checks,
+            max_depth=settings.schema_max_depth,
+            max_children=settings.schema_max_children,
+        )
+
+    def schema_or_labels(
+        self, labels: str | Sequence[str] | None, raw: Any, decoding: str
+    ) -> Schema | str | Sequence[str]:
+        """What an extraction asks: its checked schema, else its labels, unchecked yet
+        (neither sent: a 400 naming ``labels``)."""
+        if raw is not None:
+            return self.check_schema(raw, decoding, labels)
+        if labels is None:
+            message = "The field 'labels' is required. An extraction may send a schema instead."
+            raise InvalidInputError(message, parameter="labels")
+        return labels
+
+    def schema_prompts(self, schema: Schema) -> int:
+        """The most prompts per window of the text a request with ``schema`` sends."""
+        settings = self._settings
+        return prompts_per_window(schema, settings.chunk_size, settings.schema_max_entities)
+
+    def check_schema_room(self, schema: Schema) -> None:
+        """``check_room`` for a schema tree: 413 or 429 from its count alone."""
+        self._hold(_Held(), self.schema_prompts(schema), 1, take=False, param="schema")
+
+    async def run_schema(
+        self, text: str, schema: Schema, *, request_id: str | None = None
+    ) -> TaskResult:
+        """Extract ``schema``'s tree from ``text`` (``serving.core.schema``): the whole tree's
+        prompts admitted up front from counts, each level's extractions run at once."""
+        spec = TASKS["extract"]
+        self.checks.text(text)
+        per_window = self.schema_prompts(schema)
+        request_id = f"{request_id or 'seqgpt-extract'}-{uuid.uuid4().hex[:12]}"
+        sent: list[int] = []  # the prompts planned so far, and the text's windows
+
+        async def extract(labels: list[str]) -> tuple[Any, list[Generation]]:
+            submissions = await self._plan(spec, text, labels, False, per_window)
+            windows = submissions[-1].window + 1
+            first = not sent
+            sent.append(len(submissions))
+            grown = per_window * windows if first else max(held.prompts, sum(sent))
+            self._hold(held, grown, windows)
+            ids = [
+                f"{request_id}-{sum(sent) - len(submissions) + i}" for i in range(len(submissions))
+            ]
+            generations = await self._gather(
+                [self._generate(spec, s, rid) for s, rid in zip(submissions, ids, strict=True)],
+                request_id,
+            )
+            return spec.combine(generations), generations
+
+        def gather(work: list[Coroutine[Any, Any, Any]]) -> Any:
+            return self._gather(work, request_id)
+
+        with self._held(per_window, param="schema") as held:  # 413/429 before tokenization
+            limit = self._settings.schema_max_entities
+            tree = walk(
+                schema, schema.fields, extract, gather, max_entities=limit, valid=self._valid
+            )
+            [(nested, generations)] = await self._gather([tree], request_id)  # one deadline
+        windows = max(g.window for g in generations[: sent[0]]) + 1
+        return TaskResult("extract", generations, nested, windows=windows)
+
+    def _valid(self, labels: list[str]) -> bool:
+        """Whether composed labels pass the label checks (else their entity is not expanded)."""
+        try:
+            self.checks.labels(labels)
+        except InvalidInputError:
+            return False
+        return True
+
     def check_room(self, task: str, labels: list[str], scores: bool, decoding: str) -> None:
         """Refuse a request with ``labels`` that could never be admitted (413), or that the
         bound has no room for now (429), from counts alone: a batch asks this once, so a batch
@@ -287,9 +378,16 @@ class SeqGPTService:
         scores = dict(zip(labels, probabilities, strict=True))
         return TaskResult(task, generations, [best], scores, windows)
 
-    def _check_bound(self, prompts: int, windows: int) -> None:
+    def _check_bound(self, prompts: int, windows: int, param: str = "text") -> None:
         """Refuse a request that could never be admitted, whatever else runs (413, not 429)."""
         if prompts > self._max_inflight:
+            if param == "schema":
+                message = (
+                    f"This schema may need {prompts} prompts in flight at once (up to "
+                    f"{self._settings.schema_max_entities} entities expanded per field); this "
+                    f"server admits at most {self._max_inflight}. Send a smaller schema."
+                )
+                raise TooLarge(message, param=param)
             text = f"its text in {windows} windows; " if windows > 1 else ""
             message = (
                 f"This request needs {prompts} prompts in flight at once ({text}label chunks, "
@@ -299,19 +397,21 @@ class SeqGPTService:
             raise TooLarge(message, param="text")
 
     @contextmanager
-    def _held(self, prompts: int) -> Iterator[_Held]:
+    def _held(self, prompts: int, param: str = "text") -> Iterator[_Held]:
         """Hold ``prompts`` of the bound (413 or 429 if they cannot be), and what the hold
         grows to, until the request ends."""
         held = _Held()
-        self._hold(held, prompts, 1)
+        self._hold(held, prompts, 1, param=param)
         try:
             yield held
         finally:
             self._inflight -= held.prompts
 
-    def _hold(self, held: _Held, prompts: int, windows: int, *, take: bool = True) -> None:
+    def _hold(
+        self, held: _Held, prompts: int, windows: int, *, take: bool = True, param: str = "text"
+    ) -> None:
         """Make ``held`` hold ``prompts`` (``take=False``: only ask whether it could)."""
-        self._check_bound(prompts, windows)
+        self._check_bound(prompts, windows, param)
         more = prompts - held.prompts
         if self._inflight + more > self._max_inflight:
             raise self._overloaded()

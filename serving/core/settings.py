@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=6, ge=1, le=64)
     """At most this many labels per extraction prompt (SeqGPT was trained with 6)."""
 
+    schema_max_depth: int = Field(default=3, ge=1, le=8)
+    """Most levels of an extraction ``schema`` tree, the top one included (3: entities, their
+    attributes, and the attributes' own fields); deeper trees are a 400."""
+
+    schema_max_children: int = Field(default=6, ge=1)
+    """Most fields under one entity of a ``schema`` (6: one prompt per entity); more is a 400."""
+
+    schema_max_entities: int = Field(default=8, ge=1)
+    """Distinct entities of one field whose children a ``schema`` request extracts; the rest of
+    the field's spans are answered without children (``fields: null``). The in-flight bound
+    admits a schema request for this many entities per field, before any work."""
+
     max_new_tokens: int = Field(default=256, ge=1)
     """Generated tokens per prompt at most (SeqGPT's reference ``max_new_tokens``); also the
     extraction budget unless ``span_tokens_per_label`` is set."""

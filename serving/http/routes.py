@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
@@ -30,6 +30,7 @@ from serving.contract.schemas import (
 )
 from serving.contract.status import StatusResponse, server_status
 from serving.core.errors import InvalidInputError, ServingError
+from serving.core.schema import Schema
 from serving.core.service import SeqGPTService
 from serving.http.account import account, facts
 
@@ -78,16 +79,32 @@ def _options(body: Any) -> dict[str, Any]:
     return {"scores": getattr(body, "scores", False), "decoding": body.decoding}
 
 
+def _asked_for(service: SeqGPTService, body: Any) -> Schema | str | Sequence[str]:
+    """The request's labels, or (extraction) its checked schema tree."""
+    if not hasattr(body, "schema_"):
+        labels: str | Sequence[str] = body.labels
+        return labels
+    return service.schema_or_labels(body.labels, body.schema_, body.decoding)
+
+
+def _asked(body: Any) -> Any:
+    """What the request asked for, for the audit log: its labels, or its schema."""
+    return body.labels if body.labels is not None else {"schema": body.schema_}
+
+
 async def _single(
     request: Request, task: str, body: ClassifyRequest | ExtractRequest
 ) -> ClassifyResponse | ExtractResponse:
     facts(request).update(task=task, text_chars=len(body.text))
     request_id = getattr(request.state, "request_id", None)
-    result = await _service(request).run(
-        task, body.text, body.labels, request_id=request_id, **_options(body)
-    )
+    service = _service(request)
+    asked = _asked_for(service, body)
+    if isinstance(asked, Schema):
+        result = await service.run_schema(body.text, asked, request_id=request_id)
+    else:
+        result = await service.run(task, body.text, asked, request_id=request_id, **_options(body))
     response = answer(result, body.return_prompts)
-    account(request, body.text, body.labels, result, response)
+    account(request, body.text, _asked(body), result, response)
     return response
 
 
@@ -104,22 +121,30 @@ async def _batch(
     if not body.texts or len(body.texts) > limit:
         message = f"A batch holds 1 to {limit} texts; {len(body.texts)} were sent."
         raise InvalidInputError(message, parameter="texts")
-    labels = service.checks.labels(body.labels)  # one verdict for the whole batch
+    asked = _asked_for(service, body)  # one verdict for the whole batch
+    schema = asked if isinstance(asked, Schema) else None
+    labels = [] if isinstance(asked, Schema) else service.checks.labels(asked)
     service.check_options(task, **_options(body))
-    service.check_room(task, labels, **_options(body))  # not even one text fits: one refusal
+    if schema is not None:
+        service.check_schema_room(schema)  # not even one text fits: one refusal
+    else:
+        service.check_room(task, labels, **_options(body))
     facts(request).update(task=task, items=len(body.texts))
     facts(request)["text_chars"] = sum(map(len, body.texts))
     request_id = getattr(request.state, "request_id", None) or "batch"
 
     async def item(index: int, text: str) -> ClassifyResponse | ExtractResponse | ItemError:
         try:
-            result = await service.run(
-                task, text, labels, request_id=f"{request_id}.{index}", **_options(body)
-            )
+            if schema is not None:
+                result = await service.run_schema(text, schema, request_id=f"{request_id}.{index}")
+            else:
+                result = await service.run(
+                    task, text, labels, request_id=f"{request_id}.{index}", **_options(body)
+                )
         except (InvalidInputError, ServingError) as exc:
             return item_error(exc)
         response = answer(result, body.return_prompts)
-        account(request, text, body.labels, result, response, item=f".{index}")
+        account(request, text, _asked(body), result, response, item=f".{index}")
         return response
 
     return list(await asyncio.gather(*(item(i, text) for i, text in enumerate(body.texts))))

@@ -12,6 +12,7 @@ status, reached from the app state. No Gradio here, and no second path for promp
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from serving.contract.schemas import (
 from serving.contract.status import StatusResponse, server_status
 from serving.contract.validation import describe_validation_errors
 from serving.core.errors import ServingError
+from serving.core.schema import Schema
 from serving.core.service import SeqGPTService
 
 __all__ = ["Backend", "Completion", "PageError"]
@@ -86,11 +88,21 @@ class Backend:
         assert isinstance(response, ClassifyResponse)
         return response
 
-    async def extract(self, text: str, labels: str) -> ExtractResponse:
-        """``POST /v1/extract``'s answer for this input."""
+    async def extract(self, text: str, labels: str, schema: str = "") -> ExtractResponse:
+        """``POST /v1/extract``'s answer for this input; a ``schema`` (JSON text), when given,
+        is sent instead of the labels."""
+        tree = _schema_json(schema)
         with _page_errors():
-            body = ExtractRequest(text=text, labels=labels)
-            result = await self._service.run("extract", body.text, body.labels)
+            if tree is None:
+                body = ExtractRequest(text=text, labels=labels)
+            else:
+                body = ExtractRequest.model_validate({"text": text, "schema": tree})
+            service = self._service
+            asked = service.schema_or_labels(body.labels, body.schema_, body.decoding)
+            if isinstance(asked, Schema):
+                result = await service.run_schema(body.text, asked)
+            else:
+                result = await service.run("extract", body.text, asked)
         response = answer(result, return_prompts=False)
         assert isinstance(response, ExtractResponse)
         return response
@@ -125,6 +137,16 @@ class Backend:
         except Exception:  # the light then says the status could not be read
             logger.warning("seqgpt ui: the server status could not be read", exc_info=True)
             return None
+
+
+def _schema_json(schema: str) -> Any:
+    """The schema box's JSON, or None when it is blank."""
+    if not schema.strip():
+        return None
+    try:
+        return json.loads(schema)
+    except json.JSONDecodeError as exc:
+        raise PageError(f"The schema is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
 
 
 @contextmanager

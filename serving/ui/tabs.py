@@ -16,6 +16,7 @@ from prompts import build_classify_prompt, build_extract_prompts
 from serving.ui.backend import Backend, PageError
 from serving.ui.view import (
     SPAN_COLUMNS,
+    flattened,
     highlighted,
     label_value,
     length_note,
@@ -151,6 +152,12 @@ def extract_tab(backend: Backend | None) -> None:
     with gr.Row():
         with gr.Column():
             text, labels = _text_and_labels("extract", "字段 Fields", "人物,地点，时间")
+            schema = gr.Textbox(
+                label="Schema（JSON，可选 optional：填写后代替字段 used instead of the fields）",
+                placeholder='{"人物": ["职位", "就职于"]}',
+                lines=3,
+                elem_id="extract-schema",
+            )
             button = gr.Button("抽取 Extract", variant="primary", elem_id="extract-run")
         with gr.Column():
             error = gr.HTML(elem_id="extract-error")
@@ -159,20 +166,21 @@ def extract_tab(backend: Backend | None) -> None:
             )
             table, note, body = _tail("extract", "字段 Fields", "API 响应 Response")
 
-    async def run(text_in: str, labels_in: str) -> tuple[Any, ...]:
+    async def run(text_in: str, labels_in: str, schema_in: str = "") -> tuple[Any, ...]:
         try:
-            answer = await _backend(backend).extract(text_in, labels_in)
+            answer = await _backend(backend).extract(text_in, labels_in, schema_in)
         except PageError as exc:
             return _error(str(exc)), None, None, "", None
+        fields = flattened(answer.fields)  # a schema's children: one row per path
         return (
             _ok(),
-            highlighted(text_in, answer.fields),  # offsets are into the text as sent
-            span_rows(answer.fields),
+            highlighted(text_in, fields),  # offsets are into the text as sent
+            span_rows(fields),
             truncation_note(answer.truncated),
             answer.model_dump(mode="json", exclude_unset=True),
         )
 
-    io = ([text, labels], [error, spans, table, note, body])
+    io = ([text, labels, schema], [error, spans, table, note, body])
     _wire("extract", button, run, io, EXTRACT_EXAMPLES)
 
 

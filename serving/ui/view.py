@@ -10,7 +10,7 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from parsers import parse_extraction_detailed
 from serving.contract.schemas import ClassifyResponse
@@ -22,6 +22,7 @@ __all__ = [
     "Segment",
     "SpanLike",
     "extraction_request",
+    "flattened",
     "highlighted",
     "label_value",
     "length_note",
@@ -68,6 +69,19 @@ def named_labels(response: ClassifyResponse) -> str:
 def span_rows(fields: Mapping[str, Sequence[SpanLike]]) -> list[list[str | int]]:
     """The extraction table: one row per span, in label order, then by position."""
     return [[label, s.text, s.start, s.end] for label, spans in fields.items() for s in spans]
+
+
+def flattened(fields: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+    """A schema's nested answer as flat fields for the table and the highlighting: a child's
+    label is its path, ``人物 › 张三 › 职位``; a plain answer stays as it is."""
+    flat: dict[str, list[Any]] = {}
+    for label, spans in fields.items():
+        flat[label] = list(spans)
+        for span in spans:
+            below = getattr(span, "fields", None) or {}
+            for path, found in flattened(below).items():
+                flat.setdefault(f"{label} › {span.text} › {path}", []).extend(found)
+    return flat
 
 
 def highlighted(text: str, fields: Mapping[str, Sequence[SpanLike]]) -> list[Segment]:

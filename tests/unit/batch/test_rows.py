@@ -188,3 +188,41 @@ def test_the_default_concurrency_is_the_engines_batch() -> None:
 def test_the_service_refuses_a_bound_below_one_request() -> None:
     with pytest.raises(RunFailed, match="SEQGPT_MAX_INFLIGHT=1"):
         build_service(FakeEngine(), Settings(max_inflight=1, max_labels=13))
+
+
+# --- --schema: the same tree for every row ------------------------------------------------------
+
+
+def test_a_schema_is_sent_for_every_row_instead_of_its_labels() -> None:
+    schema = {"人物": ["职位"]}
+    request = request_of("extract", Row(1, "r", {"text": "t", "labels": "x"}), None, schema)
+    assert request == RowRequest("extract", "t", None, "batch-r", schema)
+    assert isinstance(request, RowRequest)
+    assert request.body() == {"text": "t", "schema": schema}
+
+
+def test_a_schema_row_is_answered_nested_and_a_bad_schema_is_the_rows_400() -> None:
+    answers = {"人物": "人物: 张三", "张三的职位": "张三的职位: 经理"}
+
+    def respond(prompt: str, _params: Any) -> str:
+        return next((a for label, a in answers.items() if f"抽取: {label}\n" in prompt), "")
+
+    engine = FakeEngine(respond=respond)
+    good, bad = _run(
+        _runner(engine),
+        RowRequest("extract", "张三是经理", None, "batch-1", {"人物": ["职位"]}),
+        RowRequest("extract", "张三是经理", None, "batch-2", {"人物": [1]}),
+    )
+    assert good["fields"] == {
+        "人物": [
+            {
+                "text": "张三",
+                "start": 0,
+                "end": 2,
+                "fields": {"职位": [{"text": "经理", "start": 3, "end": 5}]},
+                "ungrounded": {},
+            }
+        ]
+    }
+    assert _error(bad)["param"] == "schema"
+    assert len(engine.calls) == 2

@@ -39,6 +39,7 @@ def test_help_says_formats_engines_resume_and_exit_status(
     ]:
         assert words in out, words
     assert ("--multi-label" in out) == (command == "classify")
+    assert ("--schema" in out) == (command == "extract")
 
 
 @pytest.fixture
@@ -160,3 +161,29 @@ def test_bad_settings_stop_a_remote_run_that_needs_the_text_limit(
     assert main([*argv, "--url", "http://127.0.0.1:9"]) == 2
     assert capsys.readouterr().err.startswith("error: SEQGPT_MAX_TEXT_CHARS='0': ")
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_schema_file_goes_to_the_job_and_a_bad_one_is_a_usage_error(
+    rows: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs: list[BatchJob] = []
+
+    def run_batch(job: BatchJob, *_args: Any) -> int:
+        jobs.append(job)
+        return 0
+
+    monkeypatch.setattr("serving.batch.job.run_batch", run_batch)
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"人物": ["职位"]}), encoding="utf-8")
+    argv = ["extract", str(rows), "-o", str(tmp_path / "out.jsonl"), "--url", "http://127.0.0.1:9"]
+    assert main([*argv, "--schema", str(schema), "--max-row-bytes", "1000"]) == 0
+    assert [(job.schema, job.labels) for job in jobs] == [({"人物": ["职位"]}, None)]
+    for text, extra, message in [
+        ("{", [], "not a readable JSON file"),
+        ("[]", [], "non-empty JSON object"),
+        ('{"a": null}', ["--labels", "a"], "--labels or --schema, not both"),
+    ]:
+        schema.write_text(text, encoding="utf-8")
+        assert main([*argv, "--schema", str(schema), *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert len(jobs) == 1

@@ -9,6 +9,7 @@ from serving.contract.status import StatusResponse
 from serving.ui.view import (
     ExtractionRequest,
     extraction_request,
+    flattened,
     highlighted,
     label_value,
     length_note,
@@ -157,3 +158,16 @@ def test_a_free_extraction_prompt_shows_its_fields_as_extract_parses_them() -> N
     assert (
         prompt_fields("输入: 文本\n分类: 财经，体育\n输出: [GEN]", "财经", truncated=False) is None
     )
+
+
+def test_a_nested_answer_flattens_to_one_row_per_span_with_its_path() -> None:
+    manager = SpanModel(text="经理", start=8, end=10)
+    zhang = SpanModel(text="张三", start=0, end=2, fields={"职位": [manager]}, ungrounded={})
+    li = SpanModel(text="李四", start=3, end=5, fields=None)
+    flat = flattened({"人物": [zhang, li], "地点": []})
+    assert span_rows(flat) == [
+        ["人物", "张三", 0, 2],
+        ["人物", "李四", 3, 5],
+        ["人物 › 张三 › 职位", "经理", 8, 10],
+    ]
+    assert flattened({"人物": [_span("张三", 0)]}) == {"人物": [_span("张三", 0)]}
