@@ -41,6 +41,7 @@ __all__ = [
     "neutralize_text",
     "parse_labels",
     "split_labels",
+    "unicode_error",
     "validate_labels",
 ]
 
@@ -143,3 +144,15 @@ def build_extract_prompts(text: str, labels: Sequence[str], chunk_size: int = 6)
     """One extraction prompt per label chunk, in label order."""
     chunks = chunk_labels(validate_labels(labels), chunk_size)
     return [_build(EXTRACT_TASK, text, chunk) for chunk in chunks]
+
+
+def unicode_error(value: str, what: str) -> str | None:
+    """A sentence when ``value`` holds an unpaired surrogate (it cannot be UTF-8), else None."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (
+            f"The {what} holds an invalid character (an unpaired surrogate) at position "
+            f"{exc.start}; send valid Unicode."
+        )
+    return None

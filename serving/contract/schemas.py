@@ -11,15 +11,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from vllm.entrypoints.serve.engine.protocol import ErrorInfo
 
-from serving.core.checks import unicode_error
+from prompts import unicode_error
 
 __all__ = [
     "ClassifyBatchRequest",
     "ClassifyBatchResponse",
     "ClassifyRequest",
     "ClassifyResponse",
+    "ErrorInfo",
     "ExtractBatchRequest",
     "ExtractBatchResponse",
     "ExtractRequest",
@@ -217,6 +217,16 @@ class ClassifyBatchRequest(_BatchRequest):
 
 class ExtractBatchRequest(_Schema, _BatchRequest):
     """Body of ``POST /v1/extract/batch``."""
+
+
+class ErrorInfo(BaseModel):
+    """The common error body's ``error``: vLLM's OpenAI ``ErrorInfo``, field for field (declared
+    here so that the bodies, and the Python client that reads them, need no vLLM)."""
+
+    message: str
+    type: str
+    param: str | None = None
+    code: int
 
 
 class ItemError(BaseModel):

@@ -15,23 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prompts import LabelError, split_labels, validate_labels
+from prompts import LabelError, split_labels, unicode_error, validate_labels
 from serving.core.errors import InvalidInputError, TooLarge
 from serving.core.settings import Settings
 
-__all__ = ["InputChecks", "unicode_error"]
-
-
-def unicode_error(value: str, what: str) -> str | None:
-    """A sentence when ``value`` holds an unpaired surrogate (it cannot be UTF-8), else None."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return (
-            f"The {what} holds an invalid character (an unpaired surrogate) at position "
-            f"{exc.start}; send valid Unicode."
-        )
-    return None
+__all__ = ["InputChecks"]
 
 
 class InputChecks:

@@ -29,6 +29,7 @@ EXPECTED: dict[str, set[str]] = {
         "neutralize_text",
         "parse_labels",
         "split_labels",
+        "unicode_error",
         "validate_labels",
     },
     "parsers": {
