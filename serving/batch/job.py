@@ -61,6 +61,8 @@ class BatchJob:
     concurrency: int | None = None
     max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
     """Rows longer than this are error rows, never read whole (``serving.batch.records``)."""
+    own_labels: bool = True
+    """Whether a row's ``labels`` is its label set (``serving.batch.rows.request_of``)."""
 
 
 @dataclass
@@ -130,9 +132,11 @@ async def process(
             key = row_key(row)
             if key in done:
                 continue
-            request = request_of(job.task, row, job.labels)
+            request = request_of(job.task, row, job.labels, job.own_labels)
             answer = await runner.answer(request) if isinstance(request, RowRequest) else request
-            writer.write(key, {"id": row.id, "row": row.number, **answer})
+            # The request id (sent as X-Request-Id) finds the row in the server's request log.
+            request_id = request.request_id if isinstance(request, RowRequest) else None
+            writer.write(key, {"id": row.id, "row": row.number, "request_id": request_id, **answer})
             summary.written += 1
             summary.errors += "error" in answer
             on_row("error" in answer)

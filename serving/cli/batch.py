@@ -26,7 +26,8 @@ BATCH_HELP = "\n\n".join(
         "INPUT is JSONL (or CSV, by its .csv extension, with a header row): a text field per row, "
         "an optional id (else the row's 1-based line number; CSV: record number) and optional "
         "labels (a list or a comma string) that override --labels.",
-        "OUTPUT lines hold the row's id, its row number and the REST answer of {route} ({fields}), "
+        "OUTPUT lines hold the row's id, its row number, its request id (the X-Request-Id in the "
+        "server's request log) and the REST answer of {route} ({fields}), "
         "or an error in the API's error body for that row alone (a bad row, a duplicate id: the "
         "run goes on; a row over --max-row-bytes is a 413 error row, skipped without being read "
         "whole). Lines are written as rows complete. Ctrl-C stops cleanly; run the same "
