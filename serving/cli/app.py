@@ -16,13 +16,15 @@ import typer
 from serving.cli import status as status_cli
 from serving.cli.batch import add_batch_commands
 from serving.cli.common import fail, hide_keys_from_process_list
+from serving.cli.evaluate import add_eval_command
 from serving.process.server import DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL, SERVED_MODEL_NAME
 
 __all__ = ["app", "main"]
 
 APP_HELP = (
     "Serve the zero-shot NLU model SeqGPT-560M on vLLM (serve), say how a running server is "
-    "doing (status), run it over every row of a file (classify, extract), or write a "
+    "doing (status), run it over every row of a file (classify, extract), score it on "
+    "labelled rows (eval), or write a "
     "random-weight checkpoint with its architecture for offline "
     "tests and demos (make-test-model)."
 )
@@ -74,6 +76,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 add_batch_commands(app)
+add_eval_command(app)
 
 
 @app.command(

@@ -174,8 +174,11 @@ def _batch(
     concurrency: int | None,
     max_row_bytes: int | None,
     engine: dict[str, Any],
+    own_labels: bool = True,
 ) -> int:
-    """Check the options, then run the batch here (--url) or in a child (--model)."""
+    """Check the options, then run the batch here (--url) or in a child (--model).
+
+    ``own_labels=False``: rows' ``labels`` are not their label sets (``eval``'s gold answers)."""
     from serving.batch.child import engine_problems, run_in_child
     from serving.batch.records import default_max_row_bytes
     from serving.core.settings import Settings
@@ -203,11 +206,12 @@ def _batch(
         max_row_bytes = default_max_row_bytes(Settings().max_text_chars)
     if url is not None:
         options = (labels, url, api_key, concurrency, max_row_bytes)
-        return _batch_remote(task, input_file, output, *options)
+        return _batch_remote(task, input_file, output, *options, own_labels=own_labels)
     # vLLM reads its log level when it is imported, in the child.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     job: dict[str, Any] = {"task": task, "input": str(input_file), "output": str(output)}
     job |= {"labels": labels, "concurrency": concurrency, "max_row_bytes": max_row_bytes}
+    job |= {"own_labels": own_labels}
     return run_in_child(job, model or "", flags)
 
 
@@ -220,11 +224,12 @@ def _batch_remote(
     api_key: str | None,
     concurrency: int | None,
     max_row_bytes: int,
+    own_labels: bool = True,
 ) -> int:
     from serving.batch.job import BatchJob, run_batch
     from serving.batch.remote import http_source
 
     if api_key is not None:
         hide_keys_from_process_list([api_key])
-    job = BatchJob(task, input_file, output, labels, concurrency, max_row_bytes)
+    job = BatchJob(task, input_file, output, labels, concurrency, max_row_bytes, own_labels)
     return run_batch(job, http_source(url, api_key, concurrency))
