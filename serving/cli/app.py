@@ -1,5 +1,6 @@
 """The ``seqgpt-serve`` command: ``serve`` (the launcher), ``status``, ``classify`` and
-``extract`` (batch jobs over a file: ``serving.cli.batch``) and ``make-test-model``.
+``extract`` (batch jobs over a file: ``serving.cli.batch``), ``eval`` (a batch job scored against
+gold answers: ``serving.cli.evaluate``) and ``make-test-model``.
 
 Every user error is one line on stderr saying what to do, with exit status 2.
 """
