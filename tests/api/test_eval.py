@@ -263,3 +263,19 @@ def test_a_usage_error_of_the_run_leaves_no_report_folder(
     assert main(argv) == 2  # neither --model nor --url
     assert "pass --model DIR" in capsys.readouterr().err
     assert not report.exists()
+
+
+def test_csv_gold_columns(engine: FakeEngine, tmp_path: Path) -> None:
+    rows = tmp_path / "in.csv"
+    rows.write_text("id,text,label\na,股市大涨,财经\nb,球队夺冠,娱乐\n", encoding="utf-8")
+    report = tmp_path / "r"
+    assert _eval(rows, report, "--task", "classify", "--labels", LABELS) == 0
+    metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
+    assert (metrics["accuracy"], metrics["wrong_rows"][0]["row"]) == (0.5, 2)
+
+    engine.respond = lambda _prompt, _p: "人物: 张三"
+    spans = tmp_path / "spans.csv"
+    spans.write_text('text,fields\n张三来了,"{""人物"": [""张三""]}"\n', encoding="utf-8")
+    assert _eval(spans, tmp_path / "s", "--task", "extract", "--labels", "人物") == 0
+    metrics = json.loads((tmp_path / "s" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["exact"]["micro"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
