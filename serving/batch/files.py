@@ -15,7 +15,8 @@ INPUT rows:
   huge row costs no more memory than the limit. By default the limit leaves room for the longest
   text the server accepts (``default_max_row_bytes``).
 
-OUTPUT is JSONL: one object per row with its ``id``, its ``row`` number and the REST answer (or
+OUTPUT is JSONL: one object per row with its ``id``, its ``row`` number, its ``request_id`` (null
+for a row never sent) and the REST answer (or
 ``error``). Lines are written whole (one ``write`` of the encoded line) and flushed as rows
 complete, so a stopped run leaves complete lines and at most one torn last line. ``open_output``
 resumes: it first checks that every complete line is a result and that what follows the last
@@ -30,7 +31,7 @@ import csv
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ class Row:
     number: int
     id: str | int
     fields: dict[str, Any]
+    kept: dict[str, Any] = field(default_factory=dict)
+    """The fields ``read_rows`` was asked to keep beside the request's (eval's gold answers)."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,16 @@ def row_key(row: Row | BadRow) -> Key:
     return ("id", str(row.id))
 
 
-def read_rows(path: Path, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iterator[Row | BadRow]:
+def read_rows(
+    path: Path, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES, keep: tuple[str, ...] = ()
+) -> Iterator[Row | BadRow]:
     """Every row of INPUT in file order, ids checked and duplicates turned into bad rows, rows
-    over ``max_row_bytes`` bad rows too (never held whole)."""
+    over ``max_row_bytes`` bad rows too (never held whole); the fields named in ``keep`` are in
+    ``Row.kept``."""
     csv_file = path.suffix.lower() == ".csv"
-    raw = _csv_rows(path, max_row_bytes) if csv_file else _jsonl_rows(path, max_row_bytes)
+    raw = (
+        _csv_rows(path, max_row_bytes, keep) if csv_file else _jsonl_rows(path, max_row_bytes, keep)
+    )
     seen: dict[str, int] = {}
     for row in raw:
         if row.id is None:
@@ -121,7 +129,7 @@ def count_rows(
     return total, skipped
 
 
-def _from_fields(number: int, fields: dict[str, Any]) -> Row | BadRow:
+def _from_fields(number: int, fields: dict[str, Any], keep: tuple[str, ...] = ()) -> Row | BadRow:
     """The row of one JSON object or CSV record: its id checked, its request fields kept."""
     row_id = fields.get("id")
     if row_id is None or row_id == "":
@@ -133,7 +141,7 @@ def _from_fields(number: int, fields: dict[str, Any]) -> Row | BadRow:
         return BadRow(number, None, message, "id")
     # A null or empty labels field means none of its own: the command's --labels apply.
     request = {k: v for k, v in fields.items() if k == "text" or (k == "labels" and v)}
-    return Row(number, row_id, request)
+    return Row(number, row_id, request, {k: fields[k] for k in keep if k in fields})
 
 
 def _valid_unicode(text: str) -> bool:
@@ -154,7 +162,7 @@ def _oversize(number: int, row: Oversize, limit: int) -> BadRow:
     return BadRow(number, None, message, status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
 
 
-def _jsonl_rows(path: Path, limit: int) -> Iterator[Row | BadRow]:
+def _jsonl_rows(path: Path, limit: int, keep: tuple[str, ...]) -> Iterator[Row | BadRow]:
     with _open_input(path, "rb") as handle:
         for number, raw in enumerate(jsonl_records(handle, limit), start=1):
             if isinstance(raw, Oversize):
@@ -174,10 +182,10 @@ def _jsonl_rows(path: Path, limit: int) -> Iterator[Row | BadRow]:
             if not isinstance(fields, dict):
                 yield BadRow(number, number, f"Line {number} is not a JSON object.")
                 continue
-            yield _from_fields(number, fields)
+            yield _from_fields(number, fields, keep)
 
 
-def _csv_rows(path: Path, limit: int) -> Iterator[Row | BadRow]:
+def _csv_rows(path: Path, limit: int, keep: tuple[str, ...]) -> Iterator[Row | BadRow]:
     # A record is at most `limit` bytes, so no field is longer: the csv module's own limit
     # (128 KiB by default) must not refuse less.
     csv.field_size_limit(limit)
@@ -204,7 +212,7 @@ def _csv_rows(path: Path, limit: int) -> Iterator[Row | BadRow]:
             if values:  # a blank line is no record (as csv.DictReader reads them)
                 number += 1
                 # As csv.DictReader: extra values and missing columns are left out.
-                yield _from_fields(number, dict(zip(names, values, strict=False)))
+                yield _from_fields(number, dict(zip(names, values, strict=False)), keep)
 
 
 def _csv_values(path: Path, record: bytes, offset: int) -> list[str]:

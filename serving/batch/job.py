@@ -63,6 +63,8 @@ class BatchJob:
     """Rows longer than this are error rows, never read whole (``serving.batch.records``)."""
     schema: dict[str, Any] | None = None
     """An extraction schema sent instead of labels for every row (``--schema``)."""
+    own_labels: bool = True
+    """Whether a row's ``labels`` is its label set (``serving.batch.rows.request_of``)."""
 
 
 @dataclass
@@ -132,9 +134,11 @@ async def process(
             key = row_key(row)
             if key in done:
                 continue
-            request = request_of(job.task, row, job.labels, job.schema)
+            request = request_of(job.task, row, job.labels, job.schema, job.own_labels)
             answer = await runner.answer(request) if isinstance(request, RowRequest) else request
-            writer.write(key, {"id": row.id, "row": row.number, **answer})
+            # The request id (sent as X-Request-Id) finds the row in the server's request log.
+            request_id = request.request_id if isinstance(request, RowRequest) else None
+            writer.write(key, {"id": row.id, "row": row.number, "request_id": request_id, **answer})
             summary.written += 1
             summary.errors += "error" in answer
             on_row("error" in answer)

@@ -8,6 +8,8 @@ in-process engine (``serving.batch.engine``) or a server (``serving.batch.remote
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -28,6 +30,7 @@ __all__ = [
     "Runner",
     "answer_body",
     "error_of",
+    "request_id_of",
     "request_of",
 ]
 
@@ -37,6 +40,11 @@ TASK_PATHS = {
     "classify_multi": "/v1/classify",
     "extract": "/v1/extract",
 }
+
+
+# What a server takes as X-Request-Id (serving.http.observe); a row's id is always one, so the
+# id in OUTPUT is the one in the server's request log.
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class RunFailed(Exception):
@@ -80,19 +88,26 @@ class Runner(Protocol):
 
 
 def request_of(
-    task: str, row: Row | BadRow, labels: str | None, schema: dict[str, Any] | None = None
+    task: str,
+    row: Row | BadRow,
+    labels: str | None,
+    schema: dict[str, Any] | None = None,
+    own_labels: bool = True,
 ) -> RowRequest | dict[str, Any]:
     """The row's checked request, or the API's error body when the row is not one (400; 413 for
-    a row over the size limit). A ``schema`` is sent for every row, instead of its labels."""
+    a row over the size limit). A ``schema`` is sent for every row, instead of its labels.
+    ``own_labels=False``: a row's ``labels`` is not its label set (``seqgpt-serve eval``'s
+    classification reads it as the gold answer)."""
     if isinstance(row, BadRow):
         return error_body(row.status, row.message, row.param)
+    keep = own_labels and schema is None
+    fields = row.fields if keep else {k: v for k, v in row.fields.items() if k != "labels"}
     if schema is not None:
-        fields = {k: v for k, v in row.fields.items() if k != "labels"}
         body: dict[str, Any] = {**fields, "schema": schema}
     elif labels is not None:
-        body = {"labels": labels, **row.fields}
+        body = {"labels": labels, **fields}
     else:
-        body = dict(row.fields)
+        body = dict(fields)
     if "labels" not in body and schema is None:
         message = f"Row {row.number} has no labels, and the command was given no --labels."
         return error_body(HTTPStatus.BAD_REQUEST, message, "labels")
@@ -103,7 +118,17 @@ def request_of(
         message, param = describe_validation_errors(exc.errors())
         return error_body(HTTPStatus.BAD_REQUEST, message, param)
     tree = getattr(checked, "schema_", None)
-    return RowRequest(task, checked.text, checked.labels, f"batch-{row.id}", tree)
+    return RowRequest(task, checked.text, checked.labels, request_id_of(row), tree)
+
+
+def request_id_of(row: Row) -> str:
+    """The request id of ``row``: ``batch-{id}``, or, when that is no valid X-Request-Id (too
+    long, other characters), ``batch-row{number}-`` and a digest of the id. The same every run."""
+    plain = f"batch-{row.id}"
+    if _SANE_ID.fullmatch(plain):
+        return plain
+    digest = hashlib.sha256(str(row.id).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"batch-row{row.number}-{digest}"
 
 
 def answer_body(result: TaskResult) -> dict[str, Any]:

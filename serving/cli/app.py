@@ -1,5 +1,6 @@
 """The ``seqgpt-serve`` command: ``serve`` (the launcher), ``status``, ``classify`` and
-``extract`` (batch jobs over a file: ``serving.cli.batch``) and ``make-test-model``.
+``extract`` (batch jobs over a file: ``serving.cli.batch``), ``eval`` (a batch job scored against
+gold answers: ``serving.cli.evaluate``) and ``make-test-model``.
 
 Every user error is one line on stderr saying what to do, with exit status 2.
 """
@@ -16,13 +17,15 @@ import typer
 from serving.cli import status as status_cli
 from serving.cli.batch import add_batch_commands
 from serving.cli.common import fail, hide_keys_from_process_list
+from serving.cli.evaluate import add_eval_command
 from serving.process.server import DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL, SERVED_MODEL_NAME
 
 __all__ = ["app", "main"]
 
 APP_HELP = (
     "Serve the zero-shot NLU model SeqGPT-560M on vLLM (serve), say how a running server is "
-    "doing (status), run it over every row of a file (classify, extract), or write a "
+    "doing (status), run it over every row of a file (classify, extract), score it on "
+    "labelled rows (eval), or write a "
     "random-weight checkpoint with its architecture for offline "
     "tests and demos (make-test-model)."
 )
@@ -74,6 +77,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 add_batch_commands(app)
+add_eval_command(app)
 
 
 @app.command(

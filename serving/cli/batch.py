@@ -27,7 +27,8 @@ BATCH_HELP = "\n\n".join(
         "INPUT is JSONL (or CSV, by its .csv extension, with a header row): a text field per row, "
         "an optional id (else the row's 1-based line number; CSV: record number) and optional "
         "labels (a list or a comma string) that override --labels.",
-        "OUTPUT lines hold the row's id, its row number and the REST answer of {route} ({fields}), "
+        "OUTPUT lines hold the row's id, its row number, its request id (the X-Request-Id in the "
+        "server's request log) and the REST answer of {route} ({fields}), "
         "or an error in the API's error body for that row alone (a bad row, a duplicate id: the "
         "run goes on; a row over --max-row-bytes is a 413 error row, skipped without being read "
         "whole). Lines are written as rows complete. Ctrl-C stops cleanly; run the same "
@@ -202,8 +203,11 @@ def _batch(
     max_row_bytes: int | None,
     engine: dict[str, Any],
     schema: dict[str, Any] | None = None,
+    own_labels: bool = True,
 ) -> int:
-    """Check the options, then run the batch here (--url) or in a child (--model)."""
+    """Check the options, then run the batch here (--url) or in a child (--model).
+
+    ``own_labels=False``: rows' ``labels`` are not their label sets (``eval``'s gold answers)."""
     from serving.batch.child import engine_problems, run_in_child
     from serving.batch.records import default_max_row_bytes
     from serving.core.settings import Settings
@@ -231,12 +235,12 @@ def _batch(
         max_row_bytes = default_max_row_bytes(Settings().max_text_chars)
     if url is not None:
         options = (labels, url, api_key, concurrency, max_row_bytes, schema)
-        return _batch_remote(task, input_file, output, *options)
+        return _batch_remote(task, input_file, output, *options, own_labels=own_labels)
     # vLLM reads its log level when it is imported, in the child.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     job: dict[str, Any] = {"task": task, "input": str(input_file), "output": str(output)}
     job |= {"labels": labels, "concurrency": concurrency, "max_row_bytes": max_row_bytes}
-    job["schema"] = schema
+    job |= {"schema": schema, "own_labels": own_labels}
     return run_in_child(job, model or "", flags)
 
 
@@ -250,11 +254,12 @@ def _batch_remote(
     concurrency: int | None,
     max_row_bytes: int,
     schema: dict[str, Any] | None = None,
+    own_labels: bool = True,
 ) -> int:
     from serving.batch.job import BatchJob, run_batch
     from serving.batch.remote import http_source
 
     if api_key is not None:
         hide_keys_from_process_list([api_key])
-    job = BatchJob(task, input_file, output, labels, concurrency, max_row_bytes, schema)
+    job = BatchJob(task, input_file, output, labels, concurrency, max_row_bytes, schema, own_labels)
     return run_batch(job, http_source(url, api_key, concurrency))

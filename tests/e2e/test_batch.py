@@ -163,7 +163,8 @@ def _check(result: dict[str, Any]) -> None:
         assert result["id"] == {7: 7, 12: None, 38: None}.get(number, f"doc-{number}")
         return
     assert result["id"] == f"doc-{number}"
-    keys = {"id", "row", "fields", "ungrounded", "windows", "truncated", "usage"}
+    assert result["request_id"] == f"batch-doc-{number}"  # the server's X-Request-Id for it
+    keys = {"id", "row", "request_id", "fields", "ungrounded", "windows", "truncated", "usage"}
     assert set(result) == keys, result
     labels = ["人物", "时间"] if number % 5 == 0 else LABELS.split(",")
     assert list(result["fields"]) == labels

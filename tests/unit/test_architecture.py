@@ -9,11 +9,14 @@ A folder may import its own modules and the layers below it, never a layer above
     serving.contract, serving.process              bodies every front end shares; processes
     serving.core                                   the task core
     prompts, parsers                               pure functions
+
+and ``PURE`` modules (eval's metrics, in ``serving.batch``) import the standard library alone.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +57,9 @@ FORBIDDEN = {
         "serving.process",
     },
 }
+# Pure modules inside a front end's folder: the standard library only (no I/O library, no
+# serving, no plotting), so they are tested as the pure packages are.
+PURE = {"serving.batch.metrics"}
 
 
 def _modules() -> Iterator[tuple[str, Path]]:
@@ -117,6 +123,12 @@ def test_no_layer_imports_what_it_must_not(module: str) -> None:
         if any(imported == name or imported.startswith(name + ".") for name in banned)
     )
     assert wrong == [], f"{module} must not import {sorted(banned)}"
+
+
+@pytest.mark.parametrize("module", sorted(PURE))
+def test_pure_modules_import_only_the_standard_library(module: str) -> None:
+    imported = {name.split(".")[0] for name in _imports(MODULES[module], module)}
+    assert imported - {"__future__"} <= sys.stdlib_module_names, module
 
 
 def test_no_import_circle_between_modules() -> None:

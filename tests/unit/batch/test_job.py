@@ -83,13 +83,15 @@ def test_every_row_is_answered_once_and_bad_rows_are_error_rows(tmp_path: Path) 
     assert status == 0
     assert sorted(row["row"] for row in rows) == list(range(1, 16))
     by_row = {row["row"]: row for row in rows}
-    assert by_row[1] == {"id": "r1", "row": 1, "label": "a,b", "labels": ["a,b"], "text": "text 1"}
+    first = {"id": "r1", "row": 1, "request_id": "batch-r1", "label": "a,b", "labels": ["a,b"]}
+    assert by_row[1] == {**first, "text": "text 1"}
     assert by_row[11]["labels"] == ["y", "x"]  # the row's own labels
     assert by_row[15]["id"] == 15
     errors = {row["row"]: row for row in rows if "error" in row}
     assert sorted(errors) == [12, 13, 14]
     assert errors[12]["id"] == 12
     assert errors[13]["id"] is None
+    assert all(row["request_id"] is None for row in errors.values())  # never sent
     message = "Row 13 repeats the id 'r3' of row 3; ids must be unique."
     assert errors[13]["error"]["message"] == message
     assert errors[14]["error"]["param"] == "text"

@@ -4,6 +4,7 @@ fake engine (the real service: same checks, bound, errors)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -46,6 +47,30 @@ def test_a_row_becomes_a_request_its_own_labels_first(
     task: str, labels: str | None, fields: dict[str, Any], expected: RowRequest
 ) -> None:
     assert request_of(task, Row(3, "r", fields), labels) == expected
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (Row(3, "r-1.a:b_c", {"text": "t"}), "batch-r-1.a:b_c"),
+        (Row(4, 17, {"text": "t"}), "batch-17"),
+        (Row(5, "张三", {"text": "t"}), "batch-row5-1d841bc0ee98309c"),
+        (Row(6, "x" * 130, {"text": "t"}), "batch-row6-"),
+    ],
+)
+def test_a_request_id_is_always_one_a_server_keeps(row: Row, expected: str) -> None:
+    request = request_of("classify", row, "a")
+    assert isinstance(request, RowRequest)
+    assert request.request_id.startswith(expected)
+    assert re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", request.request_id)
+    assert request_of("classify", row, "a") == request  # the same on every run
+
+
+def test_a_rows_labels_can_be_left_out_of_its_request() -> None:
+    row = Row(1, 1, {"text": "t", "labels": ["gold"]})
+    request = request_of("classify", row, "a,b", own_labels=False)
+    assert isinstance(request, RowRequest)
+    assert request.labels == "a,b"
 
 
 def test_multi_label_goes_into_the_body() -> None:

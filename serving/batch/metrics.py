@@ -1,0 +1,203 @@
+"""Scores of predictions against gold answers: pure functions, no I/O (``seqgpt-serve eval``).
+
+Classification (``classification_metrics``): each row is its gold labels and the labels the model
+named (one each in single-label runs; the model may name none). Per label: precision, recall, F1
+and support (rows whose gold holds the label); micro (counts summed over labels) and macro
+(per-label scores averaged, F1 as the mean of the per-label F1s); accuracy (rows whose predicted
+set equals the gold set: subset accuracy when multi-label). Zero over zero is 0. The labels
+scored are the label set given, then any other label a row names, sorted. These are
+scikit-learn's ``accuracy_score``, ``precision_recall_fscore_support(labels=...)`` and
+``confusion_matrix`` on the same rows (``tests/unit/batch/test_metrics.py``). The confusion
+matrix is gold × predicted with a last column for "no label" (single-label); multi-label runs
+get scikit-learn's per-label 2 × 2 ``[[tn, fp], [fn, tp]]`` instead.
+
+Extraction (``extraction_metrics``): each row is, per field, the gold span texts and the predicted
+ones. Two ways a predicted span matches a gold span of the same field (each span matches at most
+one other, and the most matches are found):
+
+- ``exact``: the texts are equal once stripped of surrounding white space.
+- ``overlap``: the gold answers give span texts, not offsets, so overlap is judged on text: the
+  longest substring the two texts share is at least half as long as the longer of them (北京 and
+  北京市 match, 张三 and 张三丰 match; two long spans sharing one character do not). An exact
+  match is always an overlap match.
+
+Per field: precision = matches / predicted spans, recall = matches / gold spans, F1; micro over
+all fields' counts; macro the mean over fields that have a gold or a predicted span somewhere.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from difflib import SequenceMatcher
+from typing import Any
+
+__all__ = [
+    "NO_LABEL",
+    "classification_metrics",
+    "extraction_metrics",
+    "label_order",
+    "matches",
+    "prf",
+    "spans_overlap",
+    "wrong_fields",
+]
+
+NO_LABEL = "(no label)"
+"""The confusion matrix's column for rows where the model named no label."""
+
+Labels = Sequence[str]
+Fields = Mapping[str, Sequence[str]]
+
+
+def prf(tp: int, predicted: int, gold: int) -> dict[str, float]:
+    """Precision, recall and F1 from counts; zero over zero is 0 (scikit-learn's default)."""
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / gold if gold else 0.0
+    total = precision + recall
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / total if total else 0.0,
+    }
+
+
+def label_order(
+    label_set: Labels, gold: Sequence[Labels], predicted: Sequence[Labels]
+) -> list[str]:
+    """The labels scored: ``label_set`` in its order, then any other label named, sorted."""
+    given = list(dict.fromkeys(label_set))
+    seen = {label for row in (*gold, *predicted) for label in row}
+    return given + sorted(seen - set(given))
+
+
+def classification_metrics(
+    gold: Sequence[Labels], predicted: Sequence[Labels], label_set: Labels, multi_label: bool
+) -> dict[str, Any]:
+    """Accuracy, micro and macro P/R/F1, per-label rows and the confusion matrix of the rows."""
+    if len(gold) != len(predicted):
+        raise ValueError("gold and predicted must have one entry per row")
+    labels = label_order(label_set, gold, predicted)
+    per_label: list[dict[str, Any]] = []
+    totals = Counter[str]()
+    for label in labels:
+        tp = sum(label in g and label in p for g, p in zip(gold, predicted, strict=True))
+        named = sum(label in p for p in predicted)
+        support = sum(label in g for g in gold)
+        totals.update(tp=tp, predicted=named, gold=support)
+        per_label.append({"label": label, **prf(tp, named, support), "support": support})
+    macro = _macro(per_label)
+    exact = sum(set(g) == set(p) for g, p in zip(gold, predicted, strict=True))
+    return {
+        "accuracy": exact / len(gold) if gold else 0.0,
+        "micro": prf(totals["tp"], totals["predicted"], totals["gold"]),
+        "macro": macro,
+        "labels": per_label,
+        "confusion": _confusion(gold, predicted, labels, multi_label),
+    }
+
+
+def _macro(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The mean of the rows' precision, recall and F1 (0 with no rows)."""
+    return {
+        key: sum(row[key] for row in rows) / len(rows) if rows else 0.0
+        for key in ("precision", "recall", "f1")
+    }
+
+
+def _confusion(
+    gold: Sequence[Labels], predicted: Sequence[Labels], labels: list[str], multi_label: bool
+) -> dict[str, Any]:
+    if multi_label:  # per label [[tn, fp], [fn, tp]], as sklearn's multilabel_confusion_matrix
+        per_label = {}
+        for label in labels:
+            cells = Counter((label in g, label in p) for g, p in zip(gold, predicted, strict=True))
+            tn, fp = cells[False, False], cells[False, True]
+            per_label[label] = [[tn, fp], [cells[True, False], cells[True, True]]]
+        return {"per_label": per_label}
+    columns = [*labels, NO_LABEL]
+    matrix = [[0] * len(columns) for _ in labels]
+    for g, p in zip(gold, predicted, strict=True):
+        column = columns.index(p[0]) if p else len(labels)
+        matrix[labels.index(g[0])][column] += 1
+    return {"gold": labels, "predicted": columns, "matrix": matrix}
+
+
+def spans_overlap(predicted: str, gold: str) -> bool:
+    """Whether two span texts overlap: their longest shared substring is at least half as long
+    as the longer text (both stripped; an empty one matches nothing)."""
+    a, b = predicted.strip(), gold.strip()
+    if not a or not b:
+        return False
+    shared = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
+    return 2 * shared.size >= max(len(a), len(b))
+
+
+def _exact(predicted: str, gold: str) -> bool:
+    return predicted.strip() == gold.strip() != ""
+
+
+MATCHERS: dict[str, Callable[[str, str], bool]] = {"exact": _exact, "overlap": spans_overlap}
+
+
+def matches(
+    predicted: Sequence[str], gold: Sequence[str], match: Callable[[str, str], bool]
+) -> int:
+    """The most predicted spans that can each be paired with a distinct gold span they match
+    (a maximum bipartite matching, by augmenting paths: the lists of one field are short)."""
+    partner: dict[int, int] = {}  # gold index -> predicted index
+
+    def place(i: int, tried: set[int]) -> bool:
+        for j, span in enumerate(gold):
+            if j in tried or not match(predicted[i], span):
+                continue
+            tried.add(j)
+            if j not in partner or place(partner[j], tried):
+                partner[j] = i
+                return True
+        return False
+
+    return sum(place(i, set()) for i in range(len(predicted)))
+
+
+def extraction_metrics(gold: Sequence[Fields], predicted: Sequence[Fields]) -> dict[str, Any]:
+    """Per-field, micro and macro P/R/F1 of the rows, for exact and for overlap matching."""
+    if len(gold) != len(predicted):
+        raise ValueError("gold and predicted must have one entry per row")
+    fields = sorted({f for row in (*gold, *predicted) for f, spans in row.items() if _kept(spans)})
+    scores: dict[str, Any] = {"fields": fields}
+    for name, match in MATCHERS.items():
+        per_field: list[dict[str, Any]] = []
+        totals = Counter[str]()
+        for field in fields:
+            counts = Counter[str]()
+            for g, p in zip(gold, predicted, strict=True):
+                gold_spans, predicted_spans = _kept(g.get(field, [])), _kept(p.get(field, []))
+                counts["tp"] += matches(predicted_spans, gold_spans, match)
+                counts.update(predicted=len(predicted_spans), gold=len(gold_spans))
+            totals.update(counts)
+            per_field.append(
+                {"field": field, **prf(counts["tp"], counts["predicted"], counts["gold"])}
+                | {
+                    "matched": counts["tp"],
+                    "predicted": counts["predicted"],
+                    "gold": counts["gold"],
+                }
+            )
+        macro = _macro(per_field)
+        micro = prf(totals["tp"], totals["predicted"], totals["gold"])
+        scores[name] = {"micro": micro, "macro": macro, "per_field": per_field}
+    return scores
+
+
+def _kept(spans: Sequence[str]) -> list[str]:
+    """The spans that count: stripped, empty ones left out."""
+    return [span.strip() for span in spans if span.strip()]
+
+
+def wrong_fields(gold: Fields, predicted: Fields) -> list[str]:
+    """The fields of one row whose predicted spans are not exactly the gold ones (as multisets)."""
+    names = {f for f, s in (*gold.items(), *predicted.items()) if _kept(s)}
+    return sorted(
+        f for f in names if Counter(_kept(gold.get(f, []))) != Counter(_kept(predicted.get(f, [])))
+    )

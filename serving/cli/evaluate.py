@@ -1,0 +1,161 @@
+"""``seqgpt-serve eval INPUT --task classify|extract -o REPORT_DIR``: accuracy on labelled rows.
+
+A batch run (the same job, engines, options, progress bar and resume as ``classify`` and
+``extract``: ``serving.cli.batch``) whose OUTPUT is ``REPORT_DIR/predictions.jsonl``, then the
+scoring (``serving.batch.evaluate``) and the report (``serving.batch.report``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from serving.cli.batch import (
+    _API_KEY,
+    _CONCURRENCY,
+    _DTYPE,
+    _EAGER,
+    _INPUT,
+    _LABELS,
+    _MAX_MODEL_LEN,
+    _MAX_NUM_SEQS,
+    _MAX_ROW_BYTES,
+    _MODEL,
+    _MULTI_LABEL,
+    _URL,
+    _batch,
+)
+from serving.cli.common import fail
+
+__all__ = ["EVAL_HELP", "add_eval_command"]
+
+TASKS = ("classify", "extract")
+EVAL_HELP = "\n\n".join(
+    [
+        "Run the model over every row of INPUT and score its answers against the rows' gold "
+        "answers: a report in REPORT_DIR.",
+        "INPUT is JSONL (or CSV, by its .csv extension) as for the classify and extract "
+        "commands, each row with its gold answer: --task classify: 'label' (one label) or "
+        "'labels' (a list or a comma string; several only with --multi-label), the label set "
+        "being --labels; --task extract: 'fields', an object {field: [span text, ...]} (JSON "
+        "in a CSV column), the fields asked being --labels or the row's own 'labels'. A row "
+        "without a gold answer stops the command before any work, naming the row.",
+        "REPORT_DIR gets predictions.jsonl (the batch run's output: each row's answer and "
+        "request id; Ctrl-C stops cleanly and the same command resumes), then metrics.json, "
+        "report.md (scores, per-label or per-field tables, every wrong row with its row number "
+        "and request id, error rows apart) and confusion.png (classification) or fields.png "
+        "(extraction). Classification: accuracy, micro and macro precision, recall and F1, "
+        "per-label rows, confusion matrix. Extraction: per-field, micro and macro precision, "
+        "recall and F1, exact (equal text) and overlap (a shared substring at least half the "
+        "longer span) matching. Rows the run answered with an error are not scored.",
+        "The engine and its options are those of the classify and extract commands.",
+        "Exit status: 0 with the report written; 1 when the run could not go on; 2 for a usage, "
+        "file or gold-answer error; 130 after Ctrl-C.",
+    ]
+)
+_REPORT_DIR = Annotated[
+    Path,
+    typer.Option(
+        "--output", "-o", metavar="REPORT_DIR", help="Folder for the report (made if missing)."
+    ),
+]
+_TASK = Annotated[str, typer.Option(metavar="TASK", help="classify or extract.")]
+
+
+def add_eval_command(app: typer.Typer) -> None:
+    """Register ``eval`` on ``app``."""
+    app.command("eval", help=EVAL_HELP)(evaluate_command)
+
+
+def evaluate_command(
+    input_file: _INPUT,
+    output: _REPORT_DIR,
+    task: _TASK,
+    labels: _LABELS = None,
+    multi_label: _MULTI_LABEL = False,
+    model: _MODEL = None,
+    url: _URL = None,
+    api_key: _API_KEY = None,
+    concurrency: _CONCURRENCY = None,
+    max_row_bytes: _MAX_ROW_BYTES = None,
+    dtype: _DTYPE = None,
+    max_model_len: _MAX_MODEL_LEN = None,
+    max_num_seqs: _MAX_NUM_SEQS = None,
+    enforce_eager: _EAGER = None,
+) -> None:
+    """Score the model on labelled rows (help: EVAL_HELP)."""
+    engine = {"dtype": dtype, "max_model_len": max_model_len, "max_num_seqs": max_num_seqs}
+    engine["enforce_eager"] = enforce_eager
+    run = (labels, model, url, api_key, concurrency, max_row_bytes, engine)
+    raise typer.Exit(_eval(task, multi_label, input_file, output, *run))
+
+
+def _check(
+    task: str, multi_label: bool, input_file: Path, folder: Path, labels: str | None
+) -> None:
+    """The eval's own usage errors, before the batch's."""
+    if task not in TASKS:
+        fail(f"--task must be one of {', '.join(TASKS)}, not {task!r}")
+    if multi_label and task != "classify":
+        fail("--multi-label is for --task classify")
+    if task == "classify" and labels is None:
+        fail("--task classify needs --labels (a row's 'labels' is its gold answer here)")
+    if not input_file.is_file():
+        fail(f"{input_file} is not a file")
+    if folder.exists() and not folder.is_dir():
+        fail(f"{folder} is not a folder")
+
+
+def _eval(
+    task: str,
+    multi_label: bool,
+    input_file: Path,
+    folder: Path,
+    labels: str | None,
+    model: str | None,
+    url: str | None,
+    api_key: str | None,
+    concurrency: int | None,
+    max_row_bytes: int | None,
+    engine: dict[str, Any],
+) -> int:
+    """Check, read the gold answers, run the batch into ``folder``, score, report."""
+    from serving.batch.evaluate import PREDICTIONS, evaluate, read_gold
+    from serving.batch.files import BatchFileError
+    from serving.batch.records import DEFAULT_MAX_ROW_BYTES
+    from serving.batch.report import write_report
+
+    _check(task, multi_label, input_file, folder, labels)
+    try:  # before any engine work: a missing gold answer ends the command here
+        gold = read_gold(input_file, task, multi_label, max_row_bytes or DEFAULT_MAX_ROW_BYTES)
+    except BatchFileError as exc:
+        fail(str(exc))
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "classify_multi" if multi_label else task
+    # Classification's rows carry their gold in 'labels': the label set is --labels alone.
+    output = folder / PREDICTIONS
+    run = (model, url, api_key, concurrency, max_row_bytes, engine)
+    try:
+        status = _batch(name, input_file, output, labels, *run, own_labels=task != "classify")
+    finally:
+        if made and not any(folder.iterdir()):
+            folder.rmdir()  # a usage error of the run leaves nothing behind
+    if status != 0:
+        return status
+    evaluation = evaluate(task, multi_label, labels, gold, folder / PREDICTIONS)
+    write_report(folder, evaluation)
+    typer.echo(f"report: {folder / 'report.md'} ({_headline(evaluation.document())})", err=True)
+    return 0
+
+
+def _headline(document: dict[str, Any]) -> str:
+    """The scores of the summary line."""
+    counts = f"{document['scored']} rows scored, {document['errors']} errors"
+    if document["task"] == "extract":
+        exact, overlap = document["exact"]["micro"]["f1"], document["overlap"]["micro"]["f1"]
+        return f"micro F1 {exact:.4f} exact, {overlap:.4f} overlap; {counts}"
+    accuracy, macro = document["accuracy"], document["macro"]["f1"]
+    return f"accuracy {accuracy:.4f}, macro F1 {macro:.4f}; {counts}"
