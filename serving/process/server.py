@@ -173,6 +173,8 @@ def main() -> NoReturn:
     )
     if problem:
         _fail(problem)
+    if is_cpu_build():
+        _check_cpu_parallel(args)
     dtype, line = dtype_default(given_dtype(args))
     if line:
         sys.stderr.write(f"{line}\n")
@@ -186,6 +188,16 @@ def main() -> NoReturn:
     except KeyboardInterrupt:  # SIGINT, or SIGTERM before uvicorn runs: a stop, not a crash
         exit_quietly(128 + signal.SIGINT)
     exit_quietly(0)
+
+
+def _check_cpu_parallel(args: argparse.Namespace) -> None:
+    """Exit with one line if vLLM's CPU backend cannot bind these parallel workers' threads."""
+    from serving.process.cpuparallel import numa_nodes, parallel_problem
+
+    sizes = (args.tensor_parallel_size, args.pipeline_parallel_size, args.data_parallel_size)
+    problem = parallel_problem(*sizes, os.environ, numa_nodes())
+    if problem:
+        _fail(problem)
 
 
 def _serve(argv: list[str]) -> None:
