@@ -4,7 +4,8 @@
 module's ``main``). The flags are parsed with vLLM's own parser (``make_arg_parser``), so a value
 counts as set however vLLM takes it: a flag as ``--flag v`` or ``--flag=v``, a key of the
 ``--config`` YAML, or the positional model. SeqGPT's defaults are appended only for what is still
-unset, the model is checked (``serving.process.modelcheck``), and vLLM's ``serve`` command runs
+unset, the model is checked (``serving.process.modelcheck``) and, on the CPU backend, the parallel
+sizes (``serving.process.cpuparallel``), and vLLM's ``serve`` command runs
 with the completed flags, as ``vllm serve`` runs it: one API server in this process, or, with
 ``--api-server-count N > 1`` (or data parallel), vLLM's manager process here, the N API servers and
 the engine below it. The model always reaches it as ``--model``. On vLLM's CPU backend an unset
