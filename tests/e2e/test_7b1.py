@@ -91,7 +91,9 @@ def test_status_and_models_name_the_7b1_checkpoint(http: httpx.Client) -> None:
 
 
 def test_classify_answers_a_label_of_the_set_from_seqgpts_prompt(http: httpx.Client) -> None:
-    response = http.post("/v1/classify", json={"text": TEXT, "labels": LABELS})
+    response = http.post(
+        "/v1/classify", json={"text": TEXT, "labels": LABELS, "return_prompts": True}
+    )
     assert response.status_code == 200, response.text
     data = response.json()
     assert data["label"] in LABELS
@@ -102,7 +104,9 @@ def test_classify_answers_a_label_of_the_set_from_seqgpts_prompt(http: httpx.Cli
 
 
 def test_extract_answers_every_field_grounded_from_seqgpts_prompts(http: httpx.Client) -> None:
-    response = http.post("/v1/extract", json={"text": TEXT, "labels": FIELDS})
+    response = http.post(
+        "/v1/extract", json={"text": TEXT, "labels": FIELDS, "return_prompts": True}
+    )
     assert response.status_code == 200, response.text
     data = response.json()
     assert data["prompts"] == build_extract_prompts(TEXT, FIELDS)
