@@ -132,21 +132,30 @@ def status(
 @app.command("make-test-model")
 def make_test_model_command(
     directory: Annotated[Path, typer.Argument(help="New or empty folder to write it to.")],
-    size: Annotated[str, typer.Option(help="tiny (seconds) or 560m (SeqGPT-560M's shape).")] = (
-        "tiny"
-    ),
+    size: Annotated[
+        str,
+        typer.Option(
+            help="tiny (seconds), 560m (SeqGPT-560M's shape) or 7b1 (SeqGPT-7B1's shape, "
+            "2 of its 30 layers: 2.9 GB)."
+        ),
+    ] = "tiny",
     seed: Annotated[int, typer.Option(help="Random seed of the weights.")] = 0,
+    layers: Annotated[
+        int | None, typer.Option(help="Transformer layers (default: the size's own).")
+    ] = None,
 ) -> None:
     """Write a random-weight BLOOM checkpoint with SeqGPT's architecture (answers are nonsense)."""
     from serving.process.testmodel import SIZES, make_test_model
 
     if size not in SIZES:
         fail(f"--size must be one of {', '.join(sorted(SIZES))}, not {size!r}")
+    if layers is not None and layers < 1:
+        fail(f"--layers must be at least 1, not {layers}")
     if directory.exists() and not directory.is_dir():
         fail(f"{directory} is a file; pass a new or empty folder")
     if directory.is_dir() and any(directory.iterdir()):
         fail(f"{directory} is not empty; pass a new or empty folder, or remove it first")
-    path = make_test_model(directory, size, seed)  # type: ignore[arg-type]
+    path = make_test_model(directory, size, seed, layers)  # type: ignore[arg-type]
     typer.echo(f"wrote a random-weight {size} test model to {path}")
 
 

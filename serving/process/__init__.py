@@ -5,8 +5,9 @@ Owns the launcher (``launcher``: environment, keys, settings check), who the ser
 (``server``: vLLM's parser and serve command with SeqGPT's defaults; the program is
 ``serving.entry``), the drain relayed to each of several API servers (``apiservers``), the
 supervisor that stays the server's parent (``supervisor``), the vLLM general plugin that ends
-engine processes with their parent (``lifeline``), the model check (``modelcheck``) and the
-random-weight test checkpoints (``testmodel``). It may import ``serving.core`` (the settings);
+engine processes with their parent (``lifeline``), the model check (``modelcheck``), the check of
+parallel workers on vLLM's CPU backend (``cpuparallel``) and the random-weight test checkpoints
+(``testmodel``). It may import ``serving.core`` (the settings);
 never a front end, the contract or the plugin: it starts the server, whose code it does not touch.
 """
 

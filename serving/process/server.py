@@ -4,7 +4,8 @@
 module's ``main``). The flags are parsed with vLLM's own parser (``make_arg_parser``), so a value
 counts as set however vLLM takes it: a flag as ``--flag v`` or ``--flag=v``, a key of the
 ``--config`` YAML, or the positional model. SeqGPT's defaults are appended only for what is still
-unset, the model is checked (``serving.process.modelcheck``), and vLLM's ``serve`` command runs
+unset, the model is checked (``serving.process.modelcheck``) and, on the CPU backend, the parallel
+sizes (``serving.process.cpuparallel``), and vLLM's ``serve`` command runs
 with the completed flags, as ``vllm serve`` runs it: one API server in this process, or, with
 ``--api-server-count N > 1`` (or data parallel), vLLM's manager process here, the N API servers and
 the engine below it. The model always reaches it as ``--model``. On vLLM's CPU backend an unset
@@ -173,6 +174,8 @@ def main() -> NoReturn:
     )
     if problem:
         _fail(problem)
+    if is_cpu_build():
+        _check_cpu_parallel(args)
     dtype, line = dtype_default(given_dtype(args))
     if line:
         sys.stderr.write(f"{line}\n")
@@ -186,6 +189,16 @@ def main() -> NoReturn:
     except KeyboardInterrupt:  # SIGINT, or SIGTERM before uvicorn runs: a stop, not a crash
         exit_quietly(128 + signal.SIGINT)
     exit_quietly(0)
+
+
+def _check_cpu_parallel(args: argparse.Namespace) -> None:
+    """Exit with one line if vLLM's CPU backend cannot bind these parallel workers' threads."""
+    from serving.process.cpuparallel import numa_nodes, parallel_problem
+
+    sizes = (args.tensor_parallel_size, args.pipeline_parallel_size, args.data_parallel_size)
+    problem = parallel_problem(*sizes, os.environ, numa_nodes())
+    if problem:
+        _fail(problem)
 
 
 def _serve(argv: list[str]) -> None:

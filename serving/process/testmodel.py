@@ -1,4 +1,4 @@
-"""Random-weight BLOOM checkpoints with SeqGPT-560M's architecture, for tests, demos, benchmarks.
+"""Random-weight BLOOM checkpoints shaped as SeqGPT-560M or 7B1, for tests, demos, benchmarks.
 
 No model can be downloaded in CI, so tests serve a checkpoint made here: a byte-level BPE
 tokenizer (it encodes any text) and BloomForCausalLM with random weights. ``tiny`` loads in
@@ -8,11 +8,15 @@ shape and cost, and a tokenizer of 32,000 tokens trained on the Chinese and Engl
 frequency lists that the ``wordfreq`` package ships, so its prompts are about as long in tokens
 as real SeqGPT prompts (a small vocabulary spends several tokens per Chinese character, and the
 benchmark would then measure mostly prefill). Its embedding keeps SeqGPT's 250,880 rows: ids
-past the tokenizer's vocabulary are never produced. The weights are drawn
-with a large initializer range so the next-token choice is confident: greedy decoding is then
-stable across implementations (vLLM vs transformers), which the parity test relies on.
+past the tokenizer's vocabulary are never produced. ``7b1`` has SeqGPT-7B1's shape (BLOOMZ-7B1:
+hidden 4096, 32 heads of size 128, the same 250,880 rows and the 560m model's tokenizer) but 2 of
+its 30 layers (``layers`` to change it), so that it is made and served on a small machine: the
+embedding alone is 1.03 G parameters (2 GB in bf16, built in bf16 directly: never in fp32).
+The tiny model's weights are drawn with a large initializer range so the next-token choice is
+confident: greedy decoding is then stable across implementations (vLLM vs transformers), which
+the parity test relies on.
 
-Both are stored in bf16, the dtype vLLM's CPU backend serves when told ``auto`` and the
+All are stored in bf16, the dtype vLLM's CPU backend serves when told ``auto`` and the
 launcher's choice on CPUs with native bf16: an fp32 checkpoint served in bf16 makes vLLM warn
 once per tensor at every start ("Attempted to load weight ... with dtype torch.float32 into
 parameter with dtype torch.bfloat16"). Serving or loading them in fp32 (the launcher's choice
@@ -32,7 +36,7 @@ from typing import Any, Literal
 
 __all__ = ["SIZES", "ModelShape", "make_test_model", "tokenizer_name", "train_tokenizer"]
 
-Size = Literal["tiny", "560m"]
+Size = Literal["tiny", "560m", "7b1"]
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,16 @@ class ModelShape:
     initializer_range: float
     tokenizer: Literal["builtin", "wordfreq"]
     tokenizer_vocab: int
+    full_layers: int | None = None  # the real model's layers, where the test one has fewer
 
 
 SIZES: dict[str, ModelShape] = {
     "tiny": ModelShape(128, 2, 2, None, "bfloat16", 1.0, "builtin", 4096),
     "560m": ModelShape(1024, 24, 16, 250_880, "bfloat16", 0.02, "wordfreq", 32_000),
+    "7b1": ModelShape(4096, 2, 32, 250_880, "bfloat16", 0.02, "wordfreq", 32_000, full_layers=30),
 }
 
+_MODEL_OF = {"tiny": "560M", "560m": "560M", "7b1": "7B1"}  # the real model each is shaped after
 _SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # ids 0-3, as in BLOOM / SeqGPT
 _CORPUS = [
     "输入: 今天上证指数收涨1.2%，券商板块领涨。\n分类: 财经，体育，娱乐，科技\n输出: [GEN]财经",
@@ -127,15 +134,13 @@ def tokenizer_name(size: Size) -> str:
     return f"{shape.tokenizer}-{shape.tokenizer_vocab}"
 
 
-def make_test_model(directory: Path, size: Size = "tiny", seed: int = 0) -> Path:
-    """Write a random-weight BLOOM checkpoint of ``size`` with its tokenizer into ``directory``."""
+def make_test_model(
+    directory: Path, size: Size = "tiny", seed: int = 0, layers: int | None = None
+) -> Path:
+    """Write a random-weight BLOOM checkpoint of ``size`` with its tokenizer into ``directory``
+    (``layers``: that many transformer layers instead of the size's own)."""
     import torch
-    from transformers import (
-        BloomConfig,
-        BloomForCausalLM,
-        GenerationConfig,
-        PreTrainedTokenizerFast,
-    )
+    from transformers import GenerationConfig, PreTrainedTokenizerFast
 
     shape = SIZES[size]
     directory.mkdir(parents=True, exist_ok=True)
@@ -148,36 +153,21 @@ def make_test_model(directory: Path, size: Size = "tiny", seed: int = 0) -> Path
         padding_side="left",
     )
     tokenizer.save_pretrained(directory)
-    config = BloomConfig(
-        vocab_size=shape.vocab_size or len(tokenizer),
-        hidden_size=shape.hidden_size,
-        n_layer=shape.n_layer,
-        n_head=shape.n_head,
-        initializer_range=shape.initializer_range,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=3,
-        dtype=shape.dtype,
-        architectures=["BloomForCausalLM"],
-    )
-    # Marks the checkpoint for what it is wherever its config is read.
-    config.seqgpt_serve_random_weights = True
-    config.seqgpt_serve_test_size = size
-    config.seqgpt_serve_tokenizer = tokenizer_name(size)
+    config = _config(shape, size, layers or shape.n_layer, len(tokenizer))
     torch.manual_seed(seed)
-    model = BloomForCausalLM(config).to(getattr(torch, shape.dtype))
-    model.save_pretrained(directory, safe_serialization=True)
+    _random_model(config, shape).save_pretrained(directory, safe_serialization=True)
     GenerationConfig(  # type: ignore[no-untyped-call]
         bos_token_id=1, eos_token_id=2, pad_token_id=3
     ).save_pretrained(directory)
     (directory / "README.md").write_text(
         f"# Random-weight test checkpoint ({size})\n\nMade by `seqgpt-serve make-test-model`. "
-        "SeqGPT-560M's architecture with RANDOM weights: its answers are nonsense.\n"
+        f"SeqGPT-{_MODEL_OF[size]}'s architecture with RANDOM weights: its answers are nonsense.\n"
         + "```json\n"
         + json.dumps(
             {
                 "size": size,
                 "seed": seed,
+                "layers": config.n_layer,
                 "dtype": shape.dtype,
                 "tokenizer": f"{shape.tokenizer}, {shape.tokenizer_vocab} tokens",
             }
@@ -186,3 +176,46 @@ def make_test_model(directory: Path, size: Size = "tiny", seed: int = 0) -> Path
         encoding="utf-8",
     )
     return directory
+
+
+def _config(shape: ModelShape, size: str, layers: int, tokenizer_size: int) -> Any:
+    """The ``BloomConfig`` of a test checkpoint, marked for what it is wherever it is read."""
+    from transformers import BloomConfig
+
+    config = BloomConfig(
+        vocab_size=shape.vocab_size or tokenizer_size,
+        hidden_size=shape.hidden_size,
+        n_layer=layers,
+        n_head=shape.n_head,
+        initializer_range=shape.initializer_range,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=3,
+        dtype=shape.dtype,
+        architectures=["BloomForCausalLM"],
+    )
+    config.seqgpt_serve_random_weights = True
+    config.seqgpt_serve_test_size = size
+    config.seqgpt_serve_tokenizer = tokenizer_name(size)  # type: ignore[arg-type]
+    if shape.full_layers is not None:
+        config.seqgpt_serve_full_layers = shape.full_layers
+    return config
+
+
+def _random_model(config: Any, shape: ModelShape) -> Any:
+    """``BloomForCausalLM`` with random weights in ``shape.dtype``. A shape with fewer layers
+    than its model (7b1) is built in that dtype directly, which halves the peak memory (its
+    embedding is 4 GB in fp32); the others are built in fp32 and cast, as they always were, so
+    that a seed keeps giving the same weights."""
+    import torch
+    from transformers import BloomForCausalLM
+
+    dtype = getattr(torch, shape.dtype)
+    if shape.full_layers is None:
+        return BloomForCausalLM(config).to(dtype)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return BloomForCausalLM(config)
+    finally:
+        torch.set_default_dtype(default)

@@ -27,6 +27,7 @@ VARIANTS = {
     "cpu": K8S / "overlays" / "cpu",
     "surge": K8S / "overlays" / "surge",
     "hpa": K8S / "overlays" / "hpa",
+    "7b1": K8S / "overlays" / "7b1",
 }
 RENDERED = {variant: render(folder) for variant, folder in VARIANTS.items()}
 

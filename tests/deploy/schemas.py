@@ -22,6 +22,9 @@ import yaml
 __all__ = ["CRDS", "custom_kinds", "validate"]
 
 CRDS = Path(__file__).resolve().parent / "crds"
+# libyaml's loader where PyYAML has it: the LeaderWorkerSet CRD (1.3 MB, two pod templates'
+# schemas) takes 15 s to read in pure Python, under 2 s with it.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _COMBINATORS = ("allOf", "anyOf", "oneOf")
 
 
@@ -49,7 +52,7 @@ def custom_kinds() -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> the closed schema, for every served version of every vendored CRD."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(CRDS.glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+        crd = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
             if version["served"]:

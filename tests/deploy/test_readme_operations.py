@@ -113,7 +113,7 @@ def test_kubectl_commands_name_the_manifests_objects() -> None:
     assert applied == {"deploy/k8s/base"}
     assert "kubectl apply -k deploy/k8s/overlays/cpu" in SECTION
     overlays = {path.name for path in (ROOT / "deploy/k8s/overlays").iterdir()}
-    linked = set(re.findall(r"\(\.\./deploy/k8s/overlays/(\w+)\)", SECTION))
+    linked = set(re.findall(r"\(\.\./deploy/k8s/overlays/([\w-]+)\)", SECTION))
     assert linked == overlays  # each overlay is told
     (secret,) = commands("kubectl create secret generic")
     deployment = next(obj for obj in render(K8S["base"]) if obj["kind"] == "Deployment")

@@ -54,6 +54,7 @@ def test_serve_help_names_the_defaults_it_adds_and_the_settings(
         ["make-test-model"],
         ["make-test-model", "x", "--size", "huge"],
         ["make-test-model", "x", "--nope"],
+        ["make-test-model", "x", "--size", "7b1", "--layers", "0"],
         ["serve", "--api-key", ""],
     ],
 )
@@ -104,3 +105,12 @@ def test_make_test_model_writes_a_labelled_bf16_checkpoint(
 def test_the_module_help_is_not_the_app_help() -> None:
     """The module docstring (with ``literals``) is for readers of the code, not for --help."""
     assert "``" not in cli.APP_HELP + cli.SERVE_HELP
+
+
+def test_make_test_model_takes_fewer_layers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["make-test-model", str(tmp_path / "m"), "--layers", "1"]) == 0
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["n_layer"] == 1
+    assert "seqgpt_serve_full_layers" not in config  # the tiny size is all its layers

@@ -226,3 +226,21 @@ def test_a_combination_vllm_serve_refuses_is_one_line(
         lines.pop(0)
     assert len(lines) == 1
     assert lines[0].startswith("error: --api-server-count=2 cannot be used with --headless")
+
+
+@pytest.mark.usefixtures("exits")
+@pytest.mark.parametrize("flag", ["--tensor-parallel-size", "--data-parallel-size"])
+def test_parallel_workers_vllms_cpu_backend_cannot_bind_are_one_line(
+    flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused before the engine starts (vLLM's own refusal comes minutes later, 40 lines long)."""
+    monkeypatch.setattr("serving.process.cpuparallel.numa_nodes", lambda: 1)
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    monkeypatch.setattr("sys.argv", ["entry", str(tmp_path), flag, "2"])
+    with pytest.raises(SystemExit) as exit_:
+        entry.main()
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: {flag} 2 on vLLM's CPU backend binds each of its 2 workers")
+    assert "VLLM_CPU_OMP_THREADS_BIND (e.g. '0|1'" in lines[0]
