@@ -37,7 +37,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from vllm.inputs import tokens_input
+from vllm.inputs import TokensPrompt
 from vllm.outputs import RequestOutput
 from vllm.sampling_params import RequestOutputKind, SamplingParams
 
@@ -51,7 +51,7 @@ SCORE_PRIORITY = 1
 
 async def _last(engine: Any, token_ids: list[int], params: SamplingParams, request_id: str) -> Any:
     final: RequestOutput | None = None
-    prompt = tokens_input(token_ids)
+    prompt = TokensPrompt(prompt_token_ids=token_ids)  # processed off the event loop
     async for output in engine.generate(prompt, params, request_id, priority=SCORE_PRIORITY):
         final = output
     if final is None or not final.outputs:

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from vllm.exceptions import VLLMError
-from vllm.inputs import tokens_input
+from vllm.inputs import TokensPrompt
 from vllm.outputs import RequestOutput
 from vllm.sampling_params import SamplingParams
 
@@ -468,9 +468,10 @@ class SeqGPTService:
         )
 
     async def _greedy(self, submission: Submission, request_id: str) -> Any:
-        # Tokens already rendered: the engine takes them as they are, on this thread (a raw
-        # prompt would go through vLLM's input processing in an executor thread first).
-        prompt = tokens_input(submission.token_ids)
+        # A TokensPrompt, not vLLM's rendered tokens_input: vLLM then processes the input in an
+        # executor thread, not on the event loop, where a burst of 128 admitted prompts held
+        # every refusal behind it (tests/e2e/test_admission.py: median 429 1.5 s against 0.4 s).
+        prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
         final: RequestOutput | None = None
         async for output in self._engine.generate(prompt, submission.params, request_id):
             final = output

@@ -174,13 +174,11 @@ def test_while_the_bound_is_full_a_task_request_is_refused_before_its_body_is_pa
     assert client.post("/v1/classify", content=b"{not json", headers=JSON).status_code == 400
 
 
-def test_a_short_text_is_tokenized_once_and_reaches_the_engine_as_rendered_tokens(
-    engine: FakeEngine,
-) -> None:
+def test_a_short_text_is_tokenized_once_and_its_prompts_finish_once(engine: FakeEngine) -> None:
     """The lean path: a text whose UTF-8 bytes fit the prompt is not read on its own (only the
-    empty prompt, for the room, and the prompt itself), and its tokens go to the engine as a
-    rendered input asking for its final output only (no input processing in an executor
-    thread, no output object per token), as scored reads do too."""
+    empty prompt, for the room, and the prompt itself), and every prompt asks the engine for its
+    final output only (no output object per token), scored reads too. Its tokens go as a raw
+    TokensPrompt, which vLLM processes in an executor thread, off the event loop."""
     engine.respond = lambda _p, _s: "体育"
     service = _service(engine, max_inflight=64)
     asyncio.run(service.classify("中国队赢了决赛。", ["体育", "财经"]))
@@ -188,7 +186,7 @@ def test_a_short_text_is_tokenized_once_and_reaches_the_engine_as_rendered_token
     engine.logits_processors = [PROCESSOR]  # scores by forced reads, as the server runs them
     scoring = _service(engine, max_inflight=64)
     asyncio.run(scoring.run("classify", "中国队赢了决赛。", ["体育", "财经"], scores=True))
-    assert [call.rendered for call in engine.calls] == ["token"] * 3
+    assert [call.rendered for call in engine.calls] == [None] * 3
     assert {call.params.output_kind for call in engine.calls} == {RequestOutputKind.FINAL_ONLY}
 
 
