@@ -1,6 +1,7 @@
 """The task core: from a text and its labels to a checked, planned, decoded and parsed result.
 
-Owns the service (``SeqGPTService``: admission, engine work, deadlines), the task registry
+Owns the service (``SeqGPTService``: engine work, deadlines), the in-flight bound it admits
+requests against (``Admission``), the task registry
 (``TASKS``), prompt planning and long-document windows, per-label scores, reference decoding, the
 input checks, the settings (``Settings``, ``SEQGPT_*``), the closed set of errors, and what the
 CPU computes natively (``cpu``: the dtype an engine starts in, the CPU the status shows). It

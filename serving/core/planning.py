@@ -81,15 +81,19 @@ class Planner:
         one), tokenize them and size their budgets. ``per_window``: the prompts each window
         holds in flight, to refuse windows that could never be admitted before tokenizing them.
         """
+        whole = Window(0, len(text))
+        if len(text.encode()) <= self.checks.max_model_len:
+            # A text of fewer UTF-8 bytes than the context has tokens (a byte-level BPE token
+            # covers a byte at least) is cheap to read: its prompts are tokenized as they are,
+            # one read each, as vLLM's own routes do, and kept if they fit.
+            submissions = self._submissions(spec, text, checked, reference, whole, 0)
+            if all(self._fits(s) for s in submissions):
+                return submissions
         # The room the instruction, labels and answer budget leave for the text.
         empty = self._submissions(spec, "", checked, reference, Window(0, 0), 0)
         budget = min(self._limit(s) - len(s.token_ids) for s in empty)
-        # One read of the text (each prompt of it costs as much), unless its UTF-8 bytes
-        # already fit: a byte-level BPE token covers a byte at least.
-        fits = len(text.encode()) <= budget
-        tokens = 0 if fits else self._count(text)
+        tokens = self._count(text)  # one read of the text: each prompt of it costs as much
         if tokens <= budget + _JOIN_TOKENS:
-            whole = Window(0, len(text))
             submissions = self._submissions(spec, text, checked, reference, whole, 0)
             if all(self._fits(s) for s in submissions):
                 return submissions

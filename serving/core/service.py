@@ -50,10 +50,8 @@ import functools
 import logging
 import math
 import uuid
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from vllm.exceptions import VLLMError
@@ -61,6 +59,7 @@ from vllm.inputs import TokensPrompt
 from vllm.outputs import RequestOutput
 from vllm.sampling_params import SamplingParams
 
+from serving.core.admission import Admission
 from serving.core.checks import InputChecks
 from serving.core.errors import (
     DeadlineExceeded,
@@ -68,14 +67,19 @@ from serving.core.errors import (
     InvalidInputError,
     Overloaded,
     ServingError,
-    TooLarge,
 )
 from serving.core.forcing import PROCESSOR
 from serving.core.planning import Planner, Submission, Tokenizer
 from serving.core.reference import BEAM_WIDTH, ReferenceDecoder
 from serving.core.results import Generation, TaskResult
 from serving.core.schema import Schema, parse_schema, prompts_per_window, walk
-from serving.core.scoring import Scorer, normalise
+from serving.core.scoring import (
+    CPU_SCORE_READS,
+    CPU_SCORE_READS_BUSY,
+    ReadTurns,
+    Scorer,
+    normalise,
+)
 from serving.core.settings import Settings
 from serving.core.tasks import TASKS, TaskSpec
 
@@ -102,25 +106,28 @@ class SeqGPTService:
         *,
         max_model_len: int,
         max_inflight: int,
+        score_turns: ReadTurns | None = None,
     ) -> None:
         self._engine = engine
         self._tokenizer = tokenizer
         self._settings = settings
-        self._max_inflight = max_inflight
-        self._inflight = 0
+        self._admission = Admission(max_inflight, settings.schema_max_entities)
         self._reference = ReferenceDecoder(engine, tokenizer)
         eos = tokenizer.eos_token_id  # type: ignore[attr-defined]
-        self._scorer = Scorer.for_engine(engine, eos)
+        turns = score_turns or ReadTurns(busy=CPU_SCORE_READS_BUSY, idle=CPU_SCORE_READS)
+        self._scorer = Scorer.for_engine(engine, eos, turns)
         logger.info(
-            "seqgpt scores: %s",
+            "seqgpt scores: %s; %d reads at once, %d beside a task prompt",
             "forced reads (the prompt prefilled once per request)"
             if self._scorer.forced
             else "prompt reads (start the engine with --logits-processors "
             f"{PROCESSOR} for forced reads)",
+            turns.idle,
+            turns.busy,
         )
         special_tokens = getattr(tokenizer, "all_special_tokens", ())
         self.checks = InputChecks(settings, special_tokens, max_model_len)
-        self.planner = Planner(tokenizer, settings, self.checks, self._check_bound)
+        self.planner = Planner(tokenizer, settings, self.checks, self._admission.check_bound)
         self._planning = ThreadPoolExecutor(_PLANNING_THREADS, thread_name_prefix="seqgpt-plan")
 
     @classmethod
@@ -150,23 +157,18 @@ class SeqGPTService:
             settings,
             max_model_len=engine.model_config.max_model_len,
             max_inflight=max_inflight,
+            score_turns=ReadTurns.for_device(settings, max_seqs),
         )
 
     @property
     def inflight(self) -> int:
         """Task prompts admitted and not finished yet."""
-        return self._inflight
+        return self._admission.inflight
 
     def refusal_now(self) -> Overloaded | None:
         """The 429 every task request gets now, whatever its body (the bound is full: each
         needs a prompt at least), else None. The gate asks it before a body is parsed."""
-        return self._overloaded() if self._inflight >= self._max_inflight else None
-
-    def _overloaded(self) -> Overloaded:
-        return Overloaded(
-            f"The server is at its limit of {self._max_inflight} prompts in flight; "
-            "retry in a moment."
-        )
+        return self._admission.refusal_now()
 
     @property
     def max_batch_items(self) -> int:
@@ -176,7 +178,7 @@ class SeqGPTService:
     @property
     def max_inflight(self) -> int:
         """The most task prompts admitted at once."""
-        return self._max_inflight
+        return self._admission.max_inflight
 
     async def classify(
         self, text: str, labels: str | Sequence[str], *, multi_label: bool = False
@@ -209,10 +211,10 @@ class SeqGPTService:
         self.checks.text(text)
         checked = self.checks.labels(labels)
         per_window = self._per_window(spec, checked, scores, reference)
-        with self._held(per_window) as held:  # 413 or 429 before any tokenization
+        with self._admission.held(per_window) as held:  # 413 or 429 before any tokenization
             submissions = await self._plan(spec, text, checked, reference, per_window)
             windows = submissions[-1].window + 1
-            self._hold(held, per_window * windows, windows)
+            self._admission.hold(held, per_window * windows, windows)
             request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
             if scores:
                 return await self._scored(task, submissions, request_id)
@@ -258,7 +260,7 @@ class SeqGPTService:
 
     def check_schema_room(self, schema: Schema) -> None:
         """``check_room`` for a schema tree: 413 or 429 from its count alone."""
-        self._hold(_Held(), self.schema_prompts(schema), 1, take=False, param="schema")
+        self._admission.check_room(self.schema_prompts(schema), param="schema")
 
     async def run_schema(
         self, text: str, schema: Schema, *, request_id: str | None = None
@@ -277,7 +279,7 @@ class SeqGPTService:
             first = not sent
             sent.append(len(submissions))
             grown = per_window * windows if first else max(held.prompts, sum(sent))
-            self._hold(held, grown, windows)
+            self._admission.hold(held, grown, windows)
             ids = [
                 f"{request_id}-{sum(sent) - len(submissions) + i}" for i in range(len(submissions))
             ]
@@ -290,7 +292,7 @@ class SeqGPTService:
         def gather(work: list[Coroutine[Any, Any, Any]]) -> Any:
             return self._gather(work, request_id)
 
-        with self._held(per_window, param="schema") as held:  # 413/429 before tokenization
+        with self._admission.held(per_window, param="schema") as held:  # 413/429 up front
             limit = self._settings.schema_max_entities
             tree = walk(
                 schema, schema.fields, extract, gather, max_entities=limit, valid=self._valid
@@ -312,7 +314,7 @@ class SeqGPTService:
         bound has no room for now (429), from counts alone: a batch asks this once, so a batch
         none of whose texts could start is one refusal."""
         per_window = self._per_window(TASKS[task], labels, scores, decoding == "reference")
-        self._hold(_Held(), per_window, 1, take=False)
+        self._admission.check_room(per_window)
 
     def _per_window(self, spec: TaskSpec, labels: list[str], scores: bool, reference: bool) -> int:
         """The prompts one window of a request holds in flight: a scored classification reads
@@ -378,47 +380,6 @@ class SeqGPTService:
         scores = dict(zip(labels, probabilities, strict=True))
         return TaskResult(task, generations, [best], scores, windows)
 
-    def _check_bound(self, prompts: int, windows: int, param: str = "text") -> None:
-        """Refuse a request that could never be admitted, whatever else runs (413, not 429)."""
-        if prompts > self._max_inflight:
-            if param == "schema":
-                message = (
-                    f"This schema may need {prompts} prompts in flight at once (up to "
-                    f"{self._settings.schema_max_entities} entities expanded per field); this "
-                    f"server admits at most {self._max_inflight}. Send a smaller schema."
-                )
-                raise TooLarge(message, param=param)
-            text = f"its text in {windows} windows; " if windows > 1 else ""
-            message = (
-                f"This request needs {prompts} prompts in flight at once ({text}label chunks, "
-                f"beams and scored labels count); this server admits at most "
-                f"{self._max_inflight} prompts at once. Send a shorter text or fewer labels."
-            )
-            raise TooLarge(message, param="text")
-
-    @contextmanager
-    def _held(self, prompts: int, param: str = "text") -> Iterator[_Held]:
-        """Hold ``prompts`` of the bound (413 or 429 if they cannot be), and what the hold
-        grows to, until the request ends."""
-        held = _Held()
-        self._hold(held, prompts, 1, param=param)
-        try:
-            yield held
-        finally:
-            self._inflight -= held.prompts
-
-    def _hold(
-        self, held: _Held, prompts: int, windows: int, *, take: bool = True, param: str = "text"
-    ) -> None:
-        """Make ``held`` hold ``prompts`` (``take=False``: only ask whether it could)."""
-        self._check_bound(prompts, windows, param)
-        more = prompts - held.prompts
-        if self._inflight + more > self._max_inflight:
-            raise self._overloaded()
-        if take:
-            self._inflight += more
-            held.prompts = prompts
-
     async def _gather(self, work: list[Coroutine[Any, Any, Any]], request_id: str) -> list[Any]:
         """Run a request's engine work concurrently, within its deadline; the first failure
         cancels the rest and decides the error."""
@@ -448,11 +409,12 @@ class SeqGPTService:
         self, spec: TaskSpec, submission: Submission, request_id: str
     ) -> Generation:
         plan = submission.plan
-        if submission.reference:
-            budget = submission.params.max_tokens or 0
-            completion = await self._reference.decode(submission.token_ids, budget, request_id)
-        else:
-            completion = await self._greedy(submission, request_id)
+        with self._scorer.turns.task():  # score reads yield to it
+            if submission.reference:
+                budget = submission.params.max_tokens or 0
+                completion = await self._reference.decode(submission.token_ids, budget, request_id)
+            else:
+                completion = await self._greedy(submission, request_id)
         finish_reason = completion.finish_reason
         complete = finish_reason != "length"
         return Generation(
@@ -484,10 +446,3 @@ class SeqGPTService:
     ) -> SamplingParams:
         """The sampling parameters of one prompt (``Planner.sampling_params``)."""
         return self.planner.sampling_params(spec, labels, reference)
-
-
-@dataclass
-class _Held:
-    """The prompts a request holds of the in-flight bound."""
-
-    prompts: int = 0

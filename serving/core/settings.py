@@ -71,6 +71,18 @@ class Settings(BaseSettings):
     """Task prompts (extraction chunks included) admitted at once; a request that does not fit
     gets a 429 with Retry-After. Unset: twice the engine's ``max_num_seqs``."""
 
+    max_score_reads: int | None = Field(default=None, ge=1)
+    """Label reads of scored classifications (one per label and window) in the engine at once,
+    per API process, while no task prompt is in it; more wait their turn in the API server.
+    Unset: 8 on the CPU backend, the engine's ``max_num_seqs`` elsewhere."""
+
+    max_score_reads_busy: int | None = Field(default=None, ge=1)
+    """The same bound while a task prompt (a classification, an extraction) is in the engine:
+    an engine step carries every read it holds, so few keep a task prompt's steps short while
+    scores run. Unset: 2 on the CPU backend, where a step's cost grows with its reads;
+    ``max_score_reads`` elsewhere (an accelerator runs a step of many reads in about the time of
+    one)."""
+
     request_timeout_s: float = Field(default=120.0, gt=0)
     """A task request running longer gets a 504 and its prompts are aborted in the engine."""
 

@@ -76,6 +76,11 @@ class FakeEngine:
     # tokens generates them (``forcing_works=False``: it ignores them, as a broken engine would).
     logits_processors: list[str] = field(default_factory=list)
     forcing_works: bool = True
+    running: int = 0  # generate calls in progress, and the most at once
+    most_running: int = 0
+    # For each score read (priority above 0) as it starts: (task prompts, score reads) running.
+    read_starts: list[tuple[int, int]] = field(default_factory=list)
+    _running_by_priority: dict[int, int] = field(default_factory=dict)
 
     async def check_health(self) -> None:
         if self.errored:
@@ -166,11 +171,20 @@ class FakeEngine:
     ) -> AsyncIterator[RequestOutput]:
         text = "".join(map(chr, prompt["prompt_token_ids"]))
         self.calls.append(Call(text, params, request_id, priority, prompt.get("type")))
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        by_priority = self._running_by_priority
+        by_priority[priority] = by_priority.get(priority, 0) + 1
+        if priority:
+            self.read_starts.append((by_priority.get(0, 0), by_priority[priority]))
         try:
             await asyncio.sleep(self.delay)
         except asyncio.CancelledError:
             self.cancelled.append(request_id)
             raise
+        finally:
+            self.running -= 1
+            by_priority[priority] -= 1
         if FORCED_TOKENS in (params.extra_args or {}):
             yield self._forced(text, params, request_id)
             return

@@ -175,14 +175,14 @@ def test_while_the_bound_is_full_a_task_request_is_refused_before_its_body_is_pa
 
 
 def test_a_short_text_is_tokenized_once_and_its_prompts_finish_once(engine: FakeEngine) -> None:
-    """The lean path: a text whose UTF-8 bytes fit the prompt is not read on its own (only the
-    empty prompt, for the room, and the prompt itself), and every prompt asks the engine for its
-    final output only (no output object per token), scored reads too. Its tokens go as a raw
-    TokensPrompt, which vLLM processes in an executor thread, off the event loop."""
+    """The lean path: a text of fewer UTF-8 bytes than the context has tokens is read once, in
+    its prompt (no count of it alone, no empty prompt for the room), and every prompt asks the
+    engine for its final output only (no output object per token), scored reads too. Its tokens
+    go as a raw TokensPrompt, which vLLM processes in an executor thread, off the event loop."""
     engine.respond = lambda _p, _s: "体育"
     service = _service(engine, max_inflight=64)
     asyncio.run(service.classify("中国队赢了决赛。", ["体育", "财经"]))
-    assert len(_encodes(service)) == 2
+    assert len(_encodes(service)) == 1
     engine.logits_processors = [PROCESSOR]  # scores by forced reads, as the server runs them
     scoring = _service(engine, max_inflight=64)
     asyncio.run(scoring.run("classify", "中国队赢了决赛。", ["体育", "财经"], scores=True))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -107,6 +108,43 @@ def test_with_forced_tokens_registered_each_label_is_one_forced_read_of_the_prom
         "completion_tokens": 0,
         "total_tokens": len(PROMPT) + 6,
     }
+
+
+@pytest.mark.parametrize("processors", [[], [PROCESSOR]], ids=["prompt reads", "forced reads"])
+def test_at_most_max_score_reads_reads_are_in_the_engine_at_once(
+    make_client: Callable[..., TestClient], engine: FakeEngine, processors: list[str]
+) -> None:
+    engine.logits_processors = processors
+    engine.respond = lambda _p, _s: "体育"
+    engine.delay = 0.05
+    labels = [f"类别{i}" for i in range(7)]
+    client = make_client(max_score_reads=3)
+    body = {"text": "今天的比赛很精彩", "labels": labels, "scores": True}
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: client.post("/v1/classify", json=body), range(2)))
+    assert [a.status_code for a in answers] == [200, 200]
+    assert len(engine.calls) == 2 * len(labels)  # every read ran, three at a time
+    assert engine.most_running == 3
+
+
+def test_beside_a_task_prompt_at_most_max_score_reads_busy_reads_are_in_the_engine(
+    make_client: Callable[..., TestClient], engine: FakeEngine
+) -> None:
+    engine.logits_processors = [PROCESSOR]
+    engine.respond = lambda _p, _s: "体育"
+    engine.delay = 0.2
+    client = make_client(max_score_reads=6, max_score_reads_busy=1)
+    plain = {"text": "今天的比赛很精彩", "labels": LABELS}
+    scored = {**plain, "labels": [f"类别{i}" for i in range(6)], "scores": True}
+    with ThreadPoolExecutor(3) as pool:
+        answers = [
+            pool.submit(client.post, "/v1/classify", json=body) for body in (plain, scored, plain)
+        ]
+    assert [a.result().status_code for a in answers] == [200, 200, 200]
+    beside = [reads for tasks, reads in engine.read_starts if tasks]
+    assert beside, "no read started while a task prompt ran: the test shows nothing"
+    assert max(beside) == 1
+    assert max(reads for _, reads in engine.read_starts) > 1  # idle turns: all six at once
 
 
 def test_forced_reads_give_the_scores_prompt_reads_give(
