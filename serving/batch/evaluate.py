@@ -11,7 +11,9 @@ Gold answers, read beside each row's request (``read_gold``, before any engine w
   The row's ``labels`` is its gold answer here, never its label set: the set is ``--labels``.
   Without ``--multi-label`` each row has exactly one gold label; with it, any number (none too).
 - extraction: ``fields``, an object ``{field: [span text, ...]}`` (a lone string is one span; in
-  a CSV column, that object as JSON). A field left out has no gold span.
+  a CSV column, that object as JSON). A field left out has no gold span. For ``--schema`` runs a
+  span may carry its children as the API's answer does, ``{"text": "张三", "fields": {"职位":
+  ["技术总监"]}}``, to any depth; every field path is scored (``serving.batch.metrics``).
 
 A row whose gold answer is missing or malformed stops the command before the run, naming the
 row. A row the batch answered with an error (a bad text, a refusal of the server ...) is not a
@@ -28,7 +30,12 @@ from typing import Any
 
 from prompts import split_labels
 from serving.batch.files import BatchFileError, Key, Row, read_rows, row_key
-from serving.batch.metrics import classification_metrics, extraction_metrics, wrong_fields
+from serving.batch.metrics import (
+    classification_metrics,
+    extraction_metrics,
+    flatten_fields,
+    wrong_fields,
+)
 from serving.batch.records import DEFAULT_MAX_ROW_BYTES
 
 __all__ = ["GOLD_FIELDS", "PREDICTIONS", "Evaluation", "GoldError", "evaluate", "read_gold"]
@@ -38,7 +45,8 @@ GOLD_FIELDS = {"classify": ("label", "labels"), "extract": ("fields",)}
 PREDICTIONS = "predictions.jsonl"
 """The batch run's OUTPUT, in the report folder."""
 
-Gold = tuple[str, ...] | dict[str, list[str]]
+Gold = tuple[str, ...] | dict[str, list[Any]]
+"""Gold labels, or gold fields: ``{field: [span, ...]}``, a span a text or ``{text, fields}``."""
 
 
 class GoldError(BatchFileError):
@@ -77,25 +85,41 @@ def _classification_gold(row: Row, multi_label: bool) -> tuple[str, ...]:
     return gold
 
 
-def _extraction_gold(row: Row) -> dict[str, list[str]]:
+def _extraction_gold(row: Row) -> dict[str, list[Any]]:
     value = row.kept.get("fields")
     if isinstance(value, str):  # a CSV column
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
             value = None
-    problem = f"Row {row.number}'s gold 'fields' must be an object {{field: [span text, ...]}}"
     if value is None:
         raise GoldError(
             f"Row {row.number} has no gold answer: give 'fields' {{field: [span, ...]}}."
         )
+    problem = f"Row {row.number}'s gold 'fields' must be an object {{field: [span text, ...]}}"
     if not isinstance(value, dict):
         raise GoldError(f"{problem}.")
-    gold: dict[str, list[str]] = {}
+    return _gold_fields(value, problem)
+
+
+def _gold_fields(value: dict[str, Any], problem: str) -> dict[str, list[Any]]:
+    """Checked gold fields; a span is a text or ``{"text": str, "fields": {...}}``."""
+    gold: dict[str, list[Any]] = {}
     for name, spans in value.items():
         spans = [spans] if isinstance(spans, str) else spans
-        if not isinstance(spans, list) or not all(isinstance(s, str) for s in spans):
-            raise GoldError(f"{problem}; {name!r} is not a list of strings.")
+        if not isinstance(spans, list):
+            spans = [None]
+        for i, span in enumerate(spans):
+            if isinstance(span, dict) and isinstance(span.get("text"), str):
+                children = span.get("fields") or {}
+                if isinstance(children, dict) and set(span) <= {"text", "fields"}:
+                    spans[i] = {"text": span["text"], "fields": _gold_fields(children, problem)}
+                    continue
+            if not isinstance(span, str):
+                raise GoldError(
+                    f"{problem}; {name!r} is not a list of span texts (or of "
+                    '{"text": span text, "fields": {...}} objects, for nested fields).'
+                )
         gold[name.strip()] = spans
     return gold
 
@@ -133,9 +157,20 @@ class Evaluation:
         return {"task": self.task, "multi_label": self.multi_label, **counts, **self.metrics}
 
 
+def _spans(fields: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """An answer's fields in the gold's shape: a span's text, or text and children."""
+    return {
+        name: [
+            {"text": s["text"], "fields": _spans(s["fields"])} if s.get("fields") else s["text"]
+            for s in spans
+        ]
+        for name, spans in fields.items()
+    }
+
+
 def _predicted(task: str, answer: Mapping[str, Any]) -> Gold:
     if task == "extract":
-        return {name: [s["text"] for s in spans] for name, spans in answer["fields"].items()}
+        return _spans(answer["fields"])
     return tuple(answer.get("labels") or ([answer["label"]] if answer.get("label") else []))
 
 
@@ -162,11 +197,12 @@ def evaluate(
     golds, predicted = [g for _, g, _ in pairs], [p for _, _, p in pairs]
     rows = len(pairs) + len(errors)
     if task == "extract":
-        scores = extraction_metrics(golds, predicted)  # type: ignore[arg-type]
+        flat = [(flatten_fields(g), flatten_fields(p)) for _, g, p in pairs]  # type: ignore[arg-type]
+        scores = extraction_metrics([g for g, _ in flat], [p for _, p in flat])
         wrong = [
             where | {"gold": g, "predicted": p, "fields": bad}
-            for where, g, p in pairs
-            if (bad := wrong_fields(g, p))  # type: ignore[arg-type]
+            for (where, g, p), (flat_g, flat_p) in zip(pairs, flat, strict=True)
+            if (bad := wrong_fields(flat_g, flat_p))
         ]
     else:
         label_set = _labels(labels) or ()

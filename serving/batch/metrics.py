@@ -23,6 +23,11 @@ one other, and the most matches are found):
 
 Per field: precision = matches / predicted spans, recall = matches / gold spans, F1; micro over
 all fields' counts; macro the mean over fields that have a gold or a predicted span somewhere.
+
+Nested answers (a schema's): ``flatten_fields`` turns them into field paths, each scored as a
+field: ``人物`` (the top level) and ``人物.职位`` (the 职位 found for each 人物). A child span is
+its text chained to its ancestors' texts, and it matches only when every text of the chain
+matches (exactly, or by overlap), so a 职位 found under the wrong 人物 is wrong.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ __all__ = [
     "NO_LABEL",
     "classification_metrics",
     "extraction_metrics",
+    "flatten_fields",
     "label_order",
     "matches",
     "prf",
@@ -43,6 +49,9 @@ __all__ = [
     "wrong_fields",
 ]
 
+PATH_SEPARATOR = "."
+"""Joins the field names of a path: ``人物.职位``."""
+_CHAIN = "\x1f"  # joins a child span's ancestors' texts and its own (U+001F is in no span text)
 NO_LABEL = "(no label)"
 """The confusion matrix's column for rows where the model named no label."""
 
@@ -137,7 +146,42 @@ def _exact(predicted: str, gold: str) -> bool:
     return predicted.strip() == gold.strip() != ""
 
 
-MATCHERS: dict[str, Callable[[str, str], bool]] = {"exact": _exact, "overlap": spans_overlap}
+def _chained(match: Callable[[str, str], bool]) -> Callable[[str, str], bool]:
+    """``match`` applied to every text of two spans' chains (a top-level span is one text)."""
+
+    def chained(predicted: str, gold: str) -> bool:
+        a, b = predicted.split(_CHAIN), gold.split(_CHAIN)
+        return len(a) == len(b) and all(map(match, a, b))
+
+    return chained
+
+
+MATCHERS: dict[str, Callable[[str, str], bool]] = {
+    "exact": _chained(_exact),
+    "overlap": _chained(spans_overlap),
+}
+
+
+def flatten_fields(fields: Mapping[str, Sequence[Any]]) -> dict[str, list[str]]:
+    """Nested fields by field path. A span is a text or ``{"text": ..., "fields": {...}}`` (the
+    API's span shape; ``fields`` null or missing: no children); a child's span comes out as its
+    text chained to its ancestors' texts (see the module's docstring)."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(level: Mapping[str, Sequence[Any]], path: str, chain: tuple[str, ...]) -> None:
+        for name, spans in level.items():
+            key = f"{path}{PATH_SEPARATOR}{name}" if path else name
+            found = flat.setdefault(key, [])
+            for span in spans or ():  # None: a field not expanded
+                text = (span if isinstance(span, str) else span["text"]).strip()
+                if text:
+                    found.append(_CHAIN.join((*chain, text)))
+                children = None if isinstance(span, str) else span.get("fields")
+                if text and children:
+                    walk(children, key, (*chain, text))
+
+    walk(fields, "", ())
+    return flat
 
 
 def matches(

@@ -143,8 +143,19 @@ def make_test_model_command(
     layers: Annotated[
         int | None, typer.Option(help="Transformer layers (default: the size's own).")
     ] = None,
+    teach: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="--size tiny: then train it (about a minute) until it answers the extractions "
+            'of FILE exactly, JSONL lines {"text": ..., "fields": {"人物": ["张三"], "公司": []}} '
+            "(1 to 6 fields each, in the order asked): a test model that finds entities.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a random-weight BLOOM checkpoint with SeqGPT's architecture (answers are nonsense)."""
+    from serving.process.teaching import TeachingError, read_lessons, teach_model
     from serving.process.testmodel import SIZES, make_test_model
 
     if size not in SIZES:
@@ -155,7 +166,19 @@ def make_test_model_command(
         fail(f"{directory} is a file; pass a new or empty folder")
     if directory.is_dir() and any(directory.iterdir()):
         fail(f"{directory} is not empty; pass a new or empty folder, or remove it first")
+    if teach is not None and size != "tiny":
+        fail("--teach is for --size tiny")
+    try:
+        lessons = read_lessons(teach) if teach is not None else []
+    except (OSError, UnicodeDecodeError, TeachingError) as exc:
+        fail(str(exc))
     path = make_test_model(directory, size, seed, layers)  # type: ignore[arg-type]
+    if lessons:
+        steps = teach_model(path, lessons, seed)  # a TeachingError is a bug: its traceback shows
+        typer.echo(
+            f"wrote a tiny test model taught {len(lessons)} answers ({steps} steps) to {path}"
+        )
+        return
     typer.echo(f"wrote a random-weight {size} test model to {path}")
 
 

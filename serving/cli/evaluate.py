@@ -24,8 +24,10 @@ from serving.cli.batch import (
     _MAX_ROW_BYTES,
     _MODEL,
     _MULTI_LABEL,
+    _SCHEMA,
     _URL,
     _batch,
+    _schema_file,
 )
 from serving.cli.common import fail
 
@@ -40,8 +42,12 @@ EVAL_HELP = "\n\n".join(
         "commands, each row with its gold answer: --task classify: 'label' (one label) or "
         "'labels' (a list or a comma string; several only with --multi-label), the label set "
         "being --labels; --task extract: 'fields', an object {field: [span text, ...]} (JSON "
-        "in a CSV column), the fields asked being --labels or the row's own 'labels'. A row "
-        "without a gold answer stops the command before any work, naming the row.",
+        "in a CSV column), the fields asked being --labels or the row's own 'labels', or the "
+        "tree of --schema FILE (as for the extract command): then a gold span may nest its "
+        'children as the answer does, {"text": "张三", "fields": {"职位": [...]}}, '
+        "and every field path is scored (人物, 人物.职位: a child matches only under a "
+        "matching parent). A row without a gold answer stops the command before any work, "
+        "naming the row.",
         "REPORT_DIR gets predictions.jsonl (the batch run's output: each row's answer and "
         "request id; Ctrl-C stops cleanly and the same command resumes), then metrics.json, "
         "report.md (scores, per-label or per-field tables, every wrong row with its row number "
@@ -74,6 +80,7 @@ def evaluate_command(
     output: _REPORT_DIR,
     task: _TASK,
     labels: _LABELS = None,
+    schema: _SCHEMA = None,
     multi_label: _MULTI_LABEL = False,
     model: _MODEL = None,
     url: _URL = None,
@@ -88,7 +95,10 @@ def evaluate_command(
     """Score the model on labelled rows (help: EVAL_HELP)."""
     engine = {"dtype": dtype, "max_model_len": max_model_len, "max_num_seqs": max_num_seqs}
     engine["enforce_eager"] = enforce_eager
-    run = (labels, model, url, api_key, concurrency, max_row_bytes, engine)
+    if schema is not None and task != "extract":
+        fail("--schema is for --task extract")
+    tree = _schema_file(schema, labels)
+    run = (labels, model, url, api_key, concurrency, max_row_bytes, engine, tree)
     raise typer.Exit(_eval(task, multi_label, input_file, output, *run))
 
 
@@ -120,6 +130,7 @@ def _eval(
     concurrency: int | None,
     max_row_bytes: int | None,
     engine: dict[str, Any],
+    schema: dict[str, Any] | None = None,
 ) -> int:
     """Check, read the gold answers, run the batch into ``folder``, score, report."""
     from serving.batch.evaluate import PREDICTIONS, evaluate, read_gold
@@ -137,7 +148,7 @@ def _eval(
     name = "classify_multi" if multi_label else task
     # Classification's rows carry their gold in 'labels': the label set is --labels alone.
     output = folder / PREDICTIONS
-    run = (model, url, api_key, concurrency, max_row_bytes, engine)
+    run = (model, url, api_key, concurrency, max_row_bytes, engine, schema)
     try:
         status = _batch(name, input_file, output, labels, *run, own_labels=task != "classify")
     finally:

@@ -162,6 +162,89 @@ def test_extraction_metrics_exact_and_overlap(engine: FakeEngine, tmp_path: Path
     assert (report / "fields.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
+def test_schema_runs_score_every_field_path(engine: FakeEngine, tmp_path: Path) -> None:
+    answers = {
+        "人物": {"x": "人物: 张三\t李四", "y": "人物: 王五\t赵六"},
+        "张三的职位": {"x": "张三的职位: 工程师"},
+        "李四的职位": {"x": "李四的职位: 总经理"},  # overlaps the gold 经理
+        "王五的职位": {"y": "王五的职位: None"},
+        "赵六的职位": {"y": "赵六的职位: 司机"},  # under an entity the gold has not
+    }
+
+    def respond(prompt: str, _params: object) -> str:
+        row = "x" if "张三" in _text(prompt) else "y"
+        return answers[prompt.split("\n")[1].removeprefix("抽取: ")][row]
+
+    engine.respond = respond
+    rows = [
+        {
+            "id": "x",
+            "text": "张三是工程师，李四是总经理",
+            "fields": {
+                "人物": [
+                    {"text": "张三", "fields": {"职位": ["工程师"]}},
+                    {"text": "李四", "fields": {"职位": "经理"}},
+                ]
+            },
+        },
+        {"id": "y", "text": "王五在家，司机赵六", "fields": {"人物": ["王五"]}},
+    ]
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"人物": ["职位"]}', encoding="utf-8")
+    report = tmp_path / "r"
+    argv = ["--task", "extract", "--schema", str(schema)]
+    assert _eval(_write(tmp_path / "in.jsonl", rows), report, *argv) == 0
+    assert len(engine.calls) == 6
+    metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["fields"] == ["人物", "人物.职位"]
+    # 人物: 4 predicted, 3 gold, 3 matched; 人物.职位: 张三/工程师 exact, 李四/总经理 overlap only,
+    # 赵六/司机 wrong: 3 predicted, 2 gold
+    exact, overlap = metrics["exact"], metrics["overlap"]
+    assert [(r["field"], r["matched"], r["predicted"], r["gold"]) for r in exact["per_field"]] == [
+        ("人物", 3, 4, 3),
+        ("人物.职位", 1, 3, 2),
+    ]
+    assert exact["per_field"][1] | {"f1": round(exact["per_field"][1]["f1"], 6)} == {
+        "field": "人物.职位",
+        "precision": pytest.approx(1 / 3),
+        "recall": 0.5,
+        "f1": 0.4,
+        "matched": 1,
+        "predicted": 3,
+        "gold": 2,
+    }
+    assert exact["micro"] == {
+        "precision": pytest.approx(4 / 7),
+        "recall": 0.8,
+        "f1": pytest.approx(2 / 3),
+    }
+    assert overlap["micro"] == {
+        "precision": pytest.approx(5 / 7),
+        "recall": 1.0,
+        "f1": pytest.approx(5 / 6),
+    }
+    assert overlap["per_field"][1]["matched"] == 2
+    assert [r["row"] for r in metrics["wrong_rows"]] == [1, 2]
+    text = (report / "report.md").read_text(encoding="utf-8")
+    assert "| 1 | x | batch-x | 人物.职位 | " in text
+    assert "| 2 | y | batch-y | 人物, 人物.职位 | " in text
+
+
+def test_schema_is_for_extraction_and_not_with_labels(
+    engine: FakeEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _write(tmp_path / "in.jsonl", [{"text": "t", "fields": {"a": ["t"]}}])
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"a": ["b"]}', encoding="utf-8")
+    report = tmp_path / "r"
+    assert _eval(rows, report, "--task", "classify", "--labels", "a", "--schema", str(schema)) == 2
+    assert "--schema is for --task extract" in capsys.readouterr().err
+    assert _eval(rows, report, "--task", "extract", "--labels", "a", "--schema", str(schema)) == 2
+    assert "pass --labels or --schema, not both" in capsys.readouterr().err
+    assert engine.calls == []
+    assert not report.exists()
+
+
 def test_a_stopped_eval_resumes_to_the_same_metrics_and_no_row_twice(
     engine: FakeEngine, tmp_path: Path
 ) -> None:
@@ -221,6 +304,11 @@ def test_a_stopped_eval_resumes_to_the_same_metrics_and_no_row_twice(
             [{"text": "t", "fields": {"a": [1]}}],
             ["--task", "extract", "--labels", "a"],
             "Row 1's gold 'fields' must be an object {field: [span text, ...]}; 'a' is not",
+        ),
+        (
+            [{"text": "t", "fields": {"a": [{"text": "t", "fields": {"b": [2]}}]}}],
+            ["--task", "extract", "--labels", "a"],
+            "Row 1's gold 'fields' must be an object {field: [span text, ...]}; 'b' is not",
         ),
         (
             [{"text": "t", "fields": ["a"]}],

@@ -102,6 +102,27 @@ def test_extraction_report_on_the_real_server(server: ServerProcess, tmp_path: P
     _valid_png(tmp_path / "report" / "fields.png")
 
 
+def test_schema_report_on_the_real_server(server: ServerProcess, tmp_path: Path) -> None:
+    person = {"text": "张三", "fields": {"职位": ["技术总监"], "就职于": ["阿里巴巴"]}}
+    rows = [
+        {"text": f"{i}号：张三于2023年加入阿里巴巴，担任技术总监。", "fields": {"人物": [person]}}
+        for i in range(4)
+    ]
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"人物": ["职位", "就职于"]}', encoding="utf-8")
+    metrics = _eval(rows, tmp_path, server.url, "--task", "extract", "--schema", str(schema))
+    assert (metrics["scored"], metrics["errors"]) == (4, 0)
+    assert {"人物", "人物.职位", "人物.就职于"} <= set(metrics["fields"])
+    for match in ("exact", "overlap"):
+        per_field = {f["field"]: f for f in metrics[match]["per_field"]}
+        assert [per_field[f]["gold"] for f in ("人物", "人物.职位", "人物.就职于")] == [4, 4, 4]
+        for scores in per_field.values():
+            assert 0 <= scores["matched"] <= min(scores["gold"], scores["predicted"])
+    answers = (tmp_path / "report" / "predictions.jsonl").read_text(encoding="utf-8")
+    assert all("fields" in json.loads(line) for line in answers.splitlines())
+    _valid_png(tmp_path / "report" / "fields.png")
+
+
 def test_the_docs_example(server: ServerProcess, tmp_path: Path) -> None:
     """The --url commands of docs/ui-and-batch-cli.md's eval section against the e2e server, in
     a fresh folder whose .venv is this one (the --model one names the hub model: no network)."""

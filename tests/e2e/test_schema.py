@@ -1,18 +1,25 @@
 """Nested schemas on the real tiny server (the tier's shared one): the answer's shape, every
 child span grounded in the text, the prompts exactly the plan's (top level, then each expanded
 entity's children in order), the batch form, and a tree too big for the in-flight bound (413)
-refused before any work. Random weights answer nonsense, so values are not checked here
-(``tests/api/test_schema.py`` checks them on a scripted engine)."""
+refused before any work. Random weights answer nonsense, so values are not checked on it
+(``tests/api/test_schema.py`` checks them on a scripted engine); a tiny model taught the schema
+benchmark's answers (``make-test-model --teach``) gives a real engine's nested answer, checked
+whole."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from loadtest import schema_benchmark
+from loadtest.schema_benchmark import taught_model
+from loadtest.server import ServerProcess
 from prompts import build_extract_prompts
 from serving.core.schema import compose
+from tests.servers import tiny_server
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -93,3 +100,34 @@ def test_a_tree_too_big_for_the_bound_is_a_413_and_a_bad_one_a_400(http: httpx.C
     assert bad.status_code == 400
     assert bad.json()["error"]["param"] == "schema"
     assert http.get("/v1/status").json()["inflight_prompts"] == 0
+
+
+@pytest.fixture(scope="module")
+def taught(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server of a tiny model taught the schema benchmark's text (about a minute to make)."""
+    model = taught_model(tmp_path_factory.mktemp("taught") / "tiny-taught")
+    with tiny_server(model) as server:
+        yield server
+
+
+def test_a_taught_model_answers_the_nested_schema_it_was_taught(taught: ServerProcess) -> None:
+    body = {"text": schema_benchmark.TEXT, "schema": schema_benchmark.SCHEMA}
+    answer = httpx.post(taught.url + "/v1/extract", json=body, timeout=300).json()
+
+    def tree(spans: list[dict[str, Any]]) -> list[Any]:
+        for span in spans:
+            _check_span(span, schema_benchmark.TEXT)
+        return [
+            (s["text"], {k: tree(v) for k, v in s["fields"].items()} if "fields" in s else None)
+            for s in spans
+        ]
+
+    assert {field: tree(spans) for field, spans in answer["fields"].items()} == {
+        "人物": [
+            ("张三", {"职位": [("技术总监", None)], "就职于": [("阿里巴巴", None)],
+                     "工作地点": [("北京", None)]}),
+            ("李四", {"职位": [("产品经理", None)], "就职于": [("腾讯", None)],
+                     "工作地点": [("深圳", None)]}),
+        ],
+        "公司": [("阿里巴巴", {"总部": []}), ("腾讯", {"总部": [("深圳", None)]})],
+    }  # fmt: skip

@@ -9,6 +9,7 @@ the same answer). The engine is killed last.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -32,6 +33,7 @@ CLASSIFY_TEXT = "今天上证指数收涨1.2%，券商板块领涨。"
 CLASSIFY_LABELS = "财经,体育，娱乐,科技"
 EXTRACT_TEXT = "张三于2023年5月1日在北京加入阿里巴巴。"
 EXTRACT_LABELS = "人物，地点,组织机构"
+SCHEMA = '{"人物": ["职位", "就职于"], "组织机构": ["总部"]}'
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +165,51 @@ def test_extract_on_the_page_answers_as_the_api(
     # Truncation is shown as the API reports it.
     assert ("Truncated" in page.text("#extract-note")) == api["truncated"]
     print(f"\nscreenshot: {page.screenshot(tmp_path / 'ui-extract.png')}")
+
+
+def test_a_schema_on_the_page_answers_as_the_api_and_a_bad_one_shows_its_400(
+    page: Page, server: ServerProcess
+) -> None:
+    page.tab("Extraction")
+    page.fill("extract-text", EXTRACT_TEXT)
+    page.fill("extract-labels", EXTRACT_LABELS)  # the schema is used instead
+    page.fill("extract-schema", SCHEMA)
+    page.run("extract-run", "#extract-json")
+    api = _api(server, "/v1/extract", {"text": EXTRACT_TEXT, "schema": json.loads(SCHEMA)})
+    assert list(api["fields"]) == ["人物", "组织机构"]
+    # The table shows the nested answer one row per span, children under their path.
+    expected = [
+        [path, s["text"], str(s["start"]), str(s["end"])]
+        for path, spans in _paths(api["fields"]).items()
+        for s in spans
+    ]
+    page.wait_for_rows("extract-table", expected)
+
+    bad = '{"人物": ["职位", ""]}'  # an empty field name
+    page.fill("extract-schema", bad)
+    shown = page.run("extract-run", "#extract-error .seqgpt-error")
+    refused = httpx.post(
+        server.url + "/v1/extract",
+        json={"text": EXTRACT_TEXT, "schema": json.loads(bad)},
+        headers=AUTH,
+        timeout=120,
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "schema"
+    assert shown == refused.json()["error"]["message"]
+    page.fill("extract-schema", "")
+
+
+def _paths(fields: dict[str, Any], prefix: str = "") -> dict[str, list[Any]]:
+    """An answer's spans by the page's path of labels (``人物 › 张三 › 职位``)."""
+    flat: dict[str, list[Any]] = {}
+    for label, spans in fields.items():
+        flat.setdefault(prefix + label, []).extend(spans)
+        for span in spans:
+            below = _paths(span.get("fields") or {}, f"{prefix}{label} › {span['text']} › ")
+            for path, found in below.items():
+                flat.setdefault(path, []).extend(found)
+    return flat
 
 
 def test_a_free_prompt_generates_as_completions_do(

@@ -17,6 +17,7 @@ from serving.batch.metrics import (
     NO_LABEL,
     classification_metrics,
     extraction_metrics,
+    flatten_fields,
     spans_overlap,
     wrong_fields,
 )
@@ -158,3 +159,22 @@ def test_fields_with_no_span_anywhere_are_not_averaged() -> None:
 def test_a_wrong_row_names_its_fields() -> None:
     assert wrong_fields({"a": ["x"], "b": ["y"]}, {"a": [" x "], "b": ["z"], "c": []}) == ["b"]
     assert wrong_fields({"a": ["x", "x"]}, {"a": ["x"]}) == ["a"]
+
+
+def test_nested_fields_are_scored_by_path_and_a_child_only_under_its_parent() -> None:
+    gold = {"人物": [{"text": "张三", "fields": {"职位": ["技术总监"]}}, "李四"]}
+    predicted = {
+        "人物": [
+            {"text": "张三丰", "fields": {"职位": ["技术总监"]}},  # the parent overlaps
+            {"text": "李四", "fields": {"职位": ["技术总监"], "公司": None}},  # wrong parent
+        ]
+    }
+    flat_gold, flat_predicted = flatten_fields(gold), flatten_fields(predicted)
+    assert list(flat_gold) == ["人物", "人物.职位"]
+    assert list(flat_predicted) == ["人物", "人物.职位", "人物.公司"]
+    scores = extraction_metrics([flat_gold], [flat_predicted])
+    assert scores["fields"] == ["人物", "人物.职位"]
+    per_field = {m: [(r["matched"], r["predicted"], r["gold"]) for r in scores[m]["per_field"]]
+                 for m in ("exact", "overlap")}  # fmt: skip
+    assert per_field == {"exact": [(1, 2, 2), (0, 2, 1)], "overlap": [(2, 2, 2), (1, 2, 1)]}
+    assert wrong_fields(flat_gold, flat_predicted) == ["人物", "人物.职位"]

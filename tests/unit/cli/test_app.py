@@ -114,3 +114,16 @@ def test_make_test_model_takes_fewer_layers(
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["n_layer"] == 1
     assert "seqgpt_serve_full_layers" not in config  # the tiny size is all its layers
+
+
+def test_make_test_model_refuses_bad_lessons_before_making_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lessons = tmp_path / "lessons.jsonl"
+    lessons.write_text('{"text": "t", "fields": {"a": ["t"]}}\n{"text": "t"}\n', encoding="utf-8")
+    err = _refuses(["make-test-model", str(tmp_path / "m"), "--teach", str(lessons)], capsys)
+    assert f"{lessons} line 2: not a lesson" in err
+    argv = ["make-test-model", str(tmp_path / "m"), "--size", "560m", "--teach", "x"]
+    err = _refuses(argv, capsys)
+    assert "--teach is for --size tiny" in err
+    assert not (tmp_path / "m").exists()
