@@ -20,12 +20,11 @@ import argparse
 import collections
 import contextlib
 import functools
+import json
 import os
 import re
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,14 +34,16 @@ import httpx
 from loadtest.benchmark.driver import run_cell
 from loadtest.benchmark.measure import ENDPOINTS, MODEL_NAME
 from loadtest.benchmark.workloads import Workloads
-from loadtest.machine import machine_facts
+from loadtest.machine import machine_facts, provenance
 from loadtest.server import ServerProcess, ensure_model
+from loadtest.spy import py_spy
 
-__all__ = ["api_pids", "cpu_seconds", "main"]
+__all__ = ["RESULTS", "api_pids", "cpu_seconds", "main", "summary"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
 SIDES = ("classify", "raw")
+RESULTS = ROOT / "loadtest" / "results" / "api_cost.json"
 START_S = 900.0  # a busy 2-core machine took more than 4 minutes to start two API processes
 
 
@@ -83,31 +84,8 @@ def _measure(
 def _profile(pid: int, run: Callable[[], Any], out: Path) -> list[tuple[str, float]]:
     """Own-time shares of the functions py-spy found the API process ``pid`` running in while
     ``run()`` ran, largest first (idle waits in the event loop's selector left out)."""
-    spy = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("py-spy")),
-            "record",
-            "--pid",
-            str(pid),
-            "--rate",
-            "200",
-            "--format",
-            "raw",
-            "--output",
-            str(out),
-            "--nonblocking",
-            "--duration",
-            "600",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(1.0)
-    try:
+    with py_spy(pid, out, rate=200):
         run()
-    finally:
-        spy.send_signal(2)  # SIGINT: py-spy writes what it has and exits
-        spy.wait(timeout=60)
     own: collections.Counter[str] = collections.Counter()
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -178,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--one-process", action="store_true", help="Skip the 2-process server.")
     parser.add_argument("--report", type=Path, default=ROOT / "API_BENCHMARK.md")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="The figures as JSON, which BENCHMARKS.md's section on the API layer renders.",
+    )
     parser.add_argument("--logs", type=Path, default=ROOT / "loadtest" / "reports" / "api_cost")
     args = parser.parse_args(argv)
     args.logs.mkdir(parents=True, exist_ok=True)
@@ -228,12 +212,39 @@ def main(argv: list[str] | None = None) -> int:
             ]
     text = _report(results)
     args.report.write_text(text, encoding="utf-8")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(summary(results), indent=1), encoding="utf-8")
     print(text)
     return 0
 
 
 def _median(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(run[key] for run in runs)
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures BENCHMARKS.md shows: medians, ratios, the profiles' top entries, where and
+    how they were measured."""
+    meta, one, two = results["meta"], results["one"], results.get("two")
+    ours, raw = one["classify"], one["raw"]
+    command = "python -m loadtest.api_cost" + (" --profile" if "profile" in results else "")
+    figures: dict[str, Any] = {
+        **provenance(command, meta),
+        "model": f"{results['args']['size']} in {results['args']['dtype']}",
+        "clients": int(results["args"]["clients"]),
+        "cpu_ms": {"classify": _median(ours, "cpu_ms"), "completions": _median(raw, "cpu_ms")},
+        "ratio": statistics.median(
+            a["cpu_ms"] / b["cpu_ms"] for a, b in zip(ours, raw, strict=True)
+        ),
+        "profile": {side: top[:5] for side, top in results.get("profile", {}).items()},
+    }
+    if two:
+        figures["processes"] = {
+            "rps": [_median(ours, "rps"), _median(two, "rps")],
+            "cpu_ms": [_median(ours, "cpu_ms"), _median(two, "cpu_ms")],
+            "share": _median(two, "cpu_share"),
+        }
+    return figures
 
 
 def _report(results: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@ test: the figures are whatever this machine gives)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -20,6 +21,7 @@ def test_api_cost_measures_both_sides_and_profiles_the_api_process(
     command = [sys.executable, "-m", "loadtest.api_cost", "--model", str(tiny_model)]
     command += ["--one-process", "--profile", "--requests", "24", "--clients", "8"]
     command += ["--repeats", "2", "--report", str(report), "--logs", str(tmp_path / "logs")]
+    command += ["--results", str(tmp_path / "api_cost.json")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=850)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     text = report.read_text(encoding="utf-8")
@@ -41,3 +43,8 @@ def test_api_cost_measures_both_sides_and_profiles_the_api_process(
     raw_stacks = (tmp_path / "logs" / "profile-classify.txt").read_text()
     assert "serving/http/routes.py" in raw_stacks
     assert "serving/http/routes.py" not in (tmp_path / "logs" / "profile-raw.txt").read_text()
+    # The figures BENCHMARKS.md renders: the same ratio, the profiles' top entries.
+    figures = json.loads((tmp_path / "api_cost.json").read_text(encoding="utf-8"))
+    assert f"**{figures['ratio']:.2f}**" in text
+    assert figures["command"] == "python -m loadtest.api_cost --profile"
+    assert set(figures["profile"]) == {"classify", "raw"}
