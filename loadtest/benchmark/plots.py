@@ -136,11 +136,38 @@ def options(results: dict[str, Any], path: Path) -> None:
     _save(figure, path)
 
 
+def prefill(results: dict[str, Any], path: Path) -> None:
+    """Item 7: each config's prefill as a share of the matmul roof, its prompt tokens/s on top."""
+    from loadtest.benchmark.report_text import GOALS, prefill_summary
+
+    summary = prefill_summary(results["prefill"])
+    if summary is None:  # drawn only when item 7 was measured
+        return
+    roof, rows = summary["roof"], summary["rows"]
+    figure, (axis,) = _figure(1)
+    figure.set_size_inches(10.4, 3.8)
+    shares = [100 * row["of_roof"] for row in rows]
+    bars = axis.bar([row["name"] for row in rows], shares, color="#4c72b0")
+    labels = [f"{row['of_roof']:.0%}\n{row['tokens_per_s']:,.0f} tok/s" for row in rows]
+    axis.bar_label(bars, labels=labels, fontsize=8)
+    goal = 100 * GOALS["prefill"]
+    axis.axhline(goal, color="grey", linestyle="--", linewidth=1, label=f"goal: {goal:.0f} %")
+    axis.set_title(
+        f"7. prefill ÷ matmul roof ({roof['gflop_per_s']:.1f} GFLOP/s, {roof['dtype']}, "
+        f"{roof['threads']} threads, {roof['capability']})"
+    )
+    axis.set_ylabel("% of the roof")
+    axis.margins(y=0.25)
+    axis.legend(loc="lower right")
+    _save(figure, path)
+
+
 def draw_all(results: dict[str, Any], folder: Path, ours_level: str) -> dict[str, Path]:
-    """Draw every plot into ``folder``; their paths by name (item 5's when it was measured)."""
+    """Draw every plot into ``folder``; their paths by name (items 5's and 7's when measured)."""
     folder.mkdir(parents=True, exist_ok=True)
     names = ["overhead", "baselines", "extraction", "scale"]
     names += ["options"] if results.get("options") else []
+    names += ["prefill"] if results.get("prefill") else []
     paths = {name: folder / f"{name}.png" for name in names}
     overhead(results, paths["overhead"])
     baselines(results, paths["baselines"], ours_level)
@@ -148,4 +175,6 @@ def draw_all(results: dict[str, Any], folder: Path, ours_level: str) -> dict[str
     scale(results, paths["scale"])
     if "options" in paths:
         options(results, paths["options"])
+    if "prefill" in paths:
+        prefill(results, paths["prefill"])
     return paths

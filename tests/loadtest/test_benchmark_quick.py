@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from serving.core.cpu import choose_dtype, cpu_facts
 
@@ -29,6 +30,7 @@ SECTIONS = [
     "### 5c. The latency cost of reference decoding",
     "### 5d. A long document: windowed by the server, or by the client",
     "## 6. bf16 against fp32 on this CPU",
+    "## 7. Prefill against the matrix-multiply roof",
     "## The physical limit on one H100",
 ]
 
@@ -47,7 +49,7 @@ def test_quick_benchmark_writes_report_and_plots(tiny_model: Path, tmp_path: Pat
     assert -1 not in positions, [s for s, p in zip(SECTIONS, positions, strict=True) if p < 0]
     assert positions == sorted(positions)
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(images) == 5
+    assert len(images) == 6
     for image in images:
         assert (report.parent / image).stat().st_size > 1000, image
     results = json.loads((plots / "benchmark.json").read_text(encoding="utf-8"))
@@ -73,3 +75,13 @@ def test_quick_benchmark_writes_report_and_plots(tiny_model: Path, tmp_path: Pat
     assert (meta["hf_dtype"], results["dtypes"]["chosen"]) == (choice.dtype, choice.dtype)
     assert all(row["errors"] == 0 for row in results["dtypes"][choice.dtype].values())
     assert f"servers, from their `/v1/status`: prefix-on {choice.dtype};" in text
+    # Item 7: the roof in the servers' dtype with this CPU's capability, the defaults measured.
+    prefill = results["prefill"]
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert (prefill["roof"]["dtype"], prefill["roof"]["capability"]) == (choice.dtype, capability)
+    assert prefill["roof"]["gflop_per_s"] > 0
+    assert [row["name"] for row in prefill["configs"]] == ["defaults"]
+    assert all(row["errors"] == 0 and row["rps"] > 0 for row in prefill["configs"])
+    assert "| 7 | prefill at c=" in text
+    assert f"**{choice.dtype}** with" in text
+    assert f"capability **{capability}**" in text

@@ -4,6 +4,8 @@
 ``loadtest/benchmark/plots/benchmark.json`` kept it), from before the launcher chose the dtype.
 ``dtypes_avx2.json`` is item 6 alone (``measure_dtypes`` of the full plan on the 560m model, commit
 3b343dd) on an AVX2-only machine of the same kind, with the CPU and servers that run recorded.
+``prefill_avx2.json`` is item 7 alone (``PrefillSweep`` of the full plan, every config on a server
+of its own, on the 560m model, branch ``sweep``) on that machine, under another job's load.
 Each case edits a copy into another shape
 the report must handle (a ``--quick`` run, goals not met, results from before an item existed)
 and becomes ``<name>.md``, the exact ``BENCHMARKS.md`` our report makes of it. Run it only when
@@ -89,6 +91,17 @@ def _dtypes(results: dict[str, Any]) -> None:
     results["dtypes"] = avx2["dtypes"]
 
 
+def _prefill(results: dict[str, Any]) -> None:
+    """The AVX2 run with item 7 as measured there (its short run: every config on a server of
+    its own, the main server's config too)."""
+    _dtypes(results)
+    prefill = json.loads((GOLDEN_DIR / "prefill_avx2.json").read_text("utf-8"))
+    configs = [row["name"] for row in prefill["configs"]]
+    results["plan"].update(prefill_configs=configs, prefill_concurrency=32, prefill_requests=32)
+    results["plan"].update(prefill_text_tokens=40, roof_tokens=2048)
+    results["prefill"] = prefill
+
+
 def _no_options(results: dict[str, Any]) -> None:
     """Results from before item 5 (no options, no options plot), the compiled servers and the
     machine's facts after the run."""
@@ -118,6 +131,7 @@ CASES: tuple[Case, ...] = (
     Case("no_windows", _no_windows),
     Case("no_options", _no_options),
     Case("dtypes", _dtypes),
+    Case("prefill", _prefill),
 )
 
 
@@ -129,6 +143,7 @@ def render(case: Case) -> bytes:
 
     results = case.results()
     names = PLOTS if results.get("options") else PLOTS[:-1]
+    names += ["prefill"] if results.get("prefill") else []
     links = {name: f"loadtest/benchmark/plots/{name}.png" for name in names}
     levels = list(results["overhead"]["classify"])
     ours_level = "32" if "32" in levels else levels[-1]  # as write_report picks it
