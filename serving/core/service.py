@@ -26,7 +26,8 @@ Guarantees, in the order they are applied:
   service's planning threads (Hugging Face's fast tokenizers release the GIL while they encode),
   so ``/health`` and every other request are answered meanwhile. A client that leaves while
   its planning is queued takes it off the queue.
-- A request running past ``request_timeout_s`` raises ``DeadlineExceeded`` (504). Cancellation
+- The engine work is ``serving.core.running``'s ``Runner``: a request running past
+  ``request_timeout_s`` raises ``DeadlineExceeded`` (504). Cancellation
   (timeout, client disconnect, a failed sibling prompt) closes the ``generate`` iterators, and
   vLLM aborts their requests in the engine.
 - A generation that stopped for length is parsed as incomplete (its unfinished last value is
@@ -40,52 +41,35 @@ instead of greedy, label-constrained decoding.
 An extraction may send a schema tree instead of labels (``run_schema``, ``serving.core.schema``):
 the whole tree's prompts are admitted up front from its counts (``schema_max_entities`` per
 field, level by level), then each level's extractions run at once under the request's one
-deadline, through the same planning, ``_gather`` and ``_generate`` as any extraction.
+deadline, through the same planning and ``Runner`` as any extraction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import math
 import uuid
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, get_args
 
-from vllm.exceptions import VLLMError
-from vllm.inputs import TokensPrompt
-from vllm.outputs import RequestOutput
 from vllm.sampling_params import SamplingParams
 
 from serving.core.admission import Admission
 from serving.core.checks import InputChecks
-from serving.core.errors import (
-    DeadlineExceeded,
-    InternalError,
-    InvalidInputError,
-    Overloaded,
-    ServingError,
-)
-from serving.core.forcing import PROCESSOR
+from serving.core.errors import InvalidInputError, Overloaded
 from serving.core.planning import Planner, Submission, Tokenizer
-from serving.core.reference import BEAM_WIDTH, ReferenceDecoder
+from serving.core.reference import BEAM_WIDTH
 from serving.core.results import Generation, TaskResult
+from serving.core.running import Runner
 from serving.core.schema import Schema, parse_schema, prompts_per_window, walk
-from serving.core.scoring import (
-    CPU_SCORE_READS,
-    CPU_SCORE_READS_BUSY,
-    ReadTurns,
-    Scorer,
-    normalise,
-)
+from serving.core.scoring import CPU_SCORE_READS, CPU_SCORE_READS_BUSY, ReadTurns
 from serving.core.settings import Settings
 from serving.core.tasks import TASKS, TaskSpec
 
 __all__ = ["DECODINGS", "DecodingMode", "SeqGPTService"]
 
-logger = logging.getLogger(__name__)
 _INLINE_PLAN_CHARS = 4000
 """Planning that tokenizes at most this many characters runs inline (a few milliseconds at most
 with a fast tokenizer); more goes to the planning threads."""
@@ -108,23 +92,10 @@ class SeqGPTService:
         max_inflight: int,
         score_turns: ReadTurns | None = None,
     ) -> None:
-        self._engine = engine
-        self._tokenizer = tokenizer
         self._settings = settings
         self._admission = Admission(max_inflight, settings.schema_max_entities)
-        self._reference = ReferenceDecoder(engine, tokenizer)
-        eos = tokenizer.eos_token_id  # type: ignore[attr-defined]
         turns = score_turns or ReadTurns(busy=CPU_SCORE_READS_BUSY, idle=CPU_SCORE_READS)
-        self._scorer = Scorer.for_engine(engine, eos, turns)
-        logger.info(
-            "seqgpt scores: %s; %d reads at once, %d beside a task prompt",
-            "forced reads (the prompt prefilled once per request)"
-            if self._scorer.forced
-            else "prompt reads (start the engine with --logits-processors "
-            f"{PROCESSOR} for forced reads)",
-            turns.idle,
-            turns.busy,
-        )
+        self._runner = Runner(engine, tokenizer, settings.request_timeout_s, turns)
         special_tokens = getattr(tokenizer, "all_special_tokens", ())
         self.checks = InputChecks(settings, special_tokens, max_model_len)
         self.planner = Planner(tokenizer, settings, self.checks, self._admission.check_bound)
@@ -217,11 +188,9 @@ class SeqGPTService:
             self._admission.hold(held, per_window * windows, windows)
             request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
             if scores:
-                return await self._scored(task, submissions, request_id)
-            generations = await self._gather(
-                [self._generate(spec, s, f"{request_id}-{i}") for i, s in enumerate(submissions)],
-                request_id,
-            )
+                labels_ids = [self.planner.encode_label(x) for x in submissions[0].plan.labels]
+                return await self._runner.scored(task, submissions, labels_ids, request_id)
+            generations = await self._runner.generations(spec, submissions, request_id)
         return TaskResult(task, generations, spec.combine(generations), windows=windows)
 
     def check_schema(self, raw: Any, decoding: str = "fast", labels: Any = None) -> Schema:
@@ -280,24 +249,19 @@ class SeqGPTService:
             sent.append(len(submissions))
             grown = per_window * windows if first else max(held.prompts, sum(sent))
             self._admission.hold(held, grown, windows)
-            ids = [
-                f"{request_id}-{sum(sent) - len(submissions) + i}" for i in range(len(submissions))
-            ]
-            generations = await self._gather(
-                [self._generate(spec, s, rid) for s, rid in zip(submissions, ids, strict=True)],
-                request_id,
-            )
+            first_id = sum(sent) - len(submissions)
+            generations = await self._runner.generations(spec, submissions, request_id, first_id)
             return spec.combine(generations), generations
 
         def gather(work: list[Coroutine[Any, Any, Any]]) -> Any:
-            return self._gather(work, request_id)
+            return self._runner.gather(work, request_id)
 
         with self._admission.held(per_window, param="schema") as held:  # 413/429 up front
             limit = self._settings.schema_max_entities
             tree = walk(
                 schema, schema.fields, extract, gather, max_entities=limit, valid=self._valid
             )
-            [(nested, generations)] = await self._gather([tree], request_id)  # one deadline
+            [(nested, generations)] = await self._runner.gather([tree], request_id)  # one deadline
         windows = max(g.window for g in generations[: sent[0]]) + 1
         return TaskResult("extract", generations, nested, windows=windows)
 
@@ -346,100 +310,6 @@ class SeqGPTService:
         if scores and decoding != "fast":
             message = "With scores the label is the best-scored one and nothing is decoded; "
             raise InvalidInputError(message + "leave decoding unset.", parameter="decoding")
-
-    async def _scored(
-        self, task: str, submissions: list[Submission], request_id: str
-    ) -> TaskResult:
-        """Every label's score, one engine request per label (and window); the label is the
-        best one. Over windows, a label's score is the mean of its windows' normalised scores."""
-        labels = submissions[0].plan.labels
-        labels_ids = [self.planner.encode_label(label) for label in labels]
-        windows = len(submissions)
-        ids = [request_id] if windows == 1 else [f"{request_id}-w{i}" for i in range(windows)]
-        scoring = [
-            self._scorer.label_logprobs(s.token_ids, labels_ids, rid)
-            for s, rid in zip(submissions, ids, strict=True)
-        ]
-        per_window = [normalise(lp) for lp in await self._gather(scoring, request_id)]
-        probabilities = [sum(column) / windows for column in zip(*per_window, strict=True)]
-        best = labels[max(range(len(labels)), key=probabilities.__getitem__)]
-        generations = [
-            Generation(
-                prompt=s.plan.prompt,
-                labels=labels,
-                text="",
-                parsed=[labels[max(range(len(labels)), key=window.__getitem__)]],
-                prompt_tokens=len(s.token_ids) + sum(map(len, labels_ids)),
-                completion_tokens=0,
-                finish_reason="stop",
-                window=s.window,
-                offset=s.offset,
-            )
-            for s, window in zip(submissions, per_window, strict=True)
-        ]
-        scores = dict(zip(labels, probabilities, strict=True))
-        return TaskResult(task, generations, [best], scores, windows)
-
-    async def _gather(self, work: list[Coroutine[Any, Any, Any]], request_id: str) -> list[Any]:
-        """Run a request's engine work concurrently, within its deadline; the first failure
-        cancels the rest and decides the error."""
-        timeout = self._settings.request_timeout_s
-        try:
-            async with asyncio.timeout(timeout), asyncio.TaskGroup() as group:
-                # A TaskGroup cancels the sibling prompts when one fails; cancelling a
-                # generate() iterator aborts its request in the engine.
-                tasks = [group.create_task(coroutine) for coroutine in work]
-        except TimeoutError:
-            message = f"The request took longer than {timeout:g} s and was stopped."
-            raise DeadlineExceeded(message) from None
-        except BaseExceptionGroup as failed:
-            # The first failure decides the response: the engine's errors keep their status
-            # (vLLM's handlers map them); anything else is a bug here, never the client's 400.
-            first: BaseException = failed
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
-            if isinstance(first, VLLMError | ServingError):
-                raise first from None
-            logger.error("seqgpt %s failed: %s", request_id, type(first).__name__)
-            logger.debug("seqgpt %s failure", request_id, exc_info=first)
-            raise InternalError("The server failed to answer this request.") from first
-        return [t.result() for t in tasks]
-
-    async def _generate(
-        self, spec: TaskSpec, submission: Submission, request_id: str
-    ) -> Generation:
-        plan = submission.plan
-        with self._scorer.turns.task():  # score reads yield to it
-            if submission.reference:
-                budget = submission.params.max_tokens or 0
-                completion = await self._reference.decode(submission.token_ids, budget, request_id)
-            else:
-                completion = await self._greedy(submission, request_id)
-        finish_reason = completion.finish_reason
-        complete = finish_reason != "length"
-        return Generation(
-            prompt=plan.prompt,
-            labels=plan.labels,
-            text=completion.text,
-            parsed=spec.parse(completion.text, plan.labels, submission.text, complete),
-            prompt_tokens=len(submission.token_ids),
-            completion_tokens=len(completion.token_ids),
-            finish_reason=finish_reason,
-            window=submission.window,
-            offset=submission.offset,
-        )
-
-    async def _greedy(self, submission: Submission, request_id: str) -> Any:
-        # A TokensPrompt, not vLLM's rendered tokens_input: vLLM then processes the input in an
-        # executor thread, not on the event loop, where a burst of 128 admitted prompts held
-        # every refusal behind it (tests/e2e/test_admission.py: median 429 1.5 s against 0.4 s).
-        prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
-        final: RequestOutput | None = None
-        async for output in self._engine.generate(prompt, submission.params, request_id):
-            final = output
-        if final is None or not final.outputs:
-            raise RuntimeError(f"engine returned no output for {request_id}")
-        return final.outputs[0]
 
     def sampling_params(
         self, spec: TaskSpec, labels: Sequence[str], reference: bool = False
