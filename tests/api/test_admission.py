@@ -44,7 +44,7 @@ def _service(engine: FakeEngine, max_inflight: int, **settings: Any) -> SeqGPTSe
 
 
 def _encodes(service: SeqGPTService) -> list[str]:
-    tokenizer: CountingTokenizer = service._tokenizer  # type: ignore[assignment]
+    tokenizer: CountingTokenizer = service.planner._tokenizer  # type: ignore[assignment]
     return tokenizer.threads
 
 

@@ -7,6 +7,7 @@ so the expected scores are computed here from its constants.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -137,9 +138,13 @@ def test_beside_a_task_prompt_at_most_max_score_reads_busy_reads_are_in_the_engi
     plain = {"text": "今天的比赛很精彩", "labels": LABELS}
     scored = {**plain, "labels": [f"类别{i}" for i in range(6)], "scores": True}
     with ThreadPoolExecutor(3) as pool:
-        answers = [
-            pool.submit(client.post, "/v1/classify", json=body) for body in (plain, scored, plain)
-        ]
+        answers = [pool.submit(client.post, "/v1/classify", json=plain)]
+        # The scored request comes once a task prompt is in the engine: sent at once, its reads
+        # could all start (idle turns) before any task prompt did.
+        deadline = time.monotonic() + 10
+        while not engine.running and time.monotonic() < deadline:
+            time.sleep(0.005)
+        answers += [pool.submit(client.post, "/v1/classify", json=body) for body in (scored, plain)]
     assert [a.result().status_code for a in answers] == [200, 200, 200]
     beside = [reads for tasks, reads in engine.read_starts if tasks]
     assert beside, "no read started while a task prompt ran: the test shows nothing"

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -35,7 +36,8 @@ LABELS = ["财经", "体育", "娱乐"]
 TEXT = "今天上证指数收涨1.2%，券商板块领涨。"
 EXIT_TIMEOUT_S = 90.0
 CONNECT_TRIES = 30
-COMPLETION_TOKENS = 1000  # 2-10 s here: in flight when the stop comes
+MAX_MODEL_LEN = 16384  # room for a stop-time completion that lasts STREAM_S on a fast machine
+STREAM_S = 5.0  # how long a completion in flight at the stop streams (1000 tokens took < 1 s)
 FIRST_TOKEN_TIMEOUT_S = 60.0
 
 
@@ -47,7 +49,7 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "SEQGPT_SPAN_TOKENS_PER_LABEL": "8",
     }
     log = tmp_path_factory.mktemp("api-servers") / "server.log"
-    extra = ("--api-server-count", "2")
+    extra = ("--api-server-count", "2", "--max-model-len", str(MAX_MODEL_LEN))
     with tiny_server(tiny_model, api_key=API_KEY, env=env, log_path=log, extra_args=extra) as s:
         yield s
 
@@ -203,12 +205,23 @@ def test_the_bound_is_the_servers_split_between_the_processes(
             assert status["max_inflight_prompts"] == MAX_INFLIGHT // 2
 
 
-def _stream_completion(client: httpx.Client, started: threading.Event) -> int:
-    """Stream a long completion, setting ``started`` at its first token; its completion tokens."""
+def _tokens_lasting(client: httpx.Client, seconds: float) -> int:
+    """The completion tokens this server generates in about ``seconds`` (at least 1000), from a
+    timed completion of 256."""
+    body = {"model": "seqgpt", "prompt": TEXT, "max_tokens": 256, "ignore_eos": True}
+    started = time.perf_counter()
+    client.post("/v1/completions", json=body).raise_for_status()
+    per_second = 256 / (time.perf_counter() - started)
+    return int(min(MAX_MODEL_LEN - 256, max(1000, per_second * seconds)))
+
+
+def _stream_completion(client: httpx.Client, tokens: int, started: threading.Event) -> int:
+    """Stream a completion of ``tokens``, setting ``started`` at its first token; its completion
+    tokens."""
     body = {
         "model": "seqgpt",
         "prompt": TEXT,
-        "max_tokens": COMPLETION_TOKENS,
+        "max_tokens": tokens,
         "ignore_eos": True,
         "stream": True,
         "stream_options": {"include_usage": True},
@@ -236,16 +249,19 @@ def test_sigterm_drains_both_processes_and_leaves_nothing(
         for client in clients:
             stack.callback(client.close)
         pool = stack.enter_context(ThreadPoolExecutor(len(clients)))
+        # Long enough on this machine to be streaming when the stop comes (SIGTERM, then the
+        # launcher's SIGUSR1 to vLLM's processes): on a fast one 1000 tokens had ended by then.
+        tokens = _tokens_lasting(clients[0], STREAM_S)
         streaming = [threading.Event() for _ in clients]
         answers = [
-            pool.submit(_stream_completion, client, event)
+            pool.submit(_stream_completion, client, tokens, event)
             for client, event in zip(clients, streaming, strict=True)
         ]
         for event in streaming:
             assert event.wait(FIRST_TOKEN_TIMEOUT_S), "a completion never sent its first token"
         assert not any(answer.done() for answer in answers), "a completion ended before the stop"
         os.kill(server.pid, signal.SIGTERM)
-        assert [answer.result() for answer in answers] == [COMPLETION_TOKENS] * len(clients)
+        assert [answer.result() for answer in answers] == [tokens] * len(clients)
     assert server.wait(EXIT_TIMEOUT_S) == 0
     assert server.processes() == []
     stop_log = server.log_path.read_text(encoding="utf-8")[started:]
