@@ -65,7 +65,7 @@ def ensure_model(directory: Path, size: str) -> Path:
 
 
 def _stale(config: dict[str, object], size: str) -> bool:
-    from serving.process.testmodel import SIZES, tokenizer_name
+    from serving.testmodels.random_model import SIZES, tokenizer_name
 
     ours = config.get("seqgpt_serve_random_weights") is True
     wanted = tokenizer_name(size) if size in SIZES else None

@@ -130,7 +130,7 @@ def _tokenizer_facts(work: Workloads) -> dict[str, Any]:
     vocabulary and tokens per character of the corpus."""
     from transformers import PreTrainedTokenizerFast
 
-    from serving.process.testmodel import SIZES, train_tokenizer
+    from serving.testmodels.random_model import SIZES, train_tokenizer
 
     tiny = SIZES["tiny"]
     trained = train_tokenizer(tiny.tokenizer_vocab, tiny.tokenizer)

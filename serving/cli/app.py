@@ -155,8 +155,8 @@ def make_test_model_command(
     ] = None,
 ) -> None:
     """Write a random-weight BLOOM checkpoint with SeqGPT's architecture (answers are nonsense)."""
-    from serving.process.teaching import TeachingError, read_lessons, teach_model
-    from serving.process.testmodel import SIZES, make_test_model
+    from serving.testmodels.random_model import SIZES, make_test_model
+    from serving.testmodels.teaching import TeachingError, read_lessons, teach_model
 
     if size not in SIZES:
         fail(f"--size must be one of {', '.join(sorted(SIZES))}, not {size!r}")

@@ -6,8 +6,8 @@ Owns the launcher (``launcher``: environment, keys, settings check), who the ser
 ``serving.entry``), the drain relayed to each of several API servers (``apiservers``), the
 supervisor that stays the server's parent (``supervisor``), the vLLM general plugin that ends
 engine processes with their parent (``lifeline``), the model check (``modelcheck``), the check of
-parallel workers on vLLM's CPU backend (``cpuparallel``) and the random-weight test checkpoints
-(``testmodel``). It may import ``serving.core`` (the settings);
+parallel workers on vLLM's CPU backend (``cpuparallel``); the test checkpoints live in
+``serving.testmodels``. It may import ``serving.core`` (the settings);
 never a front end, the contract or the plugin: it starts the server, whose code it does not touch.
 """
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from serving.process.server import parse_vllm_args
-from serving.process.testmodel import SIZES
+from serving.testmodels.random_model import SIZES
 from tests.deploy.k8s import K8S, RENDERED, container, named, one, pod_spec, server_args
 from tests.deploy.kustomize import render
 from tests.deploy.schemas import validate

@@ -6,7 +6,8 @@ A folder may import its own modules and the layers below it, never a layer above
     serving.cli, serving.plugin, serving.entry     programs and the composition root
     serving.http, serving.ui, serving.batch        the front ends (never one another)
     serving.client                                 the Python client of a server (over HTTP)
-    serving.contract, serving.process              bodies every front end shares; processes
+    serving.contract, serving.process,             bodies every front end shares; processes;
+    serving.testmodels                             test checkpoints (never one another)
     serving.core                                   the task core
     prompts, parsers                               pure functions
 
@@ -29,6 +30,7 @@ RANKS = {
     "serving.core": 1,
     "serving.contract": 2,
     "serving.process": 2,
+    "serving.testmodels": 2,
     "serving.client": 3,
     "serving.http": 4,
     "serving.ui": 4,
@@ -44,6 +46,8 @@ FORBIDDEN = {
     "serving.core": {"fastapi", "starlette", "gradio", "uvicorn", "httpx"},
     "serving.contract": {"fastapi", "starlette", "gradio", "uvicorn"},
     "serving.ui": {"serving.http"},
+    # Test checkpoints: torch and transformers, never the server's libraries or its core.
+    "serving.testmodels": {"vllm", "fastapi", "starlette", "gradio", "serving.core"},
     # The client runs in a user's program and reaches the server over HTTP only.
     "serving.client": {
         "vllm",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loadtest.corpus import load_corpus
 from loadtest.server import _stale
-from serving.process.testmodel import SIZES, tokenizer_name, train_tokenizer
+from serving.testmodels.random_model import SIZES, tokenizer_name, train_tokenizer
 
 
 def test_the_560m_tokenizer_has_tens_of_thousands_of_tokens_and_short_chinese() -> None:

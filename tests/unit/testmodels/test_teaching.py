@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.process.teaching import TeachingError, answer_text, read_lessons
+from serving.testmodels.teaching import TeachingError, answer_text, read_lessons
 
 
 def test_answers_are_seqgpt_lines_with_tabs_and_none() -> None:
