@@ -178,7 +178,7 @@ def _secure(
     from vllm.entrypoints.serve.middleware.authenticate import AuthenticationMiddleware
 
     from serving.contract.limits import CompletionLimits
-    from serving.http.errors import install_error_handlers
+    from serving.http.error_handlers import install_error_handlers
     from serving.http.gate import Gate
     from serving.http.observe import Observer, task_metrics
     from serving.http.routes import TASK_PATHS, router

@@ -17,7 +17,7 @@ every route of the app (ours and vLLM's) and every status, with one ``type`` per
     5xx                          engine failures, rendered by vLLM's own handlers
 
 Messages are sentences for people that name what is wrong; never a library's repr. This module
-is the closed set and the body; ``serving.http.errors`` renders them as HTTP responses.
+is the closed set and the body; ``serving.http.error_handlers`` renders them as HTTP responses.
 """
 
 from __future__ import annotations

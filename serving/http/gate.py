@@ -49,7 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.contract.limits import CompletionLimits, completion_limit_error
 from serving.core.errors import ServingError
-from serving.http.errors import error_response
+from serving.http.error_handlers import error_response
 from serving.http.lifecycle import Drain
 
 __all__ = ["COMPLETION_PATHS", "Gate", "SessionCheck"]
