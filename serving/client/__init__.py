@@ -4,14 +4,14 @@
 Owns the calls of the task API (``classify``, ``extract``, their batch forms, ``status``) with
 typed answers (the contract's response models), the key, retries of what the server says to
 retry (``retry``: 429 and 503 after ``Retry-After``, bounded in count and time) and the common
-error body raised as one exception type (``errors``: ``SeqGPTError``). The batch CLI's remote
+error body raised as one exception type (``exceptions``: ``SeqGPTError``). The batch CLI's remote
 engine sends its rows through ``AsyncSeqGPTClient``. It may import ``serving.contract`` (the
 bodies it sends and reads) and httpx; never vLLM, torch, FastAPI, the task core or a front end:
 it runs in the user's program, which talks to a server over HTTP.
 """
 
 from serving.client.aio import AsyncSeqGPTClient
-from serving.client.errors import SeqGPTConnectionError, SeqGPTError
+from serving.client.exceptions import SeqGPTConnectionError, SeqGPTError
 from serving.client.retry import RetryPolicy
 from serving.client.sync import SeqGPTClient
 

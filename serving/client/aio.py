@@ -28,7 +28,7 @@ from serving.client.calls import (
     retry_policy,
     task_body,
 )
-from serving.client.errors import connection_error
+from serving.client.exceptions import connection_error
 from serving.client.retry import RetryPolicy, retry_after
 from serving.contract.schemas import (
     ClassifyBatchResponse,

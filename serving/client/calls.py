@@ -16,7 +16,7 @@ import httpx
 from pydantic import BaseModel
 
 from serving import __version__
-from serving.client.errors import SeqGPTError, error_of
+from serving.client.exceptions import SeqGPTError, error_of
 from serving.client.retry import RETRY_STATUSES, RetryPolicy
 
 __all__ = [
