@@ -2,7 +2,7 @@
 
 Shared by every front end (the single and batch endpoints, the web UI, the batch CLI's rows), so
 every way in gives the same answer for the same text. What an answered request counts in the
-metrics and logs is the HTTP surface's (``serving.http.account``).
+metrics and logs is the HTTP surface's (``serving.http.counting``).
 """
 
 from __future__ import annotations

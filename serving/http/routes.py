@@ -32,7 +32,7 @@ from serving.contract.status import StatusResponse, server_status
 from serving.core.errors import InvalidInputError, ServingError
 from serving.core.schema import Schema
 from serving.core.service import SeqGPTService
-from serving.http.account import account, facts
+from serving.http.counting import account, facts
 
 __all__ = ["TASK_PATHS", "router"]
 
