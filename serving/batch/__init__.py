@@ -1,8 +1,9 @@
 """Batch jobs: ``seqgpt-serve classify|extract INPUT -o OUTPUT``, every row of a file answered.
 
-Owns the job (``job``: workers, progress, resume, stop), the files (``files``: JSONL or CSV rows in,
-results appended out; ``records``: rows of bounded size, none over it held whole), a row's request
-and answer in the API's terms (``rows``), and the two engines that answer rows: vLLM in this process
+Owns the job (``job``: workers, progress, resume, stop), the files (``files``: JSONL or CSV rows
+in, results appended out; ``input_records``: INPUT cut into records of bounded size, none over it
+held whole), a row's checked request and its answer in the API's terms (``row_requests``), and the
+two ways rows are answered: vLLM in this process
 (``engine``, run in a child process of its own, ``child``) or a running server (``remote``, through
 the Python client); and ``seqgpt-serve eval``: gold answers and scoring (``evaluate``, pure scores
 in ``metrics``) and the report (``report``). It may import ``serving.contract``, ``serving.core``,

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from serving.batch.rows import RowRequest, RunFailed, answer_body, error_of
+from serving.batch.row_requests import RowRequest, RunFailed, answer_body, error_of
 from serving.core.errors import Overloaded
 from serving.core.results import TaskResult
 from serving.core.service import SeqGPTService

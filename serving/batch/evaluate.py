@@ -30,13 +30,13 @@ from typing import Any
 
 from prompts import split_labels
 from serving.batch.files import BatchFileError, Key, Row, read_rows, row_key
+from serving.batch.input_records import DEFAULT_MAX_ROW_BYTES
 from serving.batch.metrics import (
     classification_metrics,
     extraction_metrics,
     flatten_fields,
     wrong_fields,
 )
-from serving.batch.records import DEFAULT_MAX_ROW_BYTES
 
 __all__ = ["GOLD_FIELDS", "PREDICTIONS", "Evaluation", "GoldError", "evaluate", "read_gold"]
 

@@ -11,7 +11,7 @@ INPUT rows:
 - A row that cannot be read (invalid JSON, not an object, a bad id) is a ``BadRow``; its text
   and labels are checked later, by the same request models as the REST API.
 - A row over ``max_row_bytes`` (its line, or its CSV record, line end included) is a ``BadRow``
-  with status 413 and no id, skipped without being held whole (``serving.batch.records``): one
+  with status 413 and no id, skipped without being held whole (``serving.batch.input_records``): one
   huge row costs no more memory than the limit. By default the limit leaves room for the longest
   text the server accepts (``default_max_row_bytes``).
 
@@ -36,7 +36,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from serving.batch.records import DEFAULT_MAX_ROW_BYTES, Oversize, csv_records, jsonl_records
+from serving.batch.input_records import DEFAULT_MAX_ROW_BYTES, Oversize, csv_records, jsonl_records
 
 __all__ = [
     "BadRow",

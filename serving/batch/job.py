@@ -1,7 +1,7 @@
 """Batch jobs: ``seqgpt-serve classify|extract INPUT -o OUTPUT``, every row of a file answered.
 
 The pieces: ``serving.batch.files`` reads INPUT and appends to OUTPUT (and resumes),
-``serving.batch.rows`` checks a row and shapes its answer as the REST API does, and a runner
+``serving.batch.row_requests`` checks a row and shapes its answer as the REST API does, and a runner
 answers rows: ``serving.batch.engine`` (vLLM in this process, ``--model``) or
 ``serving.batch.remote`` (a server, ``--url``). Here they are put together:
 
@@ -42,8 +42,8 @@ from serving.batch.files import (
     read_rows,
     row_key,
 )
-from serving.batch.records import DEFAULT_MAX_ROW_BYTES
-from serving.batch.rows import RowRequest, RunFailed, Runner, request_of
+from serving.batch.input_records import DEFAULT_MAX_ROW_BYTES
+from serving.batch.row_requests import RowRequest, RunFailed, Runner, request_of
 
 __all__ = ["BatchJob", "Progress", "Summary", "process", "run_batch"]
 
@@ -60,11 +60,11 @@ class BatchJob:
     labels: str | None = None
     concurrency: int | None = None
     max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
-    """Rows longer than this are error rows, never read whole (``serving.batch.records``)."""
+    """Rows longer than this are error rows, never read whole (``serving.batch.input_records``)."""
     schema: dict[str, Any] | None = None
     """An extraction schema sent instead of labels for every row (``--schema``)."""
     own_labels: bool = True
-    """Whether a row's ``labels`` is its label set (``serving.batch.rows.request_of``)."""
+    """Whether a row's ``labels`` is its label set (``serving.batch.row_requests.request_of``)."""
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from serving.batch.rows import TASK_PATHS, RowRequest, RunFailed
+from serving.batch.row_requests import TASK_PATHS, RowRequest, RunFailed
 from serving.client import AsyncSeqGPTClient, RetryPolicy, SeqGPTConnectionError
 from serving.core.errors import error_body
 

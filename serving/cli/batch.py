@@ -209,7 +209,7 @@ def _batch(
 
     ``own_labels=False``: rows' ``labels`` are not their label sets (``eval``'s gold answers)."""
     from serving.batch.child import engine_problems, run_in_child
-    from serving.batch.records import default_max_row_bytes
+    from serving.batch.input_records import default_max_row_bytes
     from serving.core.settings import Settings
     from serving.process.launcher import settings_errors
 

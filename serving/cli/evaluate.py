@@ -135,7 +135,7 @@ def _eval(
     """Check, read the gold answers, run the batch into ``folder``, score, report."""
     from serving.batch.evaluate import PREDICTIONS, evaluate, read_gold
     from serving.batch.files import BatchFileError
-    from serving.batch.records import DEFAULT_MAX_ROW_BYTES
+    from serving.batch.input_records import DEFAULT_MAX_ROW_BYTES
     from serving.batch.report import write_report
 
     _check(task, multi_label, input_file, folder, labels)

@@ -17,7 +17,7 @@ import pytest
 
 from serving.batch.files import BadRow, BatchFileError, Row, open_output
 from serving.batch.job import BatchJob, Progress, Summary, process, run_batch
-from serving.batch.rows import RowRequest, RunFailed
+from serving.batch.row_requests import RowRequest, RunFailed
 
 
 class FakeRunner:

@@ -13,7 +13,7 @@ import pytest
 
 from serving.batch import remote as batch_http
 from serving.batch.remote import HttpRunner, batch_client, http_runner
-from serving.batch.rows import RowRequest, RunFailed
+from serving.batch.row_requests import RowRequest, RunFailed
 
 REQUEST = RowRequest("classify", "今天", ["a", "b"], "batch-r1")
 OK = {"label": "a", "labels": ["a"], "truncated": False, "usage": {}}

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.batch.records import (
+from serving.batch.input_records import (
     DEFAULT_MAX_ROW_BYTES,
     Oversize,
     csv_records,

@@ -13,7 +13,7 @@ from vllm.v1.engine.exceptions import EngineDeadError
 
 from serving.batch.engine import EngineRunner, build_service
 from serving.batch.files import BadRow, Row
-from serving.batch.rows import RowRequest, RunFailed, request_of
+from serving.batch.row_requests import RowRequest, RunFailed, request_of
 from serving.core.settings import Settings
 from tests.api.fake_engine import FakeEngine
 
