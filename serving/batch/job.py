@@ -1,8 +1,8 @@
 """Batch jobs: ``seqgpt-serve classify|extract INPUT -o OUTPUT``, every row of a file answered.
 
 The pieces: ``serving.batch.files`` reads INPUT and appends to OUTPUT (and resumes),
-``serving.batch.row_requests`` checks a row and shapes its answer as the REST API does, and a runner
-answers rows: ``serving.batch.engine`` (vLLM in this process, ``--model``) or
+``serving.batch.row_requests`` checks a row and shapes its answer as the REST API does, and a
+``RowAnswerer`` answers rows: ``serving.batch.engine`` (vLLM in this process, ``--model``) or
 ``serving.batch.remote`` (a server, ``--url``). Here they are put together:
 
 - ``concurrency`` workers share one pass over INPUT, so that many rows are in flight and the
@@ -43,7 +43,7 @@ from serving.batch.files import (
     row_key,
 )
 from serving.batch.input_records import DEFAULT_MAX_ROW_BYTES
-from serving.batch.row_requests import RowRequest, RunFailed, Runner, request_of
+from serving.batch.row_requests import RowAnswerer, RowRequest, RunFailed, request_of
 
 __all__ = ["BatchJob", "Progress", "Summary", "process", "run_batch"]
 
@@ -123,7 +123,7 @@ async def process(
     rows: Iterator[Row | BadRow],
     done: set[Key],
     writer: ResultWriter,
-    runner: Runner,
+    runner: RowAnswerer,
     summary: Summary,
     on_row: Callable[[bool], None] = lambda _error: None,
 ) -> None:

@@ -2,7 +2,7 @@
 
 A row is checked by the API's request models (``serving.contract.schemas``), so a bad row gets the
 400 the API would answer; a row's answer is the body the route would return (``answer_body``), and
-its error is the API's error body (``error_of``). A ``Runner`` answers checked requests: the
+its error is the API's error body (``error_of``). A ``RowAnswerer`` answers checked requests: the
 in-process engine (``serving.batch.engine``) or a server (``serving.batch.remote``).
 """
 
@@ -25,9 +25,9 @@ from serving.core.results import TaskResult
 
 __all__ = [
     "TASK_PATHS",
+    "RowAnswerer",
     "RowRequest",
     "RunFailed",
-    "Runner",
     "answer_body",
     "error_of",
     "request_id_of",
@@ -74,7 +74,7 @@ class RowRequest:
         return body
 
 
-class Runner(Protocol):
+class RowAnswerer(Protocol):
     """Answers one row: the REST answer body, or ``{"error": ...}`` for the row alone.
 
     Transient refusals (overload, a full queue) are retried inside; a failure of the whole run
