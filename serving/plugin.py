@@ -53,6 +53,7 @@ class SeqGPTPlugin:
 
     def attach_router(self, app: FastAPI) -> None:
         """Register the task routes on vLLM's app."""
+        # Deferred: vLLM imports this module at start-up to find plugins, before it serves.
         from serving.http.routes import router
         from serving.ui.auth import login_router
 
@@ -62,6 +63,7 @@ class SeqGPTPlugin:
 
     async def init_state(self, engine_client: Any, state: State, args: Namespace) -> None:
         """Build the task service and secure the app, with settings read from the env."""
+        # Deferred with the routes: only a server that loaded the plugin builds its state.
         from serving.core.settings import Settings
         from serving.http.lifecycle import Drain
         from serving.http.observe import AuditLog, Observation, configure_request_log, task_metrics
@@ -101,6 +103,7 @@ class SeqGPTPlugin:
             _secure(self._app, settings, keys, drain, ui_sessions)
         if engine_client is None:  # vLLM's render-only server: no engine, no tasks, no UI
             return
+        # The service imports vLLM's sampling code: only where an engine runs.
         from serving.core.service import SeqGPTService
 
         processes = _api_processes(args)  # the bound is the server's: each process its share
@@ -149,6 +152,7 @@ def _api_processes(args: Namespace) -> int:
 
 def _keys(args: Namespace, settings: Settings) -> list[str]:
     """Every API key the server accepts: --api-key, VLLM_API_KEY, SEQGPT_API_KEYS."""
+    # vLLM's envs read the environment at import: only once the server runs.
     from vllm import envs
 
     keys = [*(getattr(args, "api_key", None) or []), envs.VLLM_API_KEY, *settings.api_keys]
@@ -157,6 +161,7 @@ def _keys(args: Namespace, settings: Settings) -> list[str]:
 
 def _mount_ui(app: FastAPI, state: State, settings: Settings, *, login: bool) -> None:
     """The web UI at /ui, calling this server's service (imports Gradio: a few seconds)."""
+    # Gradio takes seconds to import: only when the UI is on.
     from serving.contract.limits import CompletionLimits
     from serving.ui.app import mount_ui
     from serving.ui.backend import Backend
@@ -175,6 +180,7 @@ def _secure(
     ui_sessions: UiSessions | None,
 ) -> None:
     """Prune the routes, install the error handlers and the gate in front of everything."""
+    # vLLM's middleware: only once the server runs.
     from vllm.entrypoints.serve.middleware.authenticate import AuthenticationMiddleware
 
     from serving.contract.limits import CompletionLimits

@@ -100,6 +100,7 @@ class Progress:
     """A progress bar with rate and ETA on stderr, shown only when stderr is a terminal."""
 
     def __init__(self, total: int, enabled: bool | None = None) -> None:
+        # tqdm loads only where a bar is drawn.
         from tqdm import tqdm
 
         shown = sys.stderr.isatty() if enabled is None else enabled

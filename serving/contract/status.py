@@ -42,6 +42,7 @@ class StatusResponse(BaseModel):
 
 async def server_status(state: Any) -> StatusResponse:
     """The status of the server whose app state is ``state``."""
+    # vLLM: only in a server, where it is loaded already.
     from vllm.platforms import current_platform
 
     from serving.core.cpu import cpu_facts

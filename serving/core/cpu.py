@@ -110,6 +110,7 @@ def start_dtype(device: str, given: str | None, facts: CpuFacts) -> tuple[Dtype 
 
 def cpu_facts() -> CpuFacts:
     """This CPU as torch sees it (imports torch)."""
+    # torch: seconds to import; `import serving` stays light (test_public_api).
     import torch
 
     capabilities = torch.cpu.get_capabilities()

@@ -31,7 +31,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from serving.process.server import exit_quietly
+from serving.process.exits import exit_after
 from serving.process.supervisor import catches
 
 __all__ = ["relay_drain", "run_api_server"]
@@ -41,6 +41,7 @@ POLL_S = 0.1
 
 def relay_drain() -> None:
     """Make vLLM's multi-API-server manager relay the launcher's drain to its API servers."""
+    # vLLM's serve command: only in the process it patches.
     import vllm.entrypoints.cli.serve as serve
     import vllm.v1.utils as v1_utils
     from vllm.v1.utils import APIServerProcessManager
@@ -63,18 +64,13 @@ def relay_drain() -> None:
 
 def run_api_server(*args: Any, **kwargs: Any) -> None:
     """An API server process of vLLM's manager (vLLM's own function, then a quiet exit)."""
+    # vLLM: only in an API server process.
     from vllm.v1 import utils
 
     run = utils.run_api_server_worker_proc
     if run is run_api_server:  # only where relay_drain ran: the manager, not a server
         raise RuntimeError("run_api_server runs in an API server process, not in the manager")
-    try:
-        run(*args, **kwargs)
-    except SystemExit as exc:
-        exit_quietly(exc.code if isinstance(exc.code, int) else int(exc.code is not None))
-    except KeyboardInterrupt:
-        exit_quietly(128 + signal.SIGINT)
-    exit_quietly(0)
+    exit_after(lambda: run(*args, **kwargs))
 
 
 def _await_ready(servers: Sequence[BaseProcess]) -> bool:

@@ -123,6 +123,7 @@ def _environ(env: Mapping[str, str]) -> Iterator[None]:
 
 def settings_errors(env: Mapping[str, str]) -> list[str]:
     """One line per ``SEQGPT_*`` variable of ``env`` the plugin's settings would refuse."""
+    # pydantic-settings: only for the settings check (engine processes import this module).
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
@@ -141,6 +142,7 @@ def settings_errors(env: Mapping[str, str]) -> list[str]:
 
 def _error_line(loc: tuple[int | str, ...], message: str, env: Mapping[str, str]) -> str:
     """``error: SEQGPT_X='value': what it accepts (the default)`` for one validation error."""
+    # pydantic-settings: as in settings_errors.
     from serving.core.settings import Settings
 
     prefix = Settings.model_config.get("env_prefix", "")
@@ -162,6 +164,7 @@ def launch(
 ) -> int:
     """Become ``user`` if root, check the setup, start the server and supervise it; return the
     exit status."""
+    # Looked up at call time, so that tests can stand in for the supervisor.
     from serving.process.privileges import PrivilegeError, run_as
     from serving.process.supervisor import supervise
 
@@ -197,6 +200,7 @@ def _ui_session_dir(env: MutableMapping[str, str]) -> Iterator[None]:
 
 def drain_timeout(env: Mapping[str, str]) -> float:
     """``SEQGPT_DRAIN_TIMEOUT_S`` of ``env`` (already validated): how long a SIGTERM drains."""
+    # pydantic-settings: as in settings_errors.
     from serving.core.settings import Settings
 
     with _environ(env):

@@ -56,6 +56,7 @@ def _hub_refusal(
     model: str, revision: str | None, token: str | bool | None, download_dir: str | None
 ) -> str | None:
     """The hub's definite no for ``model``'s config (error class name), or None."""
+    # huggingface_hub: only for a model given by hub name.
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         LocalEntryNotFoundError,

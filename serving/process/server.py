@@ -16,11 +16,9 @@ said in one line at start-up.
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -28,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from serving.core.cpu import Dtype
 
+from serving.process.exits import exit_after, exit_quietly
 from serving.process.launcher import is_cpu_build
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "UsageError",
     "added_flags",
     "dtype_default",
-    "exit_quietly",
     "given_dtype",
     "main",
     "parse_vllm_args",
@@ -94,6 +92,7 @@ class UsageError(Exception):
 
 def parse_vllm_args(argv: list[str]) -> argparse.Namespace:
     """``argv`` as vLLM's server parses it, with ``_UNSET`` for each of our flags left unset."""
+    # vLLM's parser: seconds to import; engine processes import this module and need none.
     from vllm.entrypoints.launchers.cli_args import make_arg_parser
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
@@ -137,6 +136,7 @@ def added_flags(args: argparse.Namespace, dtype: str | None = None) -> list[str]
 def dtype_default(given: str | None) -> tuple[Dtype | None, str]:
     """On vLLM's platform here: the ``--dtype`` to add for ``given`` (the user's, or None) and
     the start-up line saying which and why (``serving.core.cpu.start_dtype``)."""
+    # vLLM: as in parse_vllm_args.
     from vllm.platforms import current_platform
 
     from serving.core.cpu import cpu_facts, start_dtype
@@ -161,6 +161,7 @@ def main() -> NoReturn:
             "error: API keys go through --api-key KEY or VLLM_API_KEY, not the --config file "
             "(the launcher hands them to the server through its environment)"
         )
+    # vLLM, and the model check that reaches the hub: only in main.
     import vllm.envs
 
     from serving.process.modelcheck import model_problem
@@ -180,19 +181,12 @@ def main() -> NoReturn:
     if line:
         sys.stderr.write(f"{line}\n")
     sys.argv = [sys.argv[0], *argv, *added_flags(args, dtype)]
-    try:
-        _serve(sys.argv[1:])
-    except ValueError as exc:  # a combination vLLM's serve command refuses before it starts
-        _fail(f"error: {exc}")
-    except SystemExit as exc:
-        exit_quietly(exc.code if isinstance(exc.code, int) else int(exc.code is not None))
-    except KeyboardInterrupt:  # SIGINT, or SIGTERM before uvicorn runs: a stop, not a crash
-        exit_quietly(128 + signal.SIGINT)
-    exit_quietly(0)
+    exit_after(lambda: _serve(sys.argv[1:]))
 
 
 def _check_cpu_parallel(args: argparse.Namespace) -> None:
     """Exit with one line if vLLM's CPU backend cannot bind these parallel workers' threads."""
+    # Looked up at call time, so that tests can stand in for the machine's NUMA nodes.
     from serving.process.cpuparallel import numa_nodes, parallel_problem
 
     sizes = (args.tensor_parallel_size, args.pipeline_parallel_size, args.data_parallel_size)
@@ -205,34 +199,27 @@ def _serve(argv: list[str]) -> None:
     """Run vLLM's ``serve`` command (what ``vllm serve`` runs) with ``argv``: one API server in
     this process, or, with ``--api-server-count N > 1`` or data parallel, vLLM's manager process
     here and the API servers below it (``serving.process.apiservers`` relays the drain)."""
+    # vLLM's serve command: seconds to import; engine processes import this module and need none.
     from vllm.entrypoints.cli.serve import ServeSubcommand
     from vllm.entrypoints.launchers.cli_args import make_arg_parser
     from vllm.entrypoints.serve.utils.api_utils import cli_env_setup
     from vllm.logger import configure_logging_from_args
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
+    # Deferred with vLLM's own imports above: it patches vLLM's serve module.
     from serving.process.apiservers import relay_drain
 
-    cli_env_setup()  # type: ignore[no-untyped-call]
-    parser = make_arg_parser(FlexibleArgumentParser(prog="seqgpt-serve serve"))  # type: ignore[no-untyped-call]
-    args = parser.parse_args(argv)
-    configure_logging_from_args(args)
-    command = ServeSubcommand()
-    command.validate(args)
-    relay_drain()
-    command.cmd(args)
-
-
-def exit_quietly(status: int) -> NoReturn:
-    """Exit after the atexit handlers, skipping the interpreter's teardown: its only output here
-    is triton's nanobind report ("nanobind: leaked 4 instances! …", ~30 lines at every stop)."""
-    # The launcher repeats its stop signal until we are gone: not a reason to interrupt this.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, signal.SIG_IGN)
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    try:
+        cli_env_setup()  # type: ignore[no-untyped-call]
+        parser = make_arg_parser(FlexibleArgumentParser(prog="seqgpt-serve serve"))  # type: ignore[no-untyped-call]
+        args = parser.parse_args(argv)
+        configure_logging_from_args(args)
+        command = ServeSubcommand()
+        command.validate(args)
+        relay_drain()
+        command.cmd(args)
+    except ValueError as exc:  # a combination vLLM's serve command refuses before it starts
+        _fail(f"error: {exc}")
 
 
 class _DropOwnDefaultNoise(logging.Filter):

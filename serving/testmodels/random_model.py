@@ -89,6 +89,7 @@ def _wordfreq_words() -> Iterator[list[str]]:
     they are, English ones after a space (and capitalised, a quarter as often), as they appear
     in running text to a byte-level pre-tokenizer."""
     try:
+        # wordfreq: a dev dependency, only for the 560m tokenizer's word lists.
         import wordfreq
     except ImportError as exc:  # a dev dependency: only the 560m test model needs it
         raise RuntimeError(
@@ -111,6 +112,7 @@ def train_tokenizer(vocab_size: int, source: str = "builtin") -> Any:
     """A byte-level BPE ``tokenizers.Tokenizer`` of at most ``vocab_size`` tokens, trained on
     the built-in corpus (``"builtin"``, the tiny model's) or on wordfreq's lists
     (``"wordfreq"``, the 560m model's)."""
+    # tokenizers, torch, transformers: seconds to import, only for a checkpoint made.
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -139,6 +141,7 @@ def make_test_model(
 ) -> Path:
     """Write a random-weight BLOOM checkpoint of ``size`` with its tokenizer into ``directory``
     (``layers``: that many transformer layers instead of the size's own)."""
+    # torch: seconds to import, only for a checkpoint made.
     import torch
     from transformers import GenerationConfig, PreTrainedTokenizerFast
 
@@ -180,6 +183,7 @@ def make_test_model(
 
 def _config(shape: ModelShape, size: str, layers: int, tokenizer_size: int) -> Any:
     """The ``BloomConfig`` of a test checkpoint, marked for what it is wherever it is read."""
+    # transformers: seconds to import, only for a checkpoint made.
     from transformers import BloomConfig
 
     config = BloomConfig(
@@ -207,6 +211,7 @@ def _random_model(config: Any, shape: ModelShape) -> Any:
     than its model (7b1) is built in that dtype directly, which halves the peak memory (its
     embedding is 4 GB in fp32); the others are built in fp32 and cast, as they always were, so
     that a seed keeps giving the same weights."""
+    # torch: seconds to import, only for a checkpoint made.
     import torch
     from transformers import BloomForCausalLM
 

@@ -65,6 +65,7 @@ def read_lessons(path: Path) -> list[tuple[str, str]]:
 def teach_model(directory: Path, lessons: Sequence[tuple[str, str]], seed: int = 0) -> int:
     """Retrain the checkpoint in ``directory`` on ``lessons`` and save it in place; the steps
     taken. ``TeachingError`` when greedy decoding does not then reproduce every answer."""
+    # torch, transformers: seconds to import, only for a lesson taught.
     import torch
     from transformers import AutoTokenizer, BloomConfig, BloomForCausalLM
 

@@ -136,9 +136,10 @@ def test_pure_modules_import_only_the_standard_library(module: str) -> None:
 
 
 def test_no_import_circle_between_modules() -> None:
-    """Module-level imports only (a function-level import cannot deadlock at import)."""
+    """Every import counts, a function's too: a circle through a deferred import is still two
+    modules that cannot be understood, tested or moved one without the other."""
     graph = {
-        name: {imported for imported in _top_level_imports(path, name) if imported in MODULES}
+        name: {imported for imported in _imports(path, name) if imported in MODULES}
         for name, path in MODULES.items()
     }
     done: set[str] = set()
@@ -148,27 +149,12 @@ def test_no_import_circle_between_modules() -> None:
             pytest.fail(" -> ".join([*trail[trail.index(name) :], name]))
         if name in done:
             return
-        for imported in sorted(graph[name]):
+        for imported in sorted(graph[name] - {name}):
             visit(imported, [*trail, name])
         done.add(name)
 
     for name in sorted(graph):
         visit(name, [])
-
-
-def _top_level_imports(path: Path, module: str) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    top = ast.Module(body=[n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)])
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
-    for node in top.body:
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or package
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return found
 
 
 def test_every_folder_says_what_it_owns_and_may_import() -> None:
@@ -190,3 +176,50 @@ def test_unit_tests_mirror_the_layout() -> None:
         "test_architecture.py",
         "test_public_api.py",
     }
+
+
+def _deferred_imports(path: Path) -> Iterator[tuple[int, ast.stmt]]:
+    """Each block of imports inside a function of ``path`` (its first statement's line)."""
+    for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            body = getattr(node, "body", None)
+            if not isinstance(body, list):
+                continue
+            previous: ast.stmt | None = None
+            for statement in body:
+                is_import = isinstance(statement, ast.Import | ast.ImportFrom)
+                if is_import and not isinstance(previous, ast.Import | ast.ImportFrom):
+                    yield statement.lineno, statement
+                previous = statement
+
+
+# Modules other branches were rewriting when this check came (issue 26): their deferred imports
+# get their reasons when those land. Nothing is added here.
+NOT_YET_SAID = {
+    "serving.batch.child",
+    "serving.batch.engine",
+    "serving.batch.report",
+    "serving.cli.app",
+    "serving.cli.batch",
+    "serving.cli.common",
+    "serving.cli.evaluate",
+    "serving.cli.status",
+}
+
+
+@pytest.mark.parametrize(
+    "module", sorted(m for m in MODULES if m.startswith("serving") and m not in NOT_YET_SAID)
+)
+def test_every_deferred_import_says_why(module: str) -> None:
+    """An import inside a function (start-up cost, an optional dependency, a patch) has its
+    reason in a comment on its line or the line above, or in its function's docstring."""
+    path = MODULES[module]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    silent = [
+        f"{path.name}:{line}: {lines[line - 1].strip()}"
+        for line, _ in _deferred_imports(path)
+        if "#" not in lines[line - 1] and not lines[line - 2].strip().startswith("#")
+    ]
+    assert silent == [], "say why each import is deferred"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from serving.process import exits as process_exits
 from serving.process import server as entry
 from serving.process.server import (
     CHAT_TEMPLATE,
@@ -175,6 +176,7 @@ def exits(monkeypatch: pytest.MonkeyPatch) -> None:
         raise SystemExit(status)
 
     monkeypatch.setattr(entry, "exit_quietly", exit_)
+    monkeypatch.setattr(process_exits, "exit_quietly", exit_)
 
 
 @pytest.mark.usefixtures("exits")
