@@ -163,11 +163,13 @@ def _mount_ui(app: FastAPI, state: State, settings: Settings, *, login: bool) ->
     """The web UI at /ui, calling this server's service (imports Gradio: a few seconds)."""
     # Gradio takes seconds to import: only when the UI is on.
     from serving.contract.limits import CompletionLimits
+    from serving.http.status import server_status
     from serving.ui.app import mount_ui
     from serving.ui.backend import Backend
 
     limits = CompletionLimits.from_settings(settings)
-    backend = Backend(state, limits)
+    # The status the UI shows is the route's own (the UI does not import the HTTP surface).
+    backend = Backend(state, limits, functools.partial(server_status, state))
     removed = mount_ui(app, backend, max_completion_tokens=limits.max_tokens, logout=login)
     logger.info("seqgpt: web UI at /ui (%d Gradio routes not served)", len(removed))
 

@@ -28,11 +28,12 @@ from serving.contract.schemas import (
     ExtractResponse,
     ItemError,
 )
-from serving.contract.status import StatusResponse, server_status
+from serving.contract.status import StatusResponse
 from serving.core.errors import InvalidInputError, ServingError
 from serving.core.schema import Schema
 from serving.core.service import SeqGPTService
 from serving.http.counting import account, facts
+from serving.http.status import server_status
 
 __all__ = ["TASK_PATHS", "router"]
 

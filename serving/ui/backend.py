@@ -1,5 +1,6 @@
 """What the web UI calls: the REST API's own request models, service, completion handler and
-status, reached from the app state. No Gradio here, and no second path for prompts or parsing.
+status (the route's own function, which the plugin hands it), reached from the app state. No
+Gradio here, and no second path for prompts or parsing.
 
 - Classification and extraction validate the input with the REST API's request models
   (``serving.contract.schemas``), then call ``SeqGPTService.run``: the same limits, prompts,
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,7 @@ from serving.contract.schemas import (
     ExtractResponse,
     Usage,
 )
-from serving.contract.status import StatusResponse, server_status
+from serving.contract.status import StatusResponse
 from serving.contract.validation import describe_validation_errors
 from serving.core.errors import ServingError
 from serving.core.schema import Schema
@@ -67,9 +68,15 @@ class Completion:
 class Backend:
     """The UI's way into the server, from the app state vLLM and the plugin set up."""
 
-    def __init__(self, state: Any, limits: CompletionLimits) -> None:
+    def __init__(
+        self,
+        state: Any,
+        limits: CompletionLimits,
+        status: Callable[[], Awaitable[StatusResponse]],
+    ) -> None:
         self._state = state
         self._limits = limits
+        self._status = status
 
     @property
     def _service(self) -> SeqGPTService:
@@ -133,7 +140,7 @@ class Backend:
     async def status(self) -> StatusResponse | None:
         """``GET /v1/status``'s answer, or None when it cannot be read."""
         try:
-            return await server_status(self._state)
+            return await self._status()
         except Exception:  # the light then says the status could not be read
             logger.warning("seqgpt ui: the server status could not be read", exc_info=True)
             return None

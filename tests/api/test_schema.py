@@ -4,6 +4,7 @@ the whole tree before any tokenization, and each bad schema's 400."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -18,6 +19,7 @@ from serving.core.errors import Overloaded, TooLarge
 from serving.core.schema import Schema
 from serving.core.service import SeqGPTService
 from serving.core.settings import Settings
+from serving.http.status import server_status
 from serving.ui.backend import Backend, PageError
 from tests.api.fake_engine import CharTokenizer, FakeEngine
 
@@ -289,7 +291,8 @@ def test_the_web_uis_schema_box_gets_the_apis_nested_answer_and_sentences(
     client: TestClient, scripted: FakeEngine
 ) -> None:
     limits = CompletionLimits(max_tokens=16, n=1, logprobs=0)
-    backend = Backend(SimpleNamespace(seqgpt=client.app.state.seqgpt), limits)
+    state = SimpleNamespace(seqgpt=client.app.state.seqgpt)
+    backend = Backend(state, limits, functools.partial(server_status, state))
     answer = asyncio.run(backend.extract(TEXT, "人物", '{"人物": ["职位"]}'))  # labels ignored
     api = client.post("/v1/extract", json={"text": TEXT, "schema": {"人物": ["职位"]}}).json()
     assert answer.model_dump(mode="json", exclude_unset=True) == api
