@@ -1,5 +1,5 @@
-"""Marks every test by its folder tier (unit, api, e2e, deploy, ui); the tiny test checkpoint,
-made once."""
+"""Marks every test by its folder tier (unit, api, e2e, deploy, ui, loadtest); the tiny test
+checkpoint, made once."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ _TIERS = {
     "e2e": pytest.mark.e2e,
     "deploy": pytest.mark.deploy,
     "ui": pytest.mark.ui,
+    "loadtest": pytest.mark.loadtest,
 }
 
 

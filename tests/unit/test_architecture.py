@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import ast
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import _TIERS
 
 ROOT = Path(__file__).resolve().parents[2]
 RANKS = {
@@ -223,3 +226,13 @@ def test_every_deferred_import_says_why(module: str) -> None:
         if "#" not in lines[line - 1] and not lines[line - 2].strip().startswith("#")
     ]
     assert silent == [], "say why each import is deferred"
+
+
+def test_every_test_tier_folder_has_its_marker() -> None:
+    """``tests/<tier>/`` marks its tests ``-m <tier>`` (tests/conftest.py), a marker pyproject
+    declares (``--strict-markers``)."""
+    tiers = {p.name for p in (ROOT / "tests").iterdir() if any(p.glob("test_*.py"))}
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = {m.split(":")[0] for m in pyproject["tool"]["pytest"]["ini_options"]["markers"]}
+    assert tiers - set(_TIERS) == set()
+    assert tiers - declared == set()
