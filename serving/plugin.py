@@ -29,6 +29,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 
 if TYPE_CHECKING:
+    from vllm.engine.protocol import EngineClient
+
     from serving.core.errors import ServingError
     from serving.core.service import SeqGPTService
     from serving.core.settings import Settings
@@ -61,7 +63,9 @@ class SeqGPTPlugin:
         app.include_router(login_router)  # ahead of the UI's mount, which comes at init_state
         self._app = app
 
-    async def init_state(self, engine_client: Any, state: State, args: Namespace) -> None:
+    async def init_state(
+        self, engine_client: EngineClient | None, state: State, args: Namespace
+    ) -> None:
         """Build the task service and secure the app, with settings read from the env."""
         # Deferred with the routes: only a server that loaded the plugin builds its state.
         from serving.core.settings import Settings

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from serving.batch.row_requests import RowRequest, RunFailed, answer_body, error_of
 from serving.core.errors import Overloaded
@@ -28,6 +28,10 @@ from serving.core.results import TaskResult
 from serving.core.service import SeqGPTService
 from serving.core.settings import Settings
 from serving.process.server import DEFAULT_MAX_MODEL_LEN, dtype_default
+
+if TYPE_CHECKING:
+    # vLLM's engine seam, as vLLM types it (a type only: no import at run time).
+    from vllm.engine.protocol import EngineClient
 
 __all__ = [
     "EngineOptions",
@@ -56,7 +60,7 @@ class EngineOptions:
     max_num_seqs: int | None = None
 
 
-def build_service(engine: Any, settings: Settings) -> SeqGPTService:
+def build_service(engine: EngineClient, settings: Settings) -> SeqGPTService:
     """The service the plugin builds around the server's engine client (same bound and checks)."""
     try:
         return SeqGPTService.for_engine(engine, settings)

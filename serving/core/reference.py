@@ -10,12 +10,16 @@ from the prefix cache.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vllm.entrypoints.generate.beam_search.online import BeamSearchOnlineMixin
 from vllm.inputs import tokens_input
 from vllm.outputs import RequestOutput
 from vllm.sampling_params import BeamSearchParams
+
+if TYPE_CHECKING:
+    # vLLM's engine seam, as vLLM types it (a type only: no import at run time).
+    from vllm.engine.protocol import EngineClient
 
 __all__ = ["BEAM_WIDTH", "ReferenceDecoder"]
 
@@ -33,7 +37,7 @@ class _Renderer:
 class ReferenceDecoder(BeamSearchOnlineMixin):
     """Beam search with SeqGPT's beam width, on an engine client and its tokenizer."""
 
-    def __init__(self, engine: Any, tokenizer: Any) -> None:
+    def __init__(self, engine: EngineClient, tokenizer: Any) -> None:
         self.engine_client = engine
         self.renderer = _Renderer(tokenizer)  # type: ignore[assignment]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vllm.exceptions import VLLMError
 from vllm.inputs import TokensPrompt
@@ -26,6 +26,10 @@ from serving.core.results import Generation, TaskResult
 from serving.core.scoring import ReadTurns, Scorer, normalise
 from serving.core.tasks import TaskSpec
 
+if TYPE_CHECKING:
+    # vLLM's engine seam, as vLLM types it (a type only: no import at run time).
+    from vllm.engine.protocol import EngineClient
+
 __all__ = ["Runner"]
 
 logger = logging.getLogger(__name__)
@@ -35,7 +39,7 @@ class Runner:
     """Runs the submissions of one request on a vLLM engine client."""
 
     def __init__(
-        self, engine: Any, tokenizer: Tokenizer, timeout_s: float, turns: ReadTurns
+        self, engine: EngineClient, tokenizer: Tokenizer, timeout_s: float, turns: ReadTurns
     ) -> None:
         self._engine = engine
         self._timeout_s = timeout_s

@@ -40,7 +40,7 @@ import contextlib
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vllm.inputs import TokensPrompt
 from vllm.outputs import RequestOutput
@@ -49,6 +49,10 @@ from vllm.sampling_params import RequestOutputKind, SamplingParams
 
 from serving.core.forcing import FORCED_TOKENS, is_registered
 from serving.core.settings import Settings
+
+if TYPE_CHECKING:
+    # vLLM's engine seam, as vLLM types it (a type only: no import at run time).
+    from vllm.engine.protocol import EngineClient
 
 __all__ = [
     "CPU_SCORE_READS",
@@ -72,7 +76,9 @@ c=16: no bound 16.4x and 0.62; 16/4 4.8x and 0.58; 16/1 4.8x; 8/8 3.7x and 0.54;
 0.50."""
 
 
-async def _last(engine: Any, token_ids: list[int], params: SamplingParams, request_id: str) -> Any:
+async def _last(
+    engine: EngineClient, token_ids: list[int], params: SamplingParams, request_id: str
+) -> Any:
     final: RequestOutput | None = None
     prompt = TokensPrompt(prompt_token_ids=token_ids)  # processed off the event loop
     async for output in engine.generate(prompt, params, request_id, priority=SCORE_PRIORITY):
@@ -172,7 +178,9 @@ class ReadTurns:
 class Scorer:
     """``log p(label)`` for every label of a prompt, on one engine."""
 
-    def __init__(self, engine: Any, eos_token_id: int, *, forced: bool, turns: ReadTurns) -> None:
+    def __init__(
+        self, engine: EngineClient, eos_token_id: int, *, forced: bool, turns: ReadTurns
+    ) -> None:
         self._engine = engine
         self._eos = eos_token_id
         self.turns = turns
@@ -180,7 +188,7 @@ class Scorer:
         """Whether labels are read by forced decoding (else by prompt log-probabilities)."""
 
     @classmethod
-    def for_engine(cls, engine: Any, eos_token_id: int, turns: ReadTurns) -> Scorer:
+    def for_engine(cls, engine: EngineClient, eos_token_id: int, turns: ReadTurns) -> Scorer:
         """Forced reads where the engine runs ``ForcedTokens``, prompt reads elsewhere."""
         config = getattr(engine, "model_config", None)  # None: no engine (prompts only)
         processors = getattr(config, "logits_processors", None)

@@ -52,7 +52,7 @@ import math
 import uuid
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from vllm.sampling_params import SamplingParams
 
@@ -67,6 +67,10 @@ from serving.core.schema import Schema, parse_schema, prompts_per_window, walk
 from serving.core.scoring import CPU_SCORE_READS, CPU_SCORE_READS_BUSY, ReadTurns
 from serving.core.settings import Settings
 from serving.core.tasks import TASKS, TaskSpec
+
+if TYPE_CHECKING:
+    # vLLM's engine seam, as vLLM types it (a type only: no import at run time).
+    from vllm.engine.protocol import EngineClient
 
 __all__ = ["DECODINGS", "DecodingMode", "SeqGPTService"]
 
@@ -84,7 +88,7 @@ class SeqGPTService:
 
     def __init__(
         self,
-        engine: Any,
+        engine: EngineClient,
         tokenizer: Tokenizer,
         settings: Settings,
         *,
@@ -102,7 +106,9 @@ class SeqGPTService:
         self._planning = ThreadPoolExecutor(_PLANNING_THREADS, thread_name_prefix="seqgpt-plan")
 
     @classmethod
-    def for_engine(cls, engine: Any, settings: Settings, *, processes: int = 1) -> SeqGPTService:
+    def for_engine(
+        cls, engine: EngineClient, settings: Settings, *, processes: int = 1
+    ) -> SeqGPTService:
         """The service around a vLLM engine client, with its tokenizer, context and bound.
 
         The bound (``max_inflight``, default twice the engine's ``max_num_seqs``) is the server's:
@@ -122,9 +128,12 @@ class SeqGPTService:
                 f"{bound} is below the {largest_request} prompts of one request with "
                 "SEQGPT_MAX_LABELS labels: raise it or lower SEQGPT_MAX_LABELS."
             )
+        # vLLM types it TokenizerLike, whose encode names fewer keywords than the Hugging Face
+        # tokenizer it is (split_special_tokens, which keeps "</s>" in a text text).
+        tokenizer = cast("Tokenizer", engine.renderer.get_tokenizer())
         return cls(
             engine,
-            engine.renderer.get_tokenizer(),
+            tokenizer,
             settings,
             max_model_len=engine.model_config.max_model_len,
             max_inflight=max_inflight,

@@ -236,3 +236,17 @@ def test_every_test_tier_folder_has_its_marker() -> None:
     declared = {m.split(":")[0] for m in pyproject["tool"]["pytest"]["ini_options"]["markers"]}
     assert tiers - set(_TIERS) == set()
     assert tiers - declared == set()
+
+
+def test_the_engine_seam_is_typed_as_vllm_types_it() -> None:
+    """Every ``engine``/``engine_client`` parameter is vLLM's ``EngineClient``, never ``Any``."""
+    untyped = [
+        f"{module}:{arg.lineno}"
+        for module, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for arg in [*node.args.args, *node.args.kwonlyargs]
+        if arg.arg in {"engine", "engine_client"}
+        and ast.unparse(arg.annotation or ast.Name("Any")) == "Any"
+    ]
+    assert untyped == []
