@@ -17,6 +17,7 @@ and ``PURE`` modules (eval's metrics, in ``serving.batch``) import the standard 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -250,3 +251,73 @@ def test_the_engine_seam_is_typed_as_vllm_types_it() -> None:
         and ast.unparse(arg.annotation or ast.Name("Any")) == "Any"
     ]
     assert untyped == []
+
+
+MAP = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+CODE = re.compile(r"`([^`\n]+)`")
+
+
+def _defined(path: Path) -> set[str]:
+    """The top-level names a module defines or imports."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            star = isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
+            if star and node.module in MODULES:
+                names |= _defined(MODULES[node.module])
+    return names
+
+
+def _resolves(token: str) -> bool:
+    """A dotted ``serving``/``prompts``/``parsers`` name: a module, or a module's name."""
+    parts = token.split(".")
+    for n in range(len(parts), 0, -1):
+        module = ".".join(parts[:n])
+        if module in MODULES:
+            return n == len(parts) or parts[n] in _defined(MODULES[module])
+    return False
+
+
+def _sections() -> dict[str, str]:
+    """The map's ``### `serving/x/`…`` sections by folder name."""
+    parts = re.split(r"^### ", MAP, flags=re.MULTILINE)
+    return {
+        match.group(1): part for part in parts if (match := re.match(r"`serving/(\w+)/`", part))
+    }
+
+
+def test_the_map_names_every_serving_folder_and_module() -> None:
+    sections = _sections()
+    folders = {p.parent.name for p in (ROOT / "serving").glob("*/__init__.py")}
+    assert folders - set(sections) == set(), "give each folder a section in ARCHITECTURE.md"
+    missing = [
+        f"serving.{folder}.{path.stem}"
+        for folder in sorted(folders)
+        for path in sorted((ROOT / "serving" / folder).glob("*.py"))
+        if path.stem != "__init__"
+        and f"`{path.stem}`" not in sections[folder]
+        and f"`serving.{folder}.{path.stem}`" not in sections[folder]
+    ]
+    assert missing == [], "name each module in its folder's section"
+
+
+def test_every_name_and_path_the_map_gives_exists() -> None:
+    defined = set().union(*(_defined(path) for path in MODULES.values()))
+    wrong = []
+    for token in sorted(set(CODE.findall(MAP))):
+        dotted = re.fullmatch(r"(serving|prompts|parsers)(\.\w+)+", token)
+        named = re.fullmatch(r"[A-Z][a-z]+([A-Z]\w*)?(\.\w+)?", token)
+        path = "/" in token and not token.startswith("/") and re.fullmatch(r"[\w./-]+", token)
+        if (
+            (dotted and not _resolves(token))
+            or (named and token.split(".")[0] not in defined | {"EngineClient"})
+            or (path and not (ROOT / token).exists())
+        ):
+            wrong.append(token)
+    assert wrong == [], "ARCHITECTURE.md names what the code does not have"
