@@ -43,7 +43,7 @@ FORBIDDEN = {
     "parsers": {"vllm", "torch", "transformers", "fastapi", "starlette", "serving"},
     "serving.core": {"fastapi", "starlette", "gradio", "uvicorn", "httpx"},
     "serving.contract": {"fastapi", "starlette", "gradio", "uvicorn"},
-    "serving.ui": {"serving.http"},
+    "serving.ui": {"serving.http", "prompts", "parsers"},
     # The client runs in a user's program and reaches the server over HTTP only.
     "serving.client": {
         "vllm",
