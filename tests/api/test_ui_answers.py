@@ -10,38 +10,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from vllm.sampling_params import SamplingParams
 
 from serving.contract.limits import CompletionLimits
 from serving.ui.backend import Backend
 from serving.ui.tabs import PROMPT_EXAMPLES
-from tests.api.fake_engine import FakeEngine
+from tests.api.fake_engine import FakeCompletions, FakeEngine
 
 TEXT = "张三于2023年5月1日在北京加入阿里巴巴。"
 ANSWER = "人物: 张三\n地点: 北京\n组织机构: 阿里巴巴\n"
 LIMITS = CompletionLimits(max_tokens=64, n=1, logprobs=0)
 
 
-class _Completions:
-    """vLLM's completions handler as the page calls it: the fake engine's answer to the prompt."""
-
-    def __init__(self, engine: FakeEngine) -> None:
-        self.engine = engine
-
-    async def create_completion(self, request: Any, _raw: object) -> Any:
-        text = self.engine.respond(request.prompt, SamplingParams(max_tokens=request.max_tokens))
-        assert isinstance(text, str)
-        choice = SimpleNamespace(text=text, finish_reason=self.engine.finish_reason)
-        counts = (len(request.prompt), len(text), len(request.prompt) + len(text))
-        usage = dict(
-            zip(("prompt_tokens", "completion_tokens", "total_tokens"), counts, strict=True)
-        )
-        return SimpleNamespace(choices=[choice], usage=SimpleNamespace(**usage))
-
-
 def _backend(client: TestClient, engine: FakeEngine) -> Backend:
     state = client.app.state  # type: ignore[attr-defined]
-    completions = _Completions(engine)
+    completions = FakeCompletions(engine)
     return Backend(
         SimpleNamespace(seqgpt=state.seqgpt, openai_serving_completion=completions), LIMITS
     )
