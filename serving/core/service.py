@@ -185,14 +185,27 @@ class SeqGPTService:
         The engine request ids start with ``request_id`` (the client's X-Request-Id, when sent);
         a random part follows, since two clients may send the same id.
         """
-        spec = TASKS[task]
         self.check_options(task, scores, decoding)
-        reference = decoding == "reference"
-        self.checks.text(text)
+        self.checks.text(text)  # the text's error before the labels'
         checked = self.checks.labels(labels)
-        per_window = self._per_window(spec, checked, scores, reference)
+        return await self.run_checked(task, text, checked, request_id, scores, decoding)
+
+    async def run_checked(
+        self,
+        task: str,
+        text: str,
+        labels: list[str],
+        request_id: str | None,
+        scores: bool,
+        decoding: str,
+    ) -> TaskResult:
+        """``run`` of a checked text (``checks.text``), labels (``checks.labels``) and options
+        (``check_options``): a batch checks its labels and options once for all its texts."""
+        spec = TASKS[task]
+        reference = decoding == "reference"
+        per_window = self._per_window(spec, labels, scores, reference)
         with self._admission.held(per_window) as held:  # 413 or 429 before any tokenization
-            submissions = await self._plan(spec, text, checked, reference, per_window)
+            submissions = await self._plan(spec, text, labels, reference, per_window)
             windows = submissions[-1].window + 1
             self._admission.hold(held, per_window * windows, windows)
             request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"

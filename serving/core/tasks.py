@@ -10,16 +10,23 @@ is one entry here, not a new code path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from parsers import Extraction, parse_classification, parse_extraction_detailed
-from prompts import build_classify_prompt, build_extract_prompts, chunk_labels, validate_labels
-from serving.core.results import Generation
+from prompts import (
+    build_classify_prompt,
+    build_extract_prompts,
+    chunk_labels,
+    split_labels,
+    validate_labels,
+)
+from serving.core.results import Generation, TaskResult
 from serving.core.windows import merge_extractions, union_labels, vote_label
 
-__all__ = ["TASKS", "Decoding", "PromptPlan", "TaskSpec"]
+__all__ = ["TASKS", "Decoding", "PromptPlan", "TaskSpec", "read_completion", "read_extract_prompt"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +122,45 @@ TASKS: dict[str, TaskSpec] = {
         "extract", _plan_extract, _parse_extract, _combine_extract, Decoding(False, None)
     ),
 }
+
+
+# A key line of a prompt typed by hand: blanks around the key, an ASCII or full-width colon.
+_KEY = r"^[^\S\n]*{key}[^\S\n]*[:：][^\S\n]?"
+_INPUT_LINE = re.compile(_KEY.format(key="输入"), re.MULTILINE)
+_EXTRACT_LINE = re.compile(_KEY.format(key="抽取") + r"(?P<labels>.*)$", re.MULTILINE)
+
+
+def read_extract_prompt(prompt: str) -> tuple[str, list[str]] | None:
+    """The text and labels of an extraction prompt (``输入: …\\n抽取: …``), else None.
+
+    Read as loosely as a hand-typed prompt is written: the labels are the last ``抽取:`` line's,
+    split on either comma; the text is everything from the ``输入:`` line before it up to that
+    line, stripped.
+    """
+    tasks = list(_EXTRACT_LINE.finditer(prompt))
+    if not tasks:
+        return None
+    task = tasks[-1]
+    inputs = list(_INPUT_LINE.finditer(prompt, 0, task.start()))
+    if not inputs:
+        return None
+    labels = [label.strip() for label in split_labels(task["labels"]) if label.strip()]
+    text = prompt[inputs[-1].end() : task.start()].strip()
+    return (text, list(dict.fromkeys(labels))) if labels and text else None
+
+
+def read_completion(
+    prompt: str, generated: str, finish_reason: str | None, tokens: tuple[int, int] = (0, 0)
+) -> TaskResult | None:
+    """A completion of an extraction prompt (a free prompt's), parsed and combined as the
+    extraction task's own prompts are (a generation cut at its budget loses its unfinished
+    line); None when the prompt is no extraction. ``tokens``: its prompt and completion tokens.
+    """
+    asked = read_extract_prompt(prompt)
+    if asked is None:
+        return None
+    text, labels = asked
+    spec = TASKS["extract"]
+    parsed = spec.parse(generated, labels, text, finish_reason != "length")
+    generation = Generation(prompt, labels, generated, parsed, *tokens, finish_reason)
+    return TaskResult(spec.name, [generation], spec.combine([generation]))

@@ -29,7 +29,9 @@ from serving.contract.schemas import (
     ItemError,
 )
 from serving.contract.status import StatusResponse
+from serving.core.batching import batch_runs
 from serving.core.errors import InvalidInputError, ServingError
+from serving.core.results import TaskResult
 from serving.core.schema import Schema
 from serving.core.service import SeqGPTService
 from serving.http.counting import account, facts
@@ -104,51 +106,41 @@ async def _single(
         result = await service.run_schema(body.text, asked, request_id=request_id)
     else:
         result = await service.run(task, body.text, asked, request_id=request_id, **_options(body))
-    response = answer(result, body.return_prompts)
-    account(request, body.text, _asked(body), result, response)
-    return response
+    return _answered(request, body, body.text, result)
 
 
 async def _batch(
     request: Request, task: str, body: ClassifyBatchRequest | ExtractBatchRequest
 ) -> list[ClassifyResponse | ExtractResponse | ItemError]:
-    """Every text at once, through the service's in-flight bound; an item fails alone.
-
-    Items are admitted in input order, each before any is planned: those the bound has no room
-    for get their 429 at once, and a batch with room for none is one 429 (or 413).
-    """
-    service = _service(request)
-    limit = service.max_batch_items
-    if not body.texts or len(body.texts) > limit:
-        message = f"A batch holds 1 to {limit} texts; {len(body.texts)} were sent."
-        raise InvalidInputError(message, parameter="texts")
-    asked = _asked_for(service, body)  # one verdict for the whole batch
-    schema = asked if isinstance(asked, Schema) else None
-    labels = [] if isinstance(asked, Schema) else service.checks.labels(asked)
-    service.check_options(task, **_options(body))
-    if schema is not None:
-        service.check_schema_room(schema)  # not even one text fits: one refusal
-    else:
-        service.check_room(task, labels, **_options(body))
-    facts(request).update(task=task, items=len(body.texts))
-    facts(request)["text_chars"] = sum(map(len, body.texts))
+    """Every text at once: the batch is checked once, then each text fails alone
+    (``serving.core.batching``)."""
     request_id = getattr(request.state, "request_id", None) or "batch"
+    options = _options(body) | {"schema": getattr(body, "schema_", None)}
+    runs = batch_runs(
+        _service(request), task, body.texts, body.labels, request_id=request_id, **options
+    )
+    facts(request).update(task=task, items=len(body.texts), text_chars=sum(map(len, body.texts)))
+    return list(await asyncio.gather(*(_item(request, body, i, run) for i, run in enumerate(runs))))
 
-    async def item(index: int, text: str) -> ClassifyResponse | ExtractResponse | ItemError:
-        try:
-            if schema is not None:
-                result = await service.run_schema(text, schema, request_id=f"{request_id}.{index}")
-            else:
-                result = await service.run(
-                    task, text, labels, request_id=f"{request_id}.{index}", **_options(body)
-                )
-        except (InvalidInputError, ServingError) as exc:
-            return item_error(exc)
-        response = answer(result, body.return_prompts)
-        account(request, text, _asked(body), result, response, item=f".{index}")
-        return response
 
-    return list(await asyncio.gather(*(item(i, text) for i, text in enumerate(body.texts))))
+async def _item(
+    request: Request, body: Any, index: int, run: Callable[[], Awaitable[TaskResult]]
+) -> ClassifyResponse | ExtractResponse | ItemError:
+    """One text of a batch: its answer as it ends, or its own error."""
+    try:
+        result = await run()
+    except (InvalidInputError, ServingError) as exc:
+        return item_error(exc)
+    return _answered(request, body, body.texts[index], result, item=f".{index}")
+
+
+def _answered(
+    request: Request, body: Any, text: str, result: TaskResult, item: str = ""
+) -> ClassifyResponse | ExtractResponse:
+    """A text's answer, counted in the log facts, metrics and audit log (``account``)."""
+    response = answer(result, body.return_prompts)
+    account(request, text, _asked(body), result, response, item=item)
+    return response
 
 
 @router.post("/v1/classify", response_model_exclude_unset=True)

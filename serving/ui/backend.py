@@ -7,7 +7,9 @@ Gradio here, and no second path for prompts or parsing.
   in-flight bound, deadline and parsers as ``/v1/classify`` and ``/v1/extract``, answered as the
   same response models.
 - A free prompt goes to vLLM's own completions handler (what ``/v1/completions`` runs), greedy,
-  with ``max_tokens`` held to the server's completion limit as the gate holds it.
+  with ``max_tokens`` held to the server's completion limit as the gate holds it; when it is an
+  extraction prompt, its generation is read by the task core (``serving.core.tasks``) and
+  answered as ``/v1/extract`` answers, so the page parses nothing itself.
 - Every failure becomes a ``PageError`` holding the sentence the REST API would answer.
 """
 
@@ -40,6 +42,7 @@ from serving.contract.validation import describe_validation_errors
 from serving.core.errors import ServingError
 from serving.core.schema import Schema
 from serving.core.service import SeqGPTService
+from serving.core.tasks import read_completion
 
 __all__ = ["Backend", "Completion", "PageError"]
 
@@ -58,6 +61,8 @@ class Completion:
     text: str
     finish_reason: str | None
     usage: Usage
+    fields: ExtractResponse | None = None
+    """The generation read as ``/v1/extract`` reads its own, when the prompt is an extraction."""
 
     @property
     def truncated(self) -> bool:
@@ -126,16 +131,17 @@ class Backend:
             response = await handler.create_completion(request, None)
         if isinstance(response, ErrorResponse):
             raise PageError(response.error.message)
-        choice, usage = response.choices[0], response.usage
-        return Completion(
-            text=choice.text,
-            finish_reason=choice.finish_reason,
-            usage=Usage(
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens or 0,
-                total_tokens=usage.total_tokens,
-            ),
+        choice, counts = response.choices[0], response.usage
+        usage = Usage(
+            prompt_tokens=counts.prompt_tokens,
+            completion_tokens=counts.completion_tokens or 0,
+            total_tokens=counts.total_tokens,
         )
+        tokens = (usage.prompt_tokens, usage.completion_tokens)
+        result = read_completion(prompt, choice.text, choice.finish_reason, tokens)
+        read = None if result is None else answer(result, return_prompts=False)
+        assert read is None or isinstance(read, ExtractResponse)
+        return Completion(choice.text, choice.finish_reason, usage, read)
 
     async def status(self) -> StatusResponse | None:
         """``GET /v1/status``'s answer, or None when it cannot be read."""

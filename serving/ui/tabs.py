@@ -12,7 +12,6 @@ from typing import Any
 
 import gradio as gr
 
-from prompts import build_classify_prompt, build_extract_prompts
 from serving.ui.backend import Backend, PageError
 from serving.ui.view import (
     SPAN_COLUMNS,
@@ -21,7 +20,6 @@ from serving.ui.view import (
     label_value,
     length_note,
     named_labels,
-    prompt_fields,
     span_rows,
     truncation_note,
 )
@@ -45,9 +43,11 @@ EXTRACT_EXAMPLES = [
     ["患者男，65岁，因胸痛3小时入院，既往有高血压病史。", "年龄,症状,持续时间,疾病"],
     ["Marie Curie won the Nobel Prize in Physics in 1903 in Stockholm.", "person, award, date"],
 ]
+# What /v1/extract and /v1/classify send for these texts and labels, as their answers show it
+# with return_prompts (tests/api/test_ui_access.py checks they still do): the page builds none.
 PROMPT_EXAMPLES = [
-    [build_extract_prompts("张三于2023年5月1日在北京加入阿里巴巴。", ["人物", "地点", "机构"])[0]],
-    [build_classify_prompt("今天上证指数收涨1.2%，券商板块领涨。", ["财经", "体育", "娱乐"])],
+    ["输入: 张三于2023年5月1日在北京加入阿里巴巴。\n抽取: 人物，地点，机构\n输出: [GEN]"],
+    ["输入: 今天上证指数收涨1.2%，券商板块领涨。\n分类: 财经，体育，娱乐\n输出: [GEN]"],
 ]
 
 
@@ -217,7 +217,8 @@ def prompt_tab(backend: Backend | None, max_tokens: int) -> None:
             completion = await _backend(backend).complete(prompt_in, int(tokens))
         except PageError as exc:
             return _error(str(exc)), "", None, "", None
-        rows = prompt_fields(prompt_in, completion.text, completion.truncated)
+        answer = completion.fields  # the generation as /v1/extract reads it, if an extraction
+        rows = None if answer is None else span_rows(flattened(answer.fields))
         details = {
             "finish_reason": completion.finish_reason,
             "truncated": completion.truncated,

@@ -7,27 +7,21 @@ page and the same request's JSON from ``/v1/classify`` or ``/v1/extract`` agree 
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from parsers import parse_extraction_detailed
 from serving.contract.schemas import ClassifyResponse
 from serving.contract.status import StatusResponse
 
 __all__ = [
     "SPAN_COLUMNS",
-    "ExtractionRequest",
     "Segment",
     "SpanLike",
-    "extraction_request",
     "flattened",
     "highlighted",
     "label_value",
     "length_note",
     "named_labels",
-    "prompt_fields",
     "span_rows",
     "status_html",
     "truncation_note",
@@ -39,7 +33,7 @@ Segment = tuple[str, str | None]
 
 
 class SpanLike(Protocol):
-    """A span as the API (``SpanModel``) or the parsers (``Span``) give it."""
+    """A span as the API gives it (``SpanModel``)."""
 
     @property
     def text(self) -> str: ...
@@ -47,12 +41,6 @@ class SpanLike(Protocol):
     def start(self) -> int: ...
     @property
     def end(self) -> int: ...
-
-
-_PROMPT_KEY = r"^[^\S\n]*{key}[^\S\n]*[:：][^\S\n]?"
-_INPUT_LINE = re.compile(_PROMPT_KEY.format(key="输入"), re.MULTILINE)
-_EXTRACT_LINE = re.compile(_PROMPT_KEY.format(key="抽取") + r"(?P<labels>.*)$", re.MULTILINE)
-_LABEL_SPLIT = re.compile(r"[,，]")
 
 
 def label_value(response: ClassifyResponse) -> str | dict[str, float] | None:
@@ -126,45 +114,6 @@ def length_note(truncated: bool) -> str:
         "⚠️ 截断 Truncated: 生成在最大长度处停止。 The generation stopped at max new tokens "
         "(`finish_reason: length`); an extraction line it was writing is not read as a field."
     )
-
-
-@dataclass(frozen=True)
-class ExtractionRequest:
-    """The text and labels of a raw SeqGPT extraction prompt."""
-
-    text: str
-    labels: list[str]
-
-
-def extraction_request(prompt: str) -> ExtractionRequest | None:
-    """The text and labels of a SeqGPT extraction prompt (``输入: …\\n抽取: …``), else None.
-
-    The labels are the last ``抽取:`` line's, split on either comma; the text is everything
-    from the ``输入:`` line that precedes it up to that line, stripped.
-    """
-    tasks = list(_EXTRACT_LINE.finditer(prompt))
-    if not tasks:
-        return None
-    task = tasks[-1]
-    inputs = list(_INPUT_LINE.finditer(prompt, 0, task.start()))
-    if not inputs:
-        return None
-    start = inputs[-1]
-    labels = [label.strip() for label in _LABEL_SPLIT.split(task["labels"]) if label.strip()]
-    text = prompt[start.end() : task.start()].strip()
-    return ExtractionRequest(text, list(dict.fromkeys(labels))) if labels and text else None
-
-
-def prompt_fields(prompt: str, generated: str, truncated: bool) -> list[list[str | int]] | None:
-    """The extraction table of a free prompt's generation, when the prompt is an extraction
-    (parsed as ``/v1/extract`` parses, a cut last line left out); else None."""
-    request = extraction_request(prompt)
-    if request is None:
-        return None
-    parsed = parse_extraction_detailed(
-        generated, request.labels, request.text, complete=not truncated
-    )
-    return span_rows(parsed.fields)
 
 
 _DEVICES = {"cpu": "CPU", "cuda": "GPU"}

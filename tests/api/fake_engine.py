@@ -199,3 +199,23 @@ class FakeEngine:
             0, answer, tokens, None, None, finish_reason=self.finish_reason
         )
         yield RequestOutput(request_id, text, [1] * len(text), None, [completion], True)
+
+
+@dataclass
+class FakeCompletions:
+    """vLLM's completions handler (``state.openai_serving_completion``) as the web UI calls it:
+    the engine's scripted answer to the prompt, with its finish reason and character counts."""
+
+    engine: FakeEngine
+
+    async def create_completion(self, request: Any, _raw_request: object) -> Any:
+        params = SamplingParams(max_tokens=request.max_tokens)
+        answer = self.engine.respond(request.prompt, params)
+        if isinstance(answer, BaseException):
+            raise answer
+        choice = SimpleNamespace(text=answer, finish_reason=self.engine.finish_reason)
+        prompt, completion = len(request.prompt), len(answer)
+        usage = SimpleNamespace(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
+        return SimpleNamespace(choices=[choice], usage=usage)

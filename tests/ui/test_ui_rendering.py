@@ -24,7 +24,7 @@ from loadtest.server import free_port
 from serving.core.settings import Settings
 from serving.ui.app import STALE_AFTER_S, STATUS_REFRESH_S
 from tests.api.conftest import build_app
-from tests.api.fake_engine import FakeEngine
+from tests.api.fake_engine import FakeCompletions, FakeEngine
 
 from .page import Page
 
@@ -81,6 +81,7 @@ def served(engine: FakeEngine) -> Iterator[_Served]:
         env.delenv("VLLM_API_KEY", raising=False)
         app = build_app(engine, settings, [])
     app.state.args.served_model_name = ["seqgpt"]
+    app.state.openai_serving_completion = FakeCompletions(engine)  # the free prompt's handler
     with _Served(app) as server:
         yield server
 
@@ -118,6 +119,15 @@ def test_extraction_highlights_each_span_with_its_label(page: Page, tmp_path: Pa
     page.wait_for_rows("extract-table", [*expected, ["组织机构", "阿里巴巴", "17", "21"]])
     page.screenshot(tmp_path / "ui-extract.png")
     print(f"\nscreenshot: {tmp_path / 'ui-extract.png'}")
+
+
+def test_a_free_extraction_prompt_shows_the_fields_extract_reads(page: Page) -> None:
+    page.tab("Free prompt")
+    page.fill("prompt-text", f"输入: {TEXT}\n抽取: 人物，地点，组织机构\n输出: [GEN]")
+    page.run("prompt-run", "#prompt-json")
+    page.wait_for_value("prompt-generation", ANSWERS["抽取"])
+    expected = [["人物", "张三", "0", "2"], ["地点", "北京", "13", "15"]]
+    page.wait_for_rows("prompt-table", [*expected, ["组织机构", "阿里巴巴", "17", "21"]])
 
 
 def test_multi_label_shows_every_named_label(page: Page) -> None:

@@ -49,7 +49,7 @@ FORBIDDEN = {
     "parsers": {"vllm", "torch", "transformers", "fastapi", "starlette", "serving"},
     "serving.core": {"fastapi", "starlette", "gradio", "uvicorn", "httpx"},
     "serving.contract": {"fastapi", "starlette", "gradio", "uvicorn"},
-    "serving.ui": {"serving.http"},
+    "serving.ui": {"serving.http", "prompts", "parsers"},
     # Test checkpoints: torch and transformers, never the server's libraries or its core.
     "serving.testmodels": {"vllm", "fastapi", "starlette", "gradio", "serving.core"},
     # The client runs in a user's program and reaches the server over HTTP only.

@@ -6,7 +6,7 @@ import pytest
 
 from parsers import Extraction
 from prompts import LabelError, build_classify_prompt, build_extract_prompts, chunk_labels
-from serving.core.tasks import TASKS, PromptPlan
+from serving.core.tasks import TASKS, PromptPlan, read_completion, read_extract_prompt
 
 THIRTEEN = [f"字段{i}" for i in range(13)]
 
@@ -87,3 +87,49 @@ def test_parsers_are_wired() -> None:
     assert isinstance(extraction, Extraction)
     assert [span.text for span in extraction.fields["人名"]] == ["张三"]
     assert extraction.fields["地点"] == []
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("输入: 张三在北京\n抽取: 人物，地点\n输出: [GEN]", ("张三在北京", ["人物", "地点"])),
+        ("输入：第一\n第二\n抽取：人物, 地点,人物\n输出：", ("第一\n第二", ["人物", "地点"])),
+        ("  输入 : 文本 \n 抽取 : 时间 \n", ("文本", ["时间"])),
+        ("输入: 文本\n分类: 财经，体育\n输出: [GEN]", None),
+        ("抽取: 人物\n输出: [GEN]", None),
+        ("输入: \n抽取: 人物", None),
+        ("输入: 文本\n抽取: ，\n", None),
+        ("just some text", None),
+    ],
+)  # fmt: skip
+def test_a_typed_extraction_prompt_gives_its_text_and_labels(
+    prompt: str, expected: tuple[str, list[str]] | None
+) -> None:
+    assert read_extract_prompt(prompt) == expected
+
+
+def test_the_extract_tasks_own_prompts_read_back_as_their_text_and_labels() -> None:
+    text, labels = "张三于2023年5月1日在北京加入阿里巴巴。", THIRTEEN
+    for plan in TASKS["extract"].plan(text, labels, 6):
+        assert read_extract_prompt(plan.prompt) == (text, plan.labels)
+
+
+def test_a_completion_of_an_extraction_prompt_is_read_as_extract_reads_its_own() -> None:
+    prompt = "输入: 张三于2023年5月1日在北京加入阿里巴巴。\n抽取: 人物，地点\n输出: [GEN]"
+    result = read_completion(prompt, "人物: 张三\n地点: 北京\n", "stop", (20, 8))
+    assert result is not None
+    assert (result.task, result.windows, result.truncated) == ("extract", 1, False)
+    assert (result.prompt_tokens, result.completion_tokens) == (20, 8)
+    spans = {
+        label: [(s.text, s.start) for s in found] for label, found in result.value.fields.items()
+    }
+    assert spans == {"人物": [("张三", 0)], "地点": [("北京", 13)]}
+    # Cut short: the line being written when the budget ran out is not a field.
+    cut = read_completion(prompt, "人物: 张三\n地点: 北", "length")
+    assert cut is not None
+    assert cut.truncated
+    assert {k: [s.text for s in v] for k, v in cut.value.fields.items()} == {
+        "人物": ["张三"],
+        "地点": [],
+    }
+    assert read_completion("输入: 文本\n分类: 财经，体育\n输出: [GEN]", "财经", "stop") is None

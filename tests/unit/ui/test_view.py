@@ -7,21 +7,17 @@ import pytest
 from serving.contract.schemas import ClassifyResponse, SpanModel, Usage
 from serving.contract.status import StatusResponse
 from serving.ui.view import (
-    ExtractionRequest,
-    extraction_request,
     flattened,
     highlighted,
     label_value,
     length_note,
     named_labels,
-    prompt_fields,
     span_rows,
     status_html,
     truncation_note,
 )
 
 TEXT = "张三于2023年5月1日在北京加入阿里巴巴。"
-_ER = ExtractionRequest
 USAGE = Usage(prompt_tokens=1, completion_tokens=1, total_tokens=2)
 
 
@@ -96,25 +92,6 @@ def test_notes_say_truncated_only_when_it_was() -> None:
     assert "finish_reason: length" in length_note(True)
 
 
-@pytest.mark.parametrize(
-    ("prompt", "expected"),
-    [
-        ("输入: 张三在北京\n抽取: 人物，地点\n输出: [GEN]", _ER("张三在北京", ["人物", "地点"])),
-        ("输入：第一\n第二\n抽取：人物, 地点,人物\n输出：", _ER("第一\n第二", ["人物", "地点"])),
-        ("  输入 : 文本 \n 抽取 : 时间 \n", _ER("文本", ["时间"])),
-        ("输入: 文本\n分类: 财经，体育\n输出: [GEN]", None),
-        ("抽取: 人物\n输出: [GEN]", None),
-        ("输入: \n抽取: 人物", None),
-        ("输入: 文本\n抽取: ，\n", None),
-        ("just some text", None),
-    ],
-)  # fmt: skip
-def test_an_extraction_prompt_gives_its_text_and_labels(
-    prompt: str, expected: ExtractionRequest | None
-) -> None:
-    assert extraction_request(prompt) == expected
-
-
 def test_the_light_is_green_with_model_device_and_dtype_when_healthy() -> None:
     shown = status_html(_status(), "12:00:00")
     assert 'data-state="ok"' in shown
@@ -145,19 +122,6 @@ def test_the_model_name_is_escaped() -> None:
     shown = status_html(_status(model="<script>x</script>"), "t")
     assert "<script>" not in shown
     assert "&lt;script&gt;" in shown
-
-
-def test_a_free_extraction_prompt_shows_its_fields_as_extract_parses_them() -> None:
-    prompt = "输入: 张三于2023年5月1日在北京加入阿里巴巴。\n抽取: 人物，地点\n输出: [GEN]"
-    assert prompt_fields(prompt, "人物: 张三\n地点: 北京\n", truncated=False) == [
-        ["人物", "张三", 0, 2],
-        ["地点", "北京", 13, 15],
-    ]
-    # Cut short: the line being written when the budget ran out is not a field.
-    assert prompt_fields(prompt, "人物: 张三\n地点: 北", truncated=True) == [["人物", "张三", 0, 2]]
-    assert (
-        prompt_fields("输入: 文本\n分类: 财经，体育\n输出: [GEN]", "财经", truncated=False) is None
-    )
 
 
 def test_a_nested_answer_flattens_to_one_row_per_span_with_its_path() -> None:
