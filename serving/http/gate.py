@@ -6,8 +6,9 @@ Rules, in order, for every HTTP request:
    but ``/metrics`` gets a 503 with ``Retry-After``; requests already admitted are counted, so
    the drain knows when none is left.
 1. **Key.** With any API key configured, every path needs ``Authorization: Bearer <key>``
-   except the open ones (``/health``, ``/ping``, and ``/metrics`` when
-   ``SEQGPT_PUBLIC_METRICS``). This is deny-by-default: a route vLLM adds in a later version is
+   except the open (method, path) pairs (``GET /health``, ``GET``/``POST /ping``, the UI's login
+   form, and ``GET /metrics`` when ``SEQGPT_PUBLIC_METRICS``); another method on an open path is
+   a 405 with ``Allow``, key or not. This is deny-by-default: a route vLLM adds later is
    guarded without being named here (vLLM's own ``--api-key`` guards only ``/v1``). A CORS
    preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) is let through,
    since the CORS middleware answers it without running any route; an ``OPTIONS`` without an
@@ -51,6 +52,7 @@ from serving.contract.limits import CompletionLimits, completion_limit_error
 from serving.core.errors import ServingError
 from serving.http.errors import error_response
 from serving.http.lifecycle import Drain
+from serving.http.surface import OpenRoute
 
 __all__ = ["COMPLETION_PATHS", "Gate", "SessionCheck"]
 
@@ -83,7 +85,7 @@ class Gate:
         app: ASGIApp,
         *,
         keys: Iterable[str],
-        open_paths: Iterable[str],
+        open_paths: Iterable[OpenRoute],
         max_body_bytes: int,
         limits: CompletionLimits,
         drain: Drain,
@@ -99,7 +101,10 @@ class Gate:
         self._drain = drain
         self._ui = ui
         self._key_hashes = [_digest(key) for key in keys if key]
-        self._open_paths = frozenset(open_paths)
+        self._open_routes = frozenset(open_paths)
+        self._open_methods: dict[str, set[str]] = {}
+        for method, open_path in self._open_routes:
+            self._open_methods.setdefault(open_path, set()).add(method)
         self._max_body_bytes = max_body_bytes
         self._limits = limits
 
@@ -123,6 +128,13 @@ class Gate:
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         headers = Headers(scope=scope)
+        allow = self._wrong_method(scope, path, headers)
+        if allow is not None:  # an open path's other methods reach no route: say which do
+            message = f"This route does not accept the {scope['method']} method."
+            response = error_response(HTTPStatus.METHOD_NOT_ALLOWED, message)
+            response.headers["Allow"] = allow
+            await self._refuse(response, scope, receive, send)
+            return
         if not self._allowed(scope, path, headers):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
@@ -140,12 +152,17 @@ class Gate:
             return
         await self.app(scope, receive, send)
 
+    def _wrong_method(self, scope: Scope, path: str, headers: Headers) -> str | None:
+        """The ``Allow`` header for a request to an open path by a method it does not take."""
+        methods = self._open_methods.get(path)
+        if scope["type"] != "http" or methods is None or scope["method"] in methods:
+            return None
+        return None if _preflight(scope, headers) else ", ".join(sorted(methods))
+
     def _allowed(self, scope: Scope, path: str, headers: Headers) -> bool:
-        if not self._key_hashes or path in self._open_paths:
+        if not self._key_hashes or (scope.get("method"), path) in self._open_routes:
             return True
-        if scope.get("method") == "OPTIONS" and {"origin", "access-control-request-method"} <= set(
-            headers.keys()
-        ):
+        if _preflight(scope, headers):
             return True  # a CORS preflight: the CORS middleware answers it, no route runs
         if self._bearer_matches(headers):
             return True
@@ -165,7 +182,8 @@ class Gate:
         self, scope: Scope, receive: Receive, send: Send, path: str, headers: Headers
     ) -> None:
         # An open path (a probe, the UI's login form) takes no body worth more than a few KiB.
-        limit = min(self._max_body_bytes, OPEN_BODY_BYTES) if path in self._open_paths else None
+        is_open = (scope["method"], path) in self._open_routes
+        limit = min(self._max_body_bytes, OPEN_BODY_BYTES) if is_open else None
         limit = limit or self._max_body_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -251,6 +269,12 @@ class _BodyTooLarge(Exception):
     def __init__(self, ended: bool) -> None:
         super().__init__()
         self.ended = ended
+
+
+def _preflight(scope: Scope, headers: Headers) -> bool:
+    """Whether the request is a CORS preflight (``OPTIONS`` with ``Origin`` and the method)."""
+    wanted = {"origin", "access-control-request-method"}
+    return scope.get("method") == "OPTIONS" and wanted <= set(headers.keys())
 
 
 def _has_body(headers: Headers) -> bool:

@@ -129,7 +129,7 @@ def test_probes_ask_an_open_vllm_route_on_the_servers_port(variant: str, probe: 
 
     get = container(RENDERED[variant])[probe]["httpGet"]
     assert get["port"] == "http"  # the named container port, checked above
-    assert get["path"] in ALWAYS_OPEN  # no key needed
+    assert ("GET", get["path"]) in ALWAYS_OPEN  # no key needed
     assert get["path"] in SERVED_VLLM_PATHS
     assert get["path"] in {route.path for route in router.routes}  # vLLM's own route
 
