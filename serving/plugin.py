@@ -192,6 +192,7 @@ def _secure(
     gate = functools.partial(
         Gate,
         keys=keys,
+        metrics_keys=[settings.metrics_key.get_secret_value()] if settings.metrics_key else [],
         open_paths=open_paths(settings.public_metrics, also=LOGIN_ROUTES if settings.ui else ()),
         max_body_bytes=settings.max_body_bytes,
         limits=CompletionLimits.from_settings(settings),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     api_keys: list[str] = Field(default_factory=list)
     """Extra accepted API keys (JSON list), beside vLLM's ``--api-key`` / ``VLLM_API_KEY``; the
     launcher passes every key here so none appears on a command line."""
+
+    metrics_key: SecretStr | None = Field(default=None, min_length=16)
+    """A key that opens ``GET /metrics`` and nothing else (401/403 everywhere else), for
+    Prometheus: a scraper then holds no key to the API. The API keys still open ``/metrics``.
+    Environment only, like every key (the launcher passes it through, never on a command line)."""
 
     public_metrics: bool = False
     """Serve ``/metrics`` without the API key (``/health`` and ``/ping`` always are)."""

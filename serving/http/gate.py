@@ -13,6 +13,7 @@ Rules, in order, for every HTTP request:
    preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) is let through,
    since the CORS middleware answers it without running any route; an ``OPTIONS`` without an
    ``Origin`` is no preflight (CORS would hand it on: vLLM's metrics app answers any method).
+   ``SEQGPT_METRICS_KEY`` opens ``GET /metrics`` only: shown anywhere else it is a 403.
    On the web UI's paths (``/ui`` and below) a browser may instead show the UI's session
    cookie (``serving.ui.auth``), which is worth nothing on any other path; a browser asking for
    the UI page without either is redirected to the UI's login form. Otherwise: 401.
@@ -59,6 +60,8 @@ __all__ = ["COMPLETION_PATHS", "Gate", "SessionCheck"]
 COMPLETION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions", "/invocations"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _UNAUTHORIZED = "A valid API key is required: send the header 'Authorization: Bearer <key>'."
+_METRICS_ONLY = "This key opens GET /metrics only; send an API key for this route."
+_METRICS_METHODS = frozenset({"GET", "HEAD"})
 _POLICY_VIOLATION = 1008
 _GOING_AWAY = 1001
 METRICS_PATH = "/metrics"
@@ -85,6 +88,7 @@ class Gate:
         app: ASGIApp,
         *,
         keys: Iterable[str],
+        metrics_keys: Iterable[str] = (),
         open_paths: Iterable[OpenRoute],
         max_body_bytes: int,
         limits: CompletionLimits,
@@ -101,6 +105,7 @@ class Gate:
         self._drain = drain
         self._ui = ui
         self._key_hashes = [_digest(key) for key in keys if key]
+        self._metrics_hashes = [_digest(key) for key in metrics_keys if key]
         self._open_routes = frozenset(open_paths)
         self._open_methods: dict[str, set[str]] = {}
         for method, open_path in self._open_routes:
@@ -139,6 +144,10 @@ class Gate:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
                 return
+            if _matches(_presented(headers), self._metrics_hashes):  # a scraper's key, astray
+                response = error_response(HTTPStatus.FORBIDDEN, _METRICS_ONLY)
+                await self._refuse(response, scope, receive, send)
+                return
             login = self._ui.login_redirect(scope, path) if self._ui is not None else None
             if login is not None:
                 await login(scope, receive, send)
@@ -164,19 +173,13 @@ class Gate:
             return True
         if _preflight(scope, headers):
             return True  # a CORS preflight: the CORS middleware answers it, no route runs
-        if self._bearer_matches(headers):
+        presented = _presented(headers)
+        if _matches(presented, self._key_hashes):
+            return True
+        metrics = path == METRICS_PATH and scope.get("method") in _METRICS_METHODS
+        if metrics and _matches(presented, self._metrics_hashes):
             return True
         return self._ui is not None and self._ui.admits(path, headers)
-
-    def _bearer_matches(self, headers: Headers) -> bool:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        presented = _digest(token.strip())
-        matched = False
-        for key_hash in self._key_hashes:  # compare with every key: constant time in the key
-            matched |= secrets.compare_digest(presented, key_hash)
-        return matched
 
     async def _with_body(
         self, scope: Scope, receive: Receive, send: Send, path: str, headers: Headers
@@ -329,6 +332,21 @@ def _json_or_none(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError):
         return None  # the route itself answers invalid JSON
+
+
+def _presented(headers: Headers) -> bytes | None:
+    """The digest of the bearer token the request sends, if it sends one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return _digest(token.strip()) if scheme.lower() == "bearer" else None
+
+
+def _matches(presented: bytes | None, key_hashes: list[bytes]) -> bool:
+    """Whether ``presented`` is one of the keys, compared with every one: constant time in the
+    key (one list per kind of key; named tenants with scopes would be one list of pairs)."""
+    matched = False
+    for key_hash in key_hashes:
+        matched |= presented is not None and secrets.compare_digest(presented, key_hash)
+    return matched
 
 
 def _digest(key: str) -> bytes:
