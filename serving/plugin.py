@@ -6,8 +6,8 @@ starts) reads the settings, builds the service around the server's ``EngineClien
 secures the whole app: it removes the routes this product does not serve, renders every error
 in the common body, and puts ``serving.http.observe.Observer`` (request ids, metrics, the request
 log) and ``serving.http.gate.Gate`` (drain, key, limits) in front of every request, outermost.
-Last, it mounts the web UI at ``/ui`` (``serving.ui.app``) behind the same gate, with its login
-form (``serving.ui.auth``) among the routes.
+Last, with the UI on, it adds the UI's login form (``serving.ui.auth``) and mounts the web UI at
+``/ui`` (``serving.ui.app``) behind the same gate; with it off neither route exists.
 """
 
 from __future__ import annotations
@@ -57,10 +57,8 @@ class SeqGPTPlugin:
         """Register the task routes on vLLM's app."""
         # Deferred: vLLM imports this module at start-up to find plugins, before it serves.
         from serving.http.routes import router
-        from serving.ui.auth import login_router
 
         app.include_router(router)
-        app.include_router(login_router)  # ahead of the UI's mount, which comes at init_state
         self._app = app
 
     async def init_state(
@@ -169,8 +167,10 @@ def _mount_ui(app: FastAPI, state: State, settings: Settings, *, login: bool) ->
     from serving.contract.limits import CompletionLimits
     from serving.http.status import server_status
     from serving.ui.app import mount_ui
+    from serving.ui.auth import login_router
     from serving.ui.backend import Backend
 
+    app.include_router(login_router)  # ahead of the mount, which would answer its path
     limits = CompletionLimits.from_settings(settings)
     # The status the UI shows is the route's own (the UI does not import the HTTP surface).
     backend = Backend(state, limits, functools.partial(server_status, state))
@@ -195,7 +195,7 @@ def _secure(
     from serving.http.observe import Observer, task_metrics
     from serving.http.routes import TASK_PATHS, router
     from serving.http.surface import open_paths, prune_routes
-    from serving.ui.auth import LOGIN_PATH, login_router
+    from serving.ui.auth import LOGIN_ROUTES, login_router
 
     own = [*router.routes, *(login_router.routes if settings.ui else [])]
     own_paths = {route.path for route in own}  # type: ignore[attr-defined]
@@ -204,7 +204,8 @@ def _secure(
     gate = functools.partial(
         Gate,
         keys=keys,
-        open_paths=open_paths(settings.public_metrics, also=[LOGIN_PATH]),
+        metrics_keys=[settings.metrics_key.get_secret_value()] if settings.metrics_key else [],
+        open_paths=open_paths(settings.public_metrics, also=LOGIN_ROUTES if settings.ui else ()),
         max_body_bytes=settings.max_body_bytes,
         limits=CompletionLimits.from_settings(settings),
         drain=drain,

@@ -3,13 +3,16 @@
 vLLM's flags (model, port, ``--api-key``, ``--max-model-len`` …) stay vLLM's; these are only
 what this product adds on top: the task endpoints' limits and decoding, and the server's
 security surface (which routes are served, which are open, how large a body may be).
+
+Every number is finite (``inf``, ``nan`` and ``1e400`` are refused: an endless timeout would switch
+a defence off), and every duration in seconds (a field named ``*_s``) has an upper bound.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -18,7 +21,8 @@ __all__ = ["Settings"]
 class Settings(BaseSettings):
     """Limits, decoding defaults and the security surface of the server."""
 
-    model_config = SettingsConfigDict(env_prefix="SEQGPT_", frozen=True)
+    # allow_inf_nan: "inf" parses as a float, and an infinite timeout disables what it bounds.
+    model_config = SettingsConfigDict(env_prefix="SEQGPT_", frozen=True, allow_inf_nan=False)
 
     max_text_chars: int = Field(default=100_000, ge=1)
     """Longest accepted text, in characters; longer texts get a 413, never a silent cut (the
@@ -83,17 +87,17 @@ class Settings(BaseSettings):
     ``max_score_reads`` elsewhere (an accelerator runs a step of many reads in about the time of
     one)."""
 
-    request_timeout_s: float = Field(default=120.0, gt=0)
+    request_timeout_s: float = Field(default=120.0, gt=0, le=24 * 3600)
     """A task request running longer gets a 504 and its prompts are aborted in the engine."""
 
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     """Largest request body on any route; larger bodies get a 413 before they are parsed."""
 
-    body_timeout_s: float = Field(default=60.0, gt=0)
+    body_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     """How long a request's body may take to arrive once the gate reads it; later: 408, and the
     connection closes (a client trickling its body holds memory and delays a drain)."""
 
-    body_linger_s: float = Field(default=10.0, ge=0)
+    body_linger_s: float = Field(default=10.0, ge=0, le=300)
     """After refusing a request (401, 413, 503), how long the rest of its body is read and thrown
     away so that a client that sends its whole body before it reads gets the answer, not a reset
     connection (nginx's lingering close); then the connection closes."""
@@ -110,6 +114,11 @@ class Settings(BaseSettings):
     api_keys: list[str] = Field(default_factory=list)
     """Extra accepted API keys (JSON list), beside vLLM's ``--api-key`` / ``VLLM_API_KEY``; the
     launcher passes every key here so none appears on a command line."""
+
+    metrics_key: SecretStr | None = Field(default=None, min_length=16)
+    """A key that opens ``GET /metrics`` and nothing else (401/403 everywhere else), for
+    Prometheus: a scraper then holds no key to the API. The API keys still open ``/metrics``.
+    Environment only, like every key (the launcher passes it through, never on a command line)."""
 
     public_metrics: bool = False
     """Serve ``/metrics`` without the API key (``/health`` and ``/ping`` always are)."""
@@ -129,7 +138,7 @@ class Settings(BaseSettings):
     then keeps sessions and logouts across restarts. Unset under plain vLLM: each API process
     keeps its own list, enough for one."""
 
-    drain_timeout_s: float = Field(default=30.0, ge=0)
+    drain_timeout_s: float = Field(default=30.0, ge=0, le=3600)
     """On SIGTERM the server answers new requests 503 and lets those in flight finish for up to
     this long before it stops (0: stop taking work at once; requests still in flight are cut
     when the launcher follows with SIGTERM, seconds later). Give Kubernetes' grace period more."""

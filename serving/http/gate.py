@@ -6,12 +6,14 @@ Rules, in order, for every HTTP request:
    but ``/metrics`` gets a 503 with ``Retry-After``; requests already admitted are counted, so
    the drain knows when none is left.
 1. **Key.** With any API key configured, every path needs ``Authorization: Bearer <key>``
-   except the open ones (``/health``, ``/ping``, and ``/metrics`` when
-   ``SEQGPT_PUBLIC_METRICS``). This is deny-by-default: a route vLLM adds in a later version is
+   except the open (method, path) pairs (``GET /health``, ``GET``/``POST /ping``, the UI's login
+   form, and ``GET /metrics`` when ``SEQGPT_PUBLIC_METRICS``); another method on an open path is
+   a 405 with ``Allow``, key or not. This is deny-by-default: a route vLLM adds later is
    guarded without being named here (vLLM's own ``--api-key`` guards only ``/v1``). A CORS
    preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) is let through,
    since the CORS middleware answers it without running any route; an ``OPTIONS`` without an
    ``Origin`` is no preflight (CORS would hand it on: vLLM's metrics app answers any method).
+   ``SEQGPT_METRICS_KEY`` opens ``GET /metrics`` only: shown anywhere else it is a 403.
    On the web UI's paths (``/ui`` and below) a browser may instead show the UI's session
    cookie (``serving.ui.auth``), which is worth nothing on any other path; a browser asking for
    the UI page without either is redirected to the UI's login form. Otherwise: 401.
@@ -51,12 +53,15 @@ from serving.contract.limits import CompletionLimits, completion_limit_error
 from serving.core.errors import ServingError
 from serving.http.error_handlers import error_response
 from serving.http.lifecycle import Drain
+from serving.http.surface import OpenRoute
 
 __all__ = ["COMPLETION_PATHS", "Gate", "SessionCheck"]
 
 COMPLETION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions", "/invocations"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _UNAUTHORIZED = "A valid API key is required: send the header 'Authorization: Bearer <key>'."
+_METRICS_ONLY = "This key opens GET /metrics only; send an API key for this route."
+_METRICS_METHODS = frozenset({"GET", "HEAD"})
 _POLICY_VIOLATION = 1008
 _GOING_AWAY = 1001
 METRICS_PATH = "/metrics"
@@ -83,7 +88,8 @@ class Gate:
         app: ASGIApp,
         *,
         keys: Iterable[str],
-        open_paths: Iterable[str],
+        metrics_keys: Iterable[str] = (),
+        open_paths: Iterable[OpenRoute],
         max_body_bytes: int,
         limits: CompletionLimits,
         drain: Drain,
@@ -99,7 +105,11 @@ class Gate:
         self._drain = drain
         self._ui = ui
         self._key_hashes = [_digest(key) for key in keys if key]
-        self._open_paths = frozenset(open_paths)
+        self._metrics_hashes = [_digest(key) for key in metrics_keys if key]
+        self._open_routes = frozenset(open_paths)
+        self._open_methods: dict[str, set[str]] = {}
+        for method, open_path in self._open_routes:
+            self._open_methods.setdefault(open_path, set()).add(method)
         self._max_body_bytes = max_body_bytes
         self._limits = limits
 
@@ -123,9 +133,20 @@ class Gate:
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         headers = Headers(scope=scope)
+        allow = self._wrong_method(scope, path, headers)
+        if allow is not None:  # an open path's other methods reach no route: say which do
+            message = f"This route does not accept the {scope['method']} method."
+            response = error_response(HTTPStatus.METHOD_NOT_ALLOWED, message)
+            response.headers["Allow"] = allow
+            await self._refuse(response, scope, receive, send)
+            return
         if not self._allowed(scope, path, headers):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
+                return
+            if _matches(_presented(headers), self._metrics_hashes):  # a scraper's key, astray
+                response = error_response(HTTPStatus.FORBIDDEN, _METRICS_ONLY)
+                await self._refuse(response, scope, receive, send)
                 return
             login = self._ui.login_redirect(scope, path) if self._ui is not None else None
             if login is not None:
@@ -140,32 +161,32 @@ class Gate:
             return
         await self.app(scope, receive, send)
 
+    def _wrong_method(self, scope: Scope, path: str, headers: Headers) -> str | None:
+        """The ``Allow`` header for a request to an open path by a method it does not take."""
+        methods = self._open_methods.get(path)
+        if scope["type"] != "http" or methods is None or scope["method"] in methods:
+            return None
+        return None if _preflight(scope, headers) else ", ".join(sorted(methods))
+
     def _allowed(self, scope: Scope, path: str, headers: Headers) -> bool:
-        if not self._key_hashes or path in self._open_paths:
+        if not self._key_hashes or (scope.get("method"), path) in self._open_routes:
             return True
-        if scope.get("method") == "OPTIONS" and {"origin", "access-control-request-method"} <= set(
-            headers.keys()
-        ):
+        if _preflight(scope, headers):
             return True  # a CORS preflight: the CORS middleware answers it, no route runs
-        if self._bearer_matches(headers):
+        presented = _presented(headers)
+        if _matches(presented, self._key_hashes):
+            return True
+        metrics = path == METRICS_PATH and scope.get("method") in _METRICS_METHODS
+        if metrics and _matches(presented, self._metrics_hashes):
             return True
         return self._ui is not None and self._ui.admits(path, headers)
-
-    def _bearer_matches(self, headers: Headers) -> bool:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        presented = _digest(token.strip())
-        matched = False
-        for key_hash in self._key_hashes:  # compare with every key: constant time in the key
-            matched |= secrets.compare_digest(presented, key_hash)
-        return matched
 
     async def _with_body(
         self, scope: Scope, receive: Receive, send: Send, path: str, headers: Headers
     ) -> None:
         # An open path (a probe, the UI's login form) takes no body worth more than a few KiB.
-        limit = min(self._max_body_bytes, OPEN_BODY_BYTES) if path in self._open_paths else None
+        is_open = (scope["method"], path) in self._open_routes
+        limit = min(self._max_body_bytes, OPEN_BODY_BYTES) if is_open else None
         limit = limit or self._max_body_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -253,6 +274,12 @@ class _BodyTooLarge(Exception):
         self.ended = ended
 
 
+def _preflight(scope: Scope, headers: Headers) -> bool:
+    """Whether the request is a CORS preflight (``OPTIONS`` with ``Origin`` and the method)."""
+    wanted = {"origin", "access-control-request-method"}
+    return scope.get("method") == "OPTIONS" and wanted <= set(headers.keys())
+
+
 def _has_body(headers: Headers) -> bool:
     """Whether the request declares a body (a length over 0, or chunks)."""
     declared = headers.get("content-length", "0")
@@ -305,6 +332,21 @@ def _json_or_none(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError):
         return None  # the route itself answers invalid JSON
+
+
+def _presented(headers: Headers) -> bytes | None:
+    """The digest of the bearer token the request sends, if it sends one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return _digest(token.strip()) if scheme.lower() == "bearer" else None
+
+
+def _matches(presented: bytes | None, key_hashes: list[bytes]) -> bool:
+    """Whether ``presented`` is one of the keys, compared with every one: constant time in the
+    key (one list per kind of key; named tenants with scopes would be one list of pairs)."""
+    matched = False
+    for key_hash in key_hashes:
+        matched |= presented is not None and secrets.compare_digest(presented, key_hash)
+    return matched
 
 
 def _digest(key: str) -> bytes:

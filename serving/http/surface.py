@@ -8,9 +8,10 @@ the Responses and Anthropic APIs …) is removed from the app unless ``SEQGPT_EN
 names it (``["*"]``: everything vLLM registered).
 
 Open without a key: the probes, and the web UI's login form (``serving.ui.auth``, named by the
-plugin), which serves a form and checks a key, nothing else. Everything else under ``/ui`` takes the
-key or the UI's session cookie; Gradio's routes there are pruned to the page's own
-(``serving.ui.app``).
+plugin while the UI is on), which serves a form and checks a key, nothing else. What is open is a
+(method, path) pair: ``PUT /ui/login`` is not open, and the gate answers it 405 (``Allow``).
+Everything else under ``/ui`` takes the key or the UI's session cookie; Gradio's routes there are
+pruned to the page's own (``serving.ui.app``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp
 __all__ = [
     "ALWAYS_OPEN",
     "SERVED_VLLM_PATHS",
+    "OpenRoute",
     "open_paths",
     "prune_routes",
     "route_path",
@@ -49,15 +51,20 @@ SERVED_VLLM_PATHS = frozenset(
 )
 """vLLM's routes that are served (behind the key unless open)."""
 
-ALWAYS_OPEN = frozenset({"/health", "/ping"})
+OpenRoute = tuple[str, str]
+"""A (method, path) a request may reach without the API key."""
+
+ALWAYS_OPEN: frozenset[OpenRoute] = frozenset(
+    {("GET", "/health"), ("GET", "/ping"), ("POST", "/ping")}  # vLLM's methods (SageMaker's POST)
+)
 """Probes for load balancers and Kubernetes: served without the key."""
 
 
-def open_paths(public_metrics: bool, also: Iterable[str] = ()) -> frozenset[str]:
-    """The paths a request may reach without the API key: the probes, ``also`` (the plugin
-    passes the web UI's login form, which asks for a key), and the metrics if public."""
-    paths = ALWAYS_OPEN | set(also)
-    return paths | {"/metrics"} if public_metrics else paths
+def open_paths(public_metrics: bool, also: Iterable[OpenRoute] = ()) -> frozenset[OpenRoute]:
+    """The (method, path) pairs a request may reach without the API key: the probes, ``also``
+    (the plugin passes the web UI's login form while the UI is on), and the metrics if public."""
+    routes = ALWAYS_OPEN | set(also)
+    return routes | {("GET", "/metrics")} if public_metrics else routes
 
 
 def route_path(route: BaseRoute) -> str | None:

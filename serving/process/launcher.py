@@ -150,7 +150,8 @@ def _error_line(loc: tuple[int | str, ...], message: str, env: Mapping[str, str]
     if field is None:  # a check across fields
         return f"error: {prefix}* settings: {message}"
     name = f"{prefix}{loc[0]}".upper()
-    value = f"={env[name]!r}" if name in env else ""
+    secret = name.endswith(("_KEY", "_KEYS"))  # a key is never echoed, even a refused one
+    value = f"={env[name]!r}" if name in env and not secret else ""
     return f"error: {name}{value}: {message[:1].lower()}{message[1:]} (default: {field.default})"
 
 

@@ -12,17 +12,24 @@ itself.
 
 Access is the gate's business (``serving.http.gate``, ``serving.ui.auth``): Gradio's own login is
 not used, and the Gradio app is given no route the page does not need (``prune_gradio_routes``).
+A path under ``/ui`` that no route takes is a 404, a method a route does not take a 405 with
+``Allow``, both in the API's common error body, not Gradio's ``{"detail": …}``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 
 import gradio as gr
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount
 
+from serving.core.errors import error_body
 from serving.ui.auth import UI_PATH
 from serving.ui.backend import Backend
 from serving.ui.tabs import classify_tab, extract_tab, prompt_tab
@@ -171,7 +178,20 @@ def prune_gradio_routes(app: FastAPI) -> list[str]:
             routes: list[BaseRoute] = route.app.router.routes  # type: ignore[attr-defined]
             removed += [str(_path(sub)) for sub in routes if not _needed(sub)]
             routes[:] = [sub for sub in routes if _needed(sub)]
+            for status in (HTTPStatus.NOT_FOUND, HTTPStatus.METHOD_NOT_ALLOWED):
+                route.app.add_exception_handler(status, _routing_error)  # type: ignore[attr-defined]
     return removed
+
+
+async def _routing_error(request: Request, exc: Exception) -> JSONResponse:
+    """A path or method no route of the page takes, in the API's common error body."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        message = f"This route does not accept the {request.method} method."
+    else:
+        message = "There is no such route on this server."
+    body = error_body(exc.status_code, message)
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 def _needed(route: BaseRoute) -> bool:

@@ -57,6 +57,7 @@ from serving.ui.revocations import Revocations
 __all__ = [
     "COOKIE",
     "LOGIN_PATH",
+    "LOGIN_ROUTES",
     "LOGOUT_PATH",
     "SESSION_S",
     "UI_PATH",
@@ -68,6 +69,8 @@ __all__ = [
 UI_PATH = "/ui"
 LOGIN_PATH = UI_PATH + "/login"
 """The login form: open without a key (it asks for one); the plugin tells the gate so."""
+LOGIN_ROUTES = frozenset({("GET", LOGIN_PATH), ("POST", LOGIN_PATH)})
+"""The (method, path) pairs of the login form, the open ones while the UI is served."""
 LOGOUT_PATH = "/ui/logout"
 COOKIE = "seqgpt_ui"
 SESSION_S = 12 * 3600

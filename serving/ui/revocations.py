@@ -28,6 +28,13 @@ names a random session id, and the ids of ended sessions are kept here with thei
   A list found missing or unreadable as JSON is started anew the same way.
 - **Failing closed.** While the file cannot be read at all, no cookie is honoured (the API key
   still is); a logout that cannot be written raises, and the session stays valid.
+- **No symlinks.** The folder, the list and the lock are checked and opened without following a
+  symbolic link (``lstat``, ``O_NOFOLLOW``): a link planted there (to another user's folder or
+  file) is refused like a folder others may write to, and the list must be a regular file.
+- **The event loop never waits on the lock.** A check runs on the event loop (the gate asks it),
+  so when the list must be made anew it only tries the lock: while another process holds it (a
+  logout, or that process making the list) the check fails closed for that request instead of
+  blocking the loop, and a later one makes the list. Logouts take the lock in a thread.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = ["LIST_FILE", "MAX_ENDED", "Revocations"]
 
@@ -126,10 +134,12 @@ class Revocations:
             try:
                 current = self._load()
             except (FileNotFoundError, ValueError):  # missing, or not a list: start anew
-                with self._locked():
+                with self._locked(wait=False):  # on the event loop: never wait for the lock
                     if self._read() is None:  # still so under the lock
                         self._write(self._fresh(now))
                 current = self._load()
+        except BlockingIOError:  # another process holds the lock, for a moment: refuse this one
+            return None
         except (OSError, ValueError) as exc:
             if not self._failing:  # once, not at every request
                 logger.error("seqgpt: the UI's session list cannot be read: %s", exc)
@@ -141,18 +151,19 @@ class Revocations:
     def _load(self) -> _List:
         """The file's list, read again only if the file changed since it was last read."""
         assert self._folder is not None
-        path = self._folder / LIST_FILE
-        info = path.stat()
-        seen = (info.st_ino, info.st_size, info.st_mtime_ns)
-        if seen != self._seen:  # read after the stat: never older than what the stat saw
-            self._list, self._seen = _parse(path.read_bytes()), seen
+        with _open_list(self._folder / LIST_FILE) as stream:
+            info = os.fstat(stream.fileno())
+            seen = (info.st_ino, info.st_size, info.st_mtime_ns)
+            if seen != self._seen:  # the file just stat'ed, read through the same descriptor
+                self._list, self._seen = _parse(stream.read()), seen
         return self._list
 
     def _read(self) -> _List | None:
         """The file's list (the lock held), None if it is missing or not a list."""
         assert self._folder is not None
         try:
-            return _parse((self._folder / LIST_FILE).read_bytes())
+            with _open_list(self._folder / LIST_FILE) as stream:
+                return _parse(stream.read())
         except (FileNotFoundError, ValueError):
             return None
 
@@ -170,12 +181,14 @@ class Revocations:
             raise
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, *, wait: bool = True) -> Iterator[None]:
+        """The list's lock held; without ``wait``, ``BlockingIOError`` if another holds it."""
         assert self._folder is not None
         _ensure_private(self._folder)  # made again if it was removed under us
-        descriptor = os.open(self._folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+        descriptor = os.open(self._folder / _LOCK_FILE, flags, 0o600)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             yield
         finally:
             os.close(descriptor)  # releases the lock
@@ -194,12 +207,24 @@ def _parse(body: bytes) -> _List:
     return _List(floor, ended)
 
 
+def _open_list(path: Path) -> BinaryIO:
+    """The list file opened for reading, never through a symlink (``OSError``) and never a FIFO
+    or a device (``ValueError``: not a list, so it is made anew)."""
+    stream = os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb")
+    if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+        stream.close()
+        raise ValueError(f"{path} is not a regular file")
+    return stream
+
+
 def _ensure_private(folder: Path) -> None:
-    """Make ``folder`` (``0700``) if missing; refuse one that another user could write to."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = folder.stat()
+    """Make ``folder`` (``0700``) if missing; refuse a symlink, or one that another user could
+    write to (checked on the folder itself, not where a link points)."""
+    with contextlib.suppress(FileExistsError):  # a dangling link: refused below
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(folder)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
         raise PermissionError(
-            f"SEQGPT_UI_SESSION_DIR={folder}: the UI's session list needs a folder of this "
-            "user that no other user can write to (chmod 700 it)"
+            f"SEQGPT_UI_SESSION_DIR={folder}: the UI's session list needs a folder (not a "
+            "symbolic link) of this user that no other user can write to (chmod 700 it)"
         )

@@ -201,7 +201,7 @@ def _gate_client(keys: list[str] | None = None) -> TestClient:
     gate = Gate(
         _downstream,
         keys=keys or [],
-        open_paths={"/health"},
+        open_paths={("GET", "/health")},
         max_body_bytes=10_000,
         limits=CompletionLimits(max_tokens=100, n=2, logprobs=5),
         drain=Drain(timeout_s=1),

@@ -87,7 +87,7 @@ def test_the_command_line_parses_and_serves_the_exposed_port(variant: str, tmp_p
     check = re.search(r"http://127\.0\.0\.1:(\d+)(/\w+)", only(path, "HEALTHCHECK"))
     assert check is not None
     assert int(check[1]) == args.port
-    assert check[2] in ALWAYS_OPEN
+    assert ("GET", check[2]) in ALWAYS_OPEN
 
 
 @pytest.mark.parametrize("variant", sorted(DOCKERFILES))

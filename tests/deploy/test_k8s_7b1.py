@@ -19,7 +19,7 @@ from serving.testmodels.random_model import SIZES
 from tests.deploy.k8s import K8S, RENDERED, container, named, one, pod_spec, server_args
 from tests.deploy.kustomize import render
 from tests.deploy.schemas import validate
-from tests.deploy.test_k8s_security import restricted_violations
+from tests.deploy.test_k8s_security import is_dns, restricted_violations
 from tests.deploy.test_kubernetes import VERSIONS
 
 SEQGPT_7B1 = "DAMO-NLP/SeqGPT-7B1"
@@ -167,7 +167,10 @@ def test_the_group_reaches_itself_for_ray() -> None:
     ray = named(LWS, "NetworkPolicy", "seqgpt-ray")["spec"]
     assert ray["podSelector"]["matchLabels"] == group
     assert ray["ingress"] == [{"from": [{"podSelector": {"matchLabels": group}}]}]
-    assert ray["egress"] == [{"to": [{"podSelector": {"matchLabels": group}}]}]
+    group_rule, dns = ray["egress"]
+    assert group_rule == {"to": [{"podSelector": {"matchLabels": group}}]}
+    # The workers are selected by this policy alone and join the leader by its DNS name.
+    assert is_dns(dns)
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) not here")

@@ -102,17 +102,20 @@ def test_the_hpa_overlay_scales_on_the_same_signals_through_prometheus_adapter()
 
 
 @pytest.mark.parametrize("variant", sorted(RENDERED))
-def test_the_podmonitor_scrapes_metrics_with_the_servers_key(variant: str) -> None:
+def test_the_podmonitor_scrapes_metrics_with_the_metrics_only_key(variant: str) -> None:
+    """Prometheus holds the key that opens GET /metrics only, never an API key."""
     objects = RENDERED[variant]
     (endpoint,) = one(objects, "PodMonitor")["spec"]["podMetricsEndpoints"]
     assert endpoint["port"] == "http"
     assert endpoint["port"] in {p["name"] for p in container(objects)["ports"]}
     assert endpoint["path"] == "/metrics"
-    (key,) = [v for v in container(objects)["env"] if v["name"] == "VLLM_API_KEY"]
-    secret = key["valueFrom"]["secretKeyRef"]
+    env = {v["name"]: v for v in container(objects)["env"]}
+    secret = env["SEQGPT_METRICS_KEY"]["valueFrom"]["secretKeyRef"]
+    api_secret = env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"]
     credentials = endpoint["authorization"]["credentials"]
     assert endpoint["authorization"]["type"] == "Bearer"
     assert (credentials["name"], credentials["key"]) == (secret["name"], secret["key"])
+    assert credentials["name"] != api_secret["name"]  # Prometheus may read it, not the API key
     assert one(objects, "ConfigMap")["data"]["SEQGPT_PUBLIC_METRICS"] == "false"  # key needed
 
 

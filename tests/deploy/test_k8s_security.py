@@ -13,12 +13,13 @@ Gradio's folder, vLLM's sockets, the UI's session folder). On CUDA, triton cache
 from __future__ import annotations
 
 import copy
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 
-from tests.deploy.k8s import RENDERED, container, named, one, pod_spec, server_env
+from tests.deploy.k8s import K8S, RENDERED, container, named, one, pod_spec, server_env
+from tests.deploy.kustomize import render
 
 # The restricted profile (kubernetes.io/docs/concepts/security/pod-security-standards/).
 RESTRICTED_VOLUMES = {
@@ -147,11 +148,36 @@ def _pod_labels(objects: list[dict[str, Any]], kind: str) -> dict[str, str]:
     return one(objects, kind)["spec"]["template"]["metadata"]["labels"]  # type: ignore[no-any-return]
 
 
-def _is_dns(rule: dict[str, Any]) -> bool:
-    ports = {(p["protocol"], p["port"]) for p in rule["ports"]}
-    (peer,) = rule["to"]
-    in_cluster_dns = peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+def is_dns(rule: dict[str, Any]) -> bool:
+    """Whether an egress rule lets pods reach the cluster's DNS (kube-dns in kube-system) on 53,
+    UDP and TCP (TCP for answers too large for a datagram)."""
+    ports = {(p["protocol"], p["port"]) for p in rule.get("ports", [])}
+    peers = rule.get("to", [])
+    if len(peers) != 1:
+        return False
+    (peer,) = peers
+    pods = peer.get("podSelector", {}).get("matchLabels")
+    namespaces = peer.get("namespaceSelector", {}).get("matchLabels")
+    kube_system = {"kubernetes.io/metadata.name": "kube-system"}
+    in_cluster_dns = pods == {"k8s-app": "kube-dns"} and namespaces == kube_system
     return ports == {("UDP", 53), ("TCP", 53)} and in_cluster_dns
+
+
+# Every kustomization under deploy/k8s, found on disk: an overlay added later is covered too.
+EVERY_VARIANT = sorted(path.parent for path in K8S.rglob("kustomization.yaml"))
+
+
+@pytest.mark.parametrize("folder", EVERY_VARIANT, ids=lambda path: path.name)
+def test_every_policy_that_limits_egress_lets_its_pods_resolve_names(folder: Path) -> None:
+    """A pod under an egress policy without DNS reaches nothing by name: the multinode workers
+    join their leader at a DNS name ($LWS_LEADER_ADDRESS), the server reads hosts by name."""
+    policies = [obj for obj in render(folder) if obj["kind"] == "NetworkPolicy"]
+    assert policies, folder
+    for policy in policies:
+        spec = policy["spec"]
+        if "Egress" in spec.get("policyTypes", []):
+            name = policy["metadata"]["name"]
+            assert any(is_dns(rule) for rule in spec.get("egress", [])), f"{folder}: {name}"
 
 
 @pytest.mark.parametrize("variant", sorted(RENDERED))
@@ -172,7 +198,7 @@ def test_the_server_takes_its_port_from_clients_and_prometheus_and_sends_only_dn
         "kubernetes.io/metadata.name": "monitoring"
     }
     (dns,) = policy["egress"]
-    assert _is_dns(dns)
+    assert is_dns(dns)
     assert server_env(objects)["HF_HUB_OFFLINE"] == "1"  # nothing to fetch: the cache is filled
 
 
@@ -185,7 +211,7 @@ def test_only_the_weights_job_reaches_out_and_nothing_reaches_it(variant: str) -
     assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
     assert policy.get("ingress", []) == []
     dns, https = policy["egress"]
-    assert _is_dns(dns)
+    assert is_dns(dns)
     assert https["ports"] == [{"protocol": "TCP", "port": 443}]
     (peer,) = https["to"]
     assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"

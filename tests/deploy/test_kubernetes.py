@@ -129,7 +129,7 @@ def test_probes_ask_an_open_vllm_route_on_the_servers_port(variant: str, probe: 
 
     get = container(RENDERED[variant])[probe]["httpGet"]
     assert get["port"] == "http"  # the named container port, checked above
-    assert get["path"] in ALWAYS_OPEN  # no key needed
+    assert ("GET", get["path"]) in ALWAYS_OPEN  # no key needed
     assert get["path"] in SERVED_VLLM_PATHS
     assert get["path"] in {route.path for route in router.routes}  # vLLM's own route
 
@@ -219,13 +219,15 @@ def test_settings_come_from_the_configmap_and_are_accepted(variant: str) -> None
     assert settings_errors(settings["data"]) == []
 
 
-def test_the_key_comes_from_a_secret_whose_example_is_not_applied() -> None:
-    (env,) = [var for var in container(RENDERED["base"])["env"] if var["name"] == "VLLM_API_KEY"]
-    ref = env["valueFrom"]["secretKeyRef"]
-    (example,) = load_documents(SECRET_EXAMPLE)
-    assert example["kind"] == "Secret"
-    assert example["metadata"]["name"] == ref["name"]
-    assert list(example["stringData"]) == [ref["key"]]
+def test_the_keys_come_from_secrets_whose_examples_are_not_applied() -> None:
+    env = {var["name"]: var for var in container(RENDERED["base"])["env"]}
+    examples = {doc["metadata"]["name"]: doc for doc in load_documents(SECRET_EXAMPLE)}
+    for name in ("VLLM_API_KEY", "SEQGPT_METRICS_KEY"):
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        example = examples.pop(ref["name"])
+        assert example["kind"] == "Secret"
+        assert list(example["stringData"]) == [ref["key"]]
+    assert not examples
     assert all(obj["kind"] != "Secret" for objects in RENDERED.values() for obj in objects)
 
 

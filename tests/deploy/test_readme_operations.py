@@ -115,10 +115,12 @@ def test_kubectl_commands_name_the_manifests_objects() -> None:
     overlays = {path.name for path in (ROOT / "deploy/k8s/overlays").iterdir()}
     linked = set(re.findall(r"\(\.\./deploy/k8s/overlays/([\w-]+)\)", SECTION))
     assert linked == overlays  # each overlay is told
-    (secret,) = commands("kubectl create secret generic")
+    secrets = commands("kubectl create secret generic")
     deployment = next(obj for obj in render(K8S["base"]) if obj["kind"] == "Deployment")
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    (key,) = [var for var in env if var["name"] == "VLLM_API_KEY"]
-    ref = key["valueFrom"]["secretKeyRef"]
-    assert secret[4] == ref["name"]
-    assert secret[5].startswith(f"--from-literal={ref['key']}=")
+    refs = [var["valueFrom"]["secretKeyRef"] for var in env if "valueFrom" in var]
+    # One command per Secret the server reads: the API key and Prometheus's metrics-only key.
+    assert len(secrets) == len(refs) == 2
+    for secret, ref in zip(secrets, refs, strict=True):
+        assert secret[4] == ref["name"]
+        assert secret[5].startswith(f"--from-literal={ref['key']}=")

@@ -14,6 +14,7 @@ from loadtest.server import ServerProcess
 from tests.servers import Pace, measure_pace, tiny_server
 
 API_KEY = "test-key"
+METRICS_KEY = "test-metrics-only-key"
 MAX_TEXT_CHARS = 3000
 
 
@@ -24,6 +25,7 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "SEQGPT_MAX_TEXT_CHARS": str(MAX_TEXT_CHARS),
         "SEQGPT_MAX_LABELS": "20",
         "SEQGPT_SPAN_TOKENS_PER_LABEL": "8",
+        "SEQGPT_METRICS_KEY": METRICS_KEY,  # environment only, like every key
     }
     log = tmp_path_factory.mktemp("logs") / "e2e-server.log"
     with tiny_server(tiny_model, api_key=API_KEY, env=env, log_path=log) as remote:

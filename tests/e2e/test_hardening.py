@@ -19,7 +19,7 @@ import requests
 from loadtest.server import ServerProcess
 from tests.servers import tiny_server
 
-from .conftest import API_KEY
+from .conftest import API_KEY, METRICS_KEY
 
 # Each over the server's default limits (n 4, logprobs 5, max_tokens 2048) once vLLM reads it
 # as an integer; before the gate read them as vLLM does, these were answered 200.
@@ -207,3 +207,20 @@ def test_an_anonymous_big_body_gets_its_401(
     status, body = CLIENTS[client](server.url + "/v1/classify", big_body, {})
     assert status == 401
     assert body["error"]["type"] == "AuthenticationError"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/classify"), ("POST", "/v1/completions"), ("GET", "/ui/"), ("GET", "/v1/models")],
+)
+def test_the_metrics_key_reads_metrics_and_nothing_else(
+    server: ServerProcess, method: str, path: str
+) -> None:
+    scraper = {"Authorization": f"Bearer {METRICS_KEY}"}
+    metrics = httpx.get(server.url + "/metrics", headers=scraper, timeout=30)
+    assert metrics.status_code == 200
+    assert "vllm:num_requests_running" in metrics.text
+    body = {"model": "seqgpt", "prompt": "x", "text": "x", "labels": ["a"]}
+    refused = httpx.request(method, server.url + path, headers=scraper, json=body, timeout=30)
+    assert refused.status_code == 403, refused.text
+    assert set(refused.json()["error"]) == {"message", "type", "param", "code"}

@@ -4,7 +4,8 @@ text, spans are offsets in the original text, and one character more is a 413.
 
 The server is this module's own (the session's has a lower text limit): SEQGPT_MAX_TEXT_CHARS
 at its default, vLLM's context at 2048 tokens, extraction budgets of 2 tokens per label (random
-weights never end an answer, so each runs to its budget).
+weights never end an answer, so each runs to its budget). Its web UI is off, so it also shows
+what a server without the UI answers on the UI's paths.
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ DOCUMENT = _document(DEFAULT_MAX)
 
 @pytest.fixture(scope="module")
 def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {"SEQGPT_SPAN_TOKENS_PER_LABEL": "2", "SEQGPT_WINDOW_OVERLAP_TOKENS": "64"}
+    env = {
+        "SEQGPT_SPAN_TOKENS_PER_LABEL": "2",
+        "SEQGPT_WINDOW_OVERLAP_TOKENS": "64",
+        "SEQGPT_UI": "false",
+    }
     log = tmp_path_factory.mktemp("logs") / "windows-server.log"
     args = ("--max-model-len", "2048")
     with tiny_server(tiny_model, api_key=API_KEY, extra_args=args, env=env, log_path=log) as remote:
@@ -160,3 +165,15 @@ def test_scores_over_windows_sum_to_one_and_name_the_label(http: httpx.Client) -
     assert list(data["scores"]) == labels
     assert sum(data["scores"].values()) == pytest.approx(1.0, abs=1e-6)
     assert data["label"] == max(labels, key=data["scores"].__getitem__)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
+def test_without_the_ui_its_login_is_no_route_and_never_a_500(
+    server: ServerProcess, method: str
+) -> None:
+    """The login form exists only with the UI: anonymous, its path is guarded like any unknown
+    one (401); with the key it is a 404. Both in the common error body."""
+    for headers, status in (({}, 401), ({"Authorization": f"Bearer {API_KEY}"}, 404)):
+        response = httpx.request(method, server.url + "/ui/login", headers=headers, timeout=30)
+        assert response.status_code == status, (method, headers, response.text)
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}

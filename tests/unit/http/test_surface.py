@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from serving.http.surface import ALWAYS_OPEN, open_paths, prune_routes
-from serving.ui.auth import LOGIN_PATH
+from serving.ui.auth import LOGIN_PATH, LOGIN_ROUTES
 
 
 def _app() -> FastAPI:
@@ -19,12 +19,17 @@ def _paths(app: FastAPI) -> set[str]:
     return {route.path for route in app.routes}  # type: ignore[attr-defined]
 
 
+PROBES = {("GET", "/health"), ("GET", "/ping"), ("POST", "/ping")}
+LOGIN = {("GET", "/ui/login"), ("POST", "/ui/login")}
+
+
 def test_only_the_probes_and_the_ui_login_are_open_unless_metrics_are_made_public() -> None:
-    assert {"/health", "/ping"} == ALWAYS_OPEN
+    """What is open is a method on a path: ``PUT /ui/login`` is not."""
+    assert PROBES == ALWAYS_OPEN
     assert LOGIN_PATH == "/ui/login"
-    also = [LOGIN_PATH]  # what the plugin passes
-    assert open_paths(public_metrics=False, also=also) == {"/health", "/ping", "/ui/login"}
-    assert open_paths(True, also) == {"/health", "/ping", "/ui/login", "/metrics"}
+    assert LOGIN == LOGIN_ROUTES  # what the plugin passes while the UI is on
+    assert open_paths(public_metrics=False, also=LOGIN_ROUTES) == PROBES | LOGIN
+    assert open_paths(True, LOGIN_ROUTES) == PROBES | LOGIN | {("GET", "/metrics")}
     assert open_paths(public_metrics=False) == ALWAYS_OPEN
 
 

@@ -185,3 +185,13 @@ def test_a_ui_session_folder_the_operator_names_is_used_and_kept(
     assert main(["serve"]) == 0
     assert server.env["SEQGPT_UI_SESSION_DIR"] == str(kept)
     assert kept.is_dir()
+
+
+def test_an_endless_timeout_stops_the_launch_in_one_line(
+    server: Recorder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEQGPT_BODY_LINGER_S", "inf")
+    assert main(["serve"]) == 2
+    assert server.calls == 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: SEQGPT_BODY_LINGER_S='inf': input should be a finite number")

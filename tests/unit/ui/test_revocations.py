@@ -3,10 +3,14 @@ safe to write from several processes at once, bounded, and failing closed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import os
 import stat
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -174,3 +178,77 @@ def test_a_folder_others_can_write_to_is_refused(tmp_path: Path, mode: int) -> N
     folder.chmod(mode)
     with pytest.raises(PermissionError, match="SEQGPT_UI_SESSION_DIR"):
         Revocations(folder, LIFETIME)
+
+
+def test_a_symlinked_folder_is_refused(tmp_path: Path) -> None:
+    """The privacy check is of the folder named, not of where a link points (a link an attacker
+    planted to a private folder of this user would pass a check that follows it)."""
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real)
+    with pytest.raises(PermissionError, match="symbolic link"):
+        Revocations(tmp_path / "link", LIFETIME, now=NOW)
+
+
+@pytest.mark.parametrize("name", [LIST_FILE, "lock"])
+def test_a_symlinked_list_or_lock_is_not_followed(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / "sessions"
+    ended = Revocations(folder, LIFETIME, now=NOW)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps({"floor": 0, "ended": {}}))
+    (folder / name).unlink()
+    (folder / name).symlink_to(elsewhere)
+    if name == LIST_FILE:  # never read through the link: no cookie honoured meanwhile
+        assert ended.ended("a" * 32, LATER, now=NOW)
+    with pytest.raises(OSError, match="symbolic link"):  # a logout neither locks nor writes
+        ended.end("a" * 32, LATER, now=NOW)
+    assert json.loads(elsewhere.read_text()) == {"floor": 0, "ended": {}}
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys
+descriptor = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(descriptor, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.read()  # until the test closes it
+"""
+
+
+def test_a_check_never_waits_for_a_lock_another_process_holds(tmp_path: Path) -> None:
+    """A check runs on the event loop: when the list must be made anew while another process
+    holds the lock, it refuses the cookie at once (fails closed) instead of blocking the loop,
+    and the list is made by a later check once the lock is free."""
+    ended = Revocations(tmp_path, LIFETIME, now=NOW)
+    (tmp_path / LIST_FILE).unlink()  # the list must be made anew, under the lock
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(tmp_path / "lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+
+        async def loop_answers_while_checking() -> list[str]:
+            said: list[str] = []
+
+            async def other_request() -> None:
+                said.append("answered")
+
+            # The check runs on the loop, as the gate runs it; the other request is served
+            # only after the check returns. Blocked, neither would ever happen.
+            task = asyncio.get_running_loop().create_task(other_request())
+            said.append("refused" if ended.ended("a" * 32, LATER + 1, now=NOW) else "honoured")
+            await task
+            return said
+
+        outcome: list[list[str]] = []
+        thread = threading.Thread(
+            target=lambda: outcome.append(asyncio.run(loop_answers_while_checking())), daemon=True
+        )
+        thread.start()
+        thread.join(timeout=60)  # a bound for a hang, not a pace: the check takes microseconds
+        assert outcome == [["refused", "answered"]], "the check waited for the lock"
+        holder.communicate(timeout=60)  # closes its stdin: the lock is let go
+    assert not ended.ended("a" * 32, LATER + 1, now=NOW)  # the lock free: the list made anew
+    assert (tmp_path / LIST_FILE).exists()
