@@ -6,7 +6,11 @@
 On the tiny model the engine is cheap, so the Python of the HTTP layer shows. One server with
 one API process: ``/v1/classify`` against the same prompt, budget and label constraint sent by
 hand to ``/v1/completions``, alternating, each at ``--clients`` closed-loop clients; the CPU time
-of the API process (``/proc/PID/stat``, user + system) divided by the requests answered. Then a
+of the API process (``/proc/PID/stat``, user + system) divided by the requests answered, and
+beside it that of the server's other processes (the launcher, the engine core and its worker:
+"the engine"). Both sides send the engine the same request (``tests/api/test_engine_request.py``),
+so a difference in the engine's figure is not work asked of it: its processes busy-wait on each
+other (vLLM's shared-memory queues), so on a full machine their CPU follows the wall time. Then a
 server with two API processes (``--api-server-count 2``): ``/v1/classify`` req/s against the
 one-process server's, with the CPU each API process spent. The API processes are found by
 asking ``/v1/status`` (its ``pid``) over fresh connections. ``--profile`` samples the API process
@@ -23,7 +27,6 @@ import functools
 import json
 import os
 import re
-import statistics
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +34,8 @@ from typing import Any
 
 import httpx
 
+from loadtest.api_cost_report import median as _median
+from loadtest.api_cost_report import paired, report
 from loadtest.benchmark.driver import run_cell
 from loadtest.benchmark.measure import ENDPOINTS, MODEL_NAME
 from loadtest.benchmark.workloads import Workloads
@@ -38,7 +43,7 @@ from loadtest.machine import machine_facts, provenance
 from loadtest.server import ServerProcess, ensure_model
 from loadtest.spy import py_spy
 
-__all__ = ["RESULTS", "api_pids", "cpu_seconds", "main", "summary"]
+__all__ = ["RESULTS", "api_pids", "cpu_seconds", "engine_pids", "main", "summary"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
@@ -56,6 +61,21 @@ def cpu_seconds(pids: set[int]) -> float:
     return total / TICK
 
 
+def _cpu_each(pids: set[int]) -> dict[int, float]:
+    """``cpu_seconds`` of each of ``pids`` still running (a helper process may have ended)."""
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            found[pid] = cpu_seconds({pid})
+    return found
+
+
+def engine_pids(server: ServerProcess, api: set[int]) -> set[int]:
+    """The server's processes other than its API processes: the launcher, the engine core, its
+    worker and helpers."""
+    return {server.pid, *server.processes()} - api
+
+
 def api_pids(url: str, processes: int, tries: int = 200) -> set[int]:
     """The API server processes behind ``url``: ``/v1/status``'s ``pid`` over fresh
     connections until ``processes`` distinct ones answered."""
@@ -68,16 +88,21 @@ def api_pids(url: str, processes: int, tries: int = 200) -> set[int]:
 
 
 def _measure(
-    url: str, pids: set[int], kind: str, bodies: list[Any], clients: int
+    url: str, pids: tuple[set[int], set[int]], kind: str, bodies: list[Any], clients: int
 ) -> dict[str, float]:
-    """One closed-loop run: its summary, plus API CPU ms per request (total and per process)."""
-    before = {pid: cpu_seconds({pid}) for pid in pids}
+    """One closed-loop run: its summary, plus CPU ms per request of the API processes (and
+    the less busy one's share of the busier one's) and of the engine's (``pids``: both sets)."""
+    api, engine = pids
+    before = _cpu_each(api | engine)
     path, check = ENDPOINTS[kind]
     result = run_cell(url, path, bodies, clients, check)
     answered = max(result["n"] - result["errors"], 1)
-    spent = {pid: cpu_seconds({pid}) - before[pid] for pid in pids}
-    result["cpu_ms"] = 1000 * sum(spent.values()) / answered
-    result["cpu_share"] = min(spent.values()) / max(max(spent.values()), 1e-9)
+    after = _cpu_each(api | engine)
+    spent = {pid: after[pid] - before[pid] for pid in before.keys() & after.keys()}
+    ours = [spent[pid] for pid in api]
+    result["cpu_ms"] = 1000 * sum(ours) / answered
+    result["cpu_share"] = min(ours) / max(max(ours), 1e-9)
+    result["engine_cpu_ms"] = 1000 * sum(spent.get(pid, 0.0) for pid in engine) / answered
     return result
 
 
@@ -98,7 +123,11 @@ def _profile(pid: int, run: Callable[[], Any], out: Path) -> list[tuple[str, flo
 
 
 def _pairs(
-    url: str, pids: set[int], work: Workloads, take: Iterator[list[Any]], args: argparse.Namespace
+    url: str,
+    pids: tuple[set[int], set[int]],
+    work: Workloads,
+    take: Iterator[list[Any]],
+    args: argparse.Namespace,
 ) -> dict[str, list[dict[str, float]]]:
     """``args.repeats`` runs of each side, alternating which goes first, on the same texts."""
     runs: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
@@ -114,7 +143,8 @@ def _pairs(
             runs[side].append(result)
             print(
                 f"  {side:<8} #{repeat + 1}: {result['rps']:6.1f} req/s, "
-                f"{result['cpu_ms']:5.2f} CPU ms/request",
+                f"{result['cpu_ms']:5.2f} API, {result['engine_cpu_ms']:5.2f} engine "
+                "CPU ms/request",
                 flush=True,
             )
     return runs
@@ -184,11 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         "capability": torch.backends.cpu.get_cpu_capability(),
     }
     with _server(model, 1, args) as one:
-        pids = api_pids(one.url, 1)
+        api = api_pids(one.url, 1)
+        pids = (api, engine_pids(one, api))
         _warm(one.url, work, take, args.clients)
         results["one"] = _pairs(one.url, pids, work, take, args)
         if args.profile:
-            pid = next(iter(pids))
+            pid = next(iter(api))
             results["profile"] = {}
             for side in SIDES:
                 entries = next(take)
@@ -204,22 +235,19 @@ def main(argv: list[str] | None = None) -> int:
                 )
     if not args.one_process:
         with _server(model, 2, args) as two:
-            pids = api_pids(two.url, 2)
+            api = api_pids(two.url, 2)
+            pids = (api, engine_pids(two, api))
             _warm(two.url, work, take, args.clients)
             results["two"] = [
                 _measure(two.url, pids, "classify", work.classify(next(take)), args.clients)
                 for _ in range(args.repeats)
             ]
-    text = _report(results)
+    text = report(results)
     args.report.write_text(text, encoding="utf-8")
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(summary(results), indent=1), encoding="utf-8")
     print(text)
     return 0
-
-
-def _median(runs: list[dict[str, float]], key: str) -> float:
-    return statistics.median(run[key] for run in runs)
 
 
 def summary(results: dict[str, Any]) -> dict[str, Any]:
@@ -233,9 +261,14 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "model": f"{results['args']['size']} in {results['args']['dtype']}",
         "clients": int(results["args"]["clients"]),
         "cpu_ms": {"classify": _median(ours, "cpu_ms"), "completions": _median(raw, "cpu_ms")},
-        "ratio": statistics.median(
-            a["cpu_ms"] / b["cpu_ms"] for a, b in zip(ours, raw, strict=True)
-        ),
+        "ratio": paired(ours, raw, "cpu_ms"),
+        "engine_cpu_ms": {
+            "classify": _median(ours, "engine_cpu_ms"),
+            "completions": _median(raw, "engine_cpu_ms"),
+        },
+        "engine_ratio": paired(ours, raw, "engine_cpu_ms"),
+        "rps": {"classify": _median(ours, "rps"), "completions": _median(raw, "rps")},
+        "rps_ratio": paired(ours, raw, "rps"),
         "profile": {side: top[:5] for side, top in results.get("profile", {}).items()},
     }
     if two:
@@ -245,52 +278,6 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             "share": _median(two, "cpu_share"),
         }
     return figures
-
-
-def _report(results: dict[str, Any]) -> str:
-    meta, args, one, two = results["meta"], results["args"], results["one"], results.get("two")
-    ours, raw = one["classify"], one["raw"]
-    ratio = statistics.median(a["cpu_ms"] / b["cpu_ms"] for a, b in zip(ours, raw, strict=True))
-    lines = [
-        "# What the API layer costs",
-        "",
-        f"Generated by `python -m loadtest.api_cost{' --profile' if 'profile' in results else ''}`"
-        f" at commit {meta['commit']}, {args['size']} model in {args['dtype']}, "
-        f"{args['clients']} closed-loop clients, {args['requests']} requests per run, "
-        f"medians of {args['repeats']} runs.",
-        f"CPU: {meta['cpu']} ({meta['cores']} cores), torch kernel set {results['capability']}, "
-        f"load average {meta['load_average']} before the run.",
-        "",
-        "| one API process | req/s | API CPU ms per request |",
-        "| --- | ---: | ---: |",
-        f"| `/v1/classify` | {_median(ours, 'rps'):.1f} | {_median(ours, 'cpu_ms'):.2f} |",
-        f"| same prompt on `/v1/completions` | {_median(raw, 'rps'):.1f} | "
-        f"{_median(raw, 'cpu_ms'):.2f} |",
-        f"| ours ÷ completions (median of paired runs) | | **{ratio:.2f}** |",
-    ]
-    runs = [*ours, *raw, *(two or [])]
-    failed, sent = sum(r["errors"] for r in runs), sum(r["n"] for r in runs)
-    lines += ["", f"Requests that failed: {failed:.0f} of {sent:.0f} (not counted above)."]
-    if two:
-        lines += [
-            "",
-            "| `/v1/classify` | req/s | API CPU ms per request | less busy ÷ busier process |",
-            "| --- | ---: | ---: | ---: |",
-            f"| 1 API process | {_median(ours, 'rps'):.1f} | {_median(ours, 'cpu_ms'):.2f} | |",
-            f"| 2 API processes | {_median(two, 'rps'):.1f} | {_median(two, 'cpu_ms'):.2f} | "
-            f"{_median(two, 'cpu_share'):.2f} |",
-            f"| 2 ÷ 1 | **{_median(two, 'rps') / _median(ours, 'rps'):.2f}** | | |",
-        ]
-    for side, top in results.get("profile", {}).items():
-        lines += [
-            "",
-            f"Where the API process ran during `{ENDPOINTS[side][0]}` (py-spy, own time; "
-            "`Runner.run` is native code under the event loop: uvloop's I/O and callbacks):",
-            "",
-        ]
-        lines += ["| share | function (file) |", "| ---: | --- |"]
-        lines += [f"| {share:.1%} | `{name}` |" for name, share in top]
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

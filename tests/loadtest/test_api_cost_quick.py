@@ -25,16 +25,19 @@ def test_api_cost_measures_both_sides_and_profiles_the_api_process(
     done = subprocess.run(command, capture_output=True, text=True, timeout=850)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     text = report.read_text(encoding="utf-8")
-    rows = dict(
-        re.findall(
-            r"^\| (`/v1/classify`|same prompt on `/v1/completions`) \| [\d.]+ \| ([\d.]+) \|",
+    rows = {
+        side: (float(api), float(engine))
+        for side, api, engine in re.findall(
+            r"^\| (`/v1/classify`|same prompt on `/v1/completions`) \| [\d.]+ \| ([\d.]+) \| "
+            r"([\d.]+) \|",
             text,
             re.M,
         )
-    )
+    }
     assert set(rows) == {"`/v1/classify`", "same prompt on `/v1/completions`"}
-    assert all(float(ms) > 0 for ms in rows.values())  # the API process's CPU was read
-    assert re.search(r"ours ÷ completions .* \*\*\d+\.\d\d\*\*", text)
+    # The API process's CPU was read, and the engine's processes' beside it.
+    assert all(api > 0 and engine > 0 for api, engine in rows.values())
+    assert re.search(r"ours ÷ completions .* \*\*\d+\.\d\d\*\* \| \*\*\d+\.\d\d\*\* \|", text)
     assert "torch kernel set" in text
     # py-spy found the API process in our route while /v1/classify ran, in vLLM's while
     # /v1/completions did.
@@ -46,5 +49,8 @@ def test_api_cost_measures_both_sides_and_profiles_the_api_process(
     # The figures BENCHMARKS.md renders: the same ratio, the profiles' top entries.
     figures = json.loads((tmp_path / "api_cost.json").read_text(encoding="utf-8"))
     assert f"**{figures['ratio']:.2f}**" in text
+    assert f"**{figures['engine_ratio']:.2f}**" in text
+    assert figures["engine_cpu_ms"]["classify"] > 0
+    assert "torch kernel set" in figures["cpu"]
     assert figures["command"] == "python -m loadtest.api_cost --profile"
     assert set(figures["profile"]) == {"classify", "raw"}

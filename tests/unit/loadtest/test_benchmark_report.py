@@ -286,6 +286,24 @@ def test_the_figures_measured_apart_are_rows_and_sections_with_their_provenance(
     assert "| 9 | a two-level schema request ÷ separate extractions | not measured" in text
 
 
+def test_item_8_puts_the_engines_cpu_beside_the_api_process_for_the_same_engine_request() -> None:
+    """Figures with the engine's processes measured: the row names both ratios, the section's
+    table has req/s and both CPU columns, and says why the engine's ratio is not its work."""
+    names = ["overhead", "baselines", "extraction", "scale", "options"]
+    plots = {name: f"plots/{name}.png" for name in names}
+    engine = {"engine_cpu_ms": {"classify": 5.0, "completions": 4.0}, "engine_ratio": 1.25}
+    figures = {**API_COST, **engine, "rps": {"classify": 300.0, "completions": 320.0}}
+    text = render(_results(), plots, "32", {"api_cost": {**figures, "rps_ratio": 0.94}})
+    row = _line(text, "| 8 | API process")
+    assert "0.93× (5.50 vs 6.00 ms; the engine's processes 1.25×, 5.00 vs 4.00 ms" in row
+    section = text.split("## 8.")[1].split("## 9.")[0]
+    assert "| `/v1/classify` | 300.0 | 5.50 | 5.00 |" in section
+    assert "| the same prompt on `/v1/completions` | 320.0 | 6.00 | 4.00 |" in section
+    assert "| ours ÷ completions | **0.94** | **0.93** | **1.25** |" in section
+    assert "tests/api/test_engine_request.py" in section
+    assert "torch kernel set AVX2" in section
+
+
 PREFILL_PROFILE = {
     "command": "python -m loadtest.prefill_profile --repeats 3",
     "commit": "abc1234",
