@@ -6,10 +6,13 @@ in flight). What an answer means:
 
 - 200: the row's answer.
 - 429, 502, 503, and failures to connect or to read an answer: the server is busy or passing
-  (a full in-flight bound or queue, a pod restarting): the row is sent again after the server's
-  ``Retry-After``, else after an exponential backoff with jitter. A row still refused when its
-  next wait would end past ``give_up_after_s`` stops the run (rows done so far are kept; a rerun
-  resumes).
+  (a full in-flight bound or queue, a pod restarting): the row is sent again as
+  ``serving.client.retry`` says: after the larger of the server's ``Retry-After`` and an
+  exponential backoff (never sooner than 0.5 s), with jitter, and within the client's retry
+  budget, which every row of the run shares: retries are at most 20 % of first sends plus 10 a
+  second, a row past it waiting its turn, so the run paces itself to the server instead of
+  flooding it (``tests/api/test_retry_pacing.py``). A row still refused when its next wait
+  would end past ``give_up_after_s`` stops the run (rows done so far are kept; a rerun resumes).
 - 401, 403: the key is wrong, for every row: the run stops. 404, 405: not a seqgpt-serve
   server at that address: the run stops.
 - Any other status (400, 413, 500, 504 ...): that row's error, in the server's error body.
@@ -68,7 +71,8 @@ def batch_client(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncSeqGPTClient:
     """The run's client: 429, 502, 503 and failed connections retried for ``give_up_after_s``
-    (``transport``: a test's stand-in server)."""
+    under the client's one retry budget, shared by all rows (``transport``: a test's stand-in
+    server)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     return AsyncSeqGPTClient(
         url,

@@ -10,7 +10,6 @@ through one of these (``serving.batch.remote``).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -29,7 +28,7 @@ from serving.client.calls import (
     task_body,
 )
 from serving.client.exceptions import connection_error
-from serving.client.retry import RetryPolicy, retry_after
+from serving.client.retry import Attempts, RetryBudget, RetryPolicy, retry_after
 from serving.contract.schemas import (
     ClassifyBatchResponse,
     ClassifyResponse,
@@ -54,16 +53,19 @@ class AsyncSeqGPTClient:
         max_retry_seconds: float = 60.0,
         retry_statuses: frozenset[int] | None = None,
         retry_transport_errors: bool = False,
+        retry_budget: RetryBudget | None = None,
         limits: httpx.Limits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         """``api_key`` goes as ``Authorization: Bearer``; ``timeout`` (seconds or an
         ``httpx.Timeout``) bounds each send; ``max_retries`` and ``max_retry_seconds`` bound the
-        retries of a 429 or 503 (``retry_statuses``); ``transport`` and ``sleep`` are for tests."""
+        retries of a 429 or 503 (``retry_statuses``), and ``retry_budget`` (made for this client
+        unless given) the retries of all its calls; ``transport`` and ``sleep`` are for tests."""
         self.retry = retry_policy(
             max_retries, max_retry_seconds, retry_statuses, retry_transport_errors
         )
+        self.retry_budget = retry_budget or RetryBudget()
         self._sleep = sleep or _sleep
         options = client_options(base_url, api_key, timeout, limits, transport)
         self._http = httpx.AsyncClient(**options)
@@ -129,7 +131,8 @@ class AsyncSeqGPTClient:
     ) -> httpx.Response:
         """One call, retried by ``retry`` (else the client's policy): the last answer, whatever its
         status; ``SeqGPTConnectionError`` when none came."""
-        policy, started, retries = retry or self.retry, time.monotonic(), 0
+        policy = retry or self.retry
+        attempts = Attempts(policy, self.retry_budget)
         send: dict[str, Any] = {"json": json, "headers": headers}
         if timeout is not None:
             send["timeout"] = timeout
@@ -140,18 +143,17 @@ class AsyncSeqGPTClient:
                 if not policy.transport_errors:
                     raise connection_error(exc) from exc
                 failure: httpx.Response | httpx.TransportError = exc
-                delay = policy.wait(retries, time.monotonic() - started, None)
+                delay = attempts.next_wait(None)
             else:
                 if response.status_code not in policy.statuses:
                     return response
                 failure = response
-                delay = policy.wait(retries, time.monotonic() - started, retry_after(response))
+                delay = attempts.next_wait(retry_after(response))
             if delay is None:
                 if isinstance(failure, httpx.Response):
                     return failure
                 raise connection_error(failure) from failure
             await self._sleep(delay)
-            retries += 1
 
     async def _call(
         self, model: type[Model], path: str, body: dict[str, Any], request_id: str | None

@@ -28,7 +28,7 @@ from serving.client.calls import (
     task_body,
 )
 from serving.client.exceptions import connection_error
-from serving.client.retry import RetryPolicy, retry_after
+from serving.client.retry import Attempts, RetryBudget, RetryPolicy, retry_after
 from serving.contract.schemas import (
     ClassifyBatchResponse,
     ClassifyResponse,
@@ -53,16 +53,19 @@ class SeqGPTClient:
         max_retry_seconds: float = 60.0,
         retry_statuses: frozenset[int] | None = None,
         retry_transport_errors: bool = False,
+        retry_budget: RetryBudget | None = None,
         limits: httpx.Limits | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         """``api_key`` goes as ``Authorization: Bearer``; ``timeout`` (seconds or an
         ``httpx.Timeout``) bounds each send; ``max_retries`` and ``max_retry_seconds`` bound the
-        retries of a 429 or 503 (``retry_statuses``); ``transport`` and ``sleep`` are for tests."""
+        retries of a 429 or 503 (``retry_statuses``), and ``retry_budget`` (made for this client
+        unless given) the retries of all its calls; ``transport`` and ``sleep`` are for tests."""
         self.retry = retry_policy(
             max_retries, max_retry_seconds, retry_statuses, retry_transport_errors
         )
+        self.retry_budget = retry_budget or RetryBudget()
         self._sleep = sleep or time.sleep
         self._http = httpx.Client(**client_options(base_url, api_key, timeout, limits, transport))
 
@@ -127,7 +130,8 @@ class SeqGPTClient:
     ) -> httpx.Response:
         """One call, retried by ``retry`` (else the client's policy): the last answer, whatever its
         status; ``SeqGPTConnectionError`` when none came."""
-        policy, started, retries = retry or self.retry, time.monotonic(), 0
+        policy = retry or self.retry
+        attempts = Attempts(policy, self.retry_budget)
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         while True:
             try:
@@ -136,18 +140,17 @@ class SeqGPTClient:
                 if not policy.transport_errors:
                     raise connection_error(exc) from exc
                 failure: httpx.Response | httpx.TransportError = exc
-                delay = policy.wait(retries, time.monotonic() - started, None)
+                delay = attempts.next_wait(None)
             else:
                 if response.status_code not in policy.statuses:
                     return response
                 failure = response
-                delay = policy.wait(retries, time.monotonic() - started, retry_after(response))
+                delay = attempts.next_wait(retry_after(response))
             if delay is None:
                 if isinstance(failure, httpx.Response):
                     return failure
                 raise connection_error(failure) from failure
             self._sleep(delay)
-            retries += 1
 
     def _call(
         self, model: type[Model], path: str, body: dict[str, Any], request_id: str | None

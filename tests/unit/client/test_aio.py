@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 
 from serving.client import AsyncSeqGPTClient, SeqGPTConnectionError, SeqGPTError
+from serving.client.retry import RetryBudget
 from serving.contract.schemas import ClassifyResponse, ExtractResponse
 
 USAGE = {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22}
@@ -37,6 +39,7 @@ def _client(
     client = AsyncSeqGPTClient(
         "http://server", transport=httpx.MockTransport(handle), sleep=sleep, **options
     )
+    client.retry = replace(client.retry, rng=lambda: 0.0)  # the jitter's low end: exact waits
     return client, sent, waits
 
 
@@ -68,6 +71,15 @@ def test_429_is_retried_after_retry_after() -> None:
     client, sent, waits = _client(replies)
     assert asyncio.run(client.classify("今天", ["a"])).label == "a"
     assert (len(sent), waits) == (2, [3.0])
+
+
+def test_retry_after_0_waits_the_floor_and_the_budget_bounds_the_calls() -> None:
+    busy = [httpx.Response(503, headers={"Retry-After": "0"}) for _ in range(4)]
+    budget = RetryBudget(ratio=0.0, per_second=0.0, burst=2.0)
+    client, sent, waits = _client(busy, max_retries=5, retry_budget=budget)
+    with pytest.raises(SeqGPTError):
+        asyncio.run(client.classify("今天", ["a"]))
+    assert (len(sent), waits) == (3, [0.5, 1.0])  # two retries: the budget's two tokens
 
 
 def test_errors_are_raised_as_in_the_blocking_client() -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 
 from serving.client import SeqGPTClient, SeqGPTConnectionError, SeqGPTError
+from serving.client.retry import RetryBudget
 from serving.contract.schemas import ClassifyResponse, ExtractResponse, ItemError
 
 USAGE = {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22}
@@ -60,6 +62,7 @@ def serve() -> Iterator[Callable[..., tuple[SeqGPTClient, Server]]]:
             sleep=server.waits.append,
             **options,
         )
+        client.retry = replace(client.retry, rng=lambda: 0.0)  # the jitter's low end: exact waits
         made.append(client)
         return client, server
 
@@ -168,9 +171,7 @@ def test_without_retry_after_the_client_backs_off(
         [httpx.Response(503), httpx.Response(503), httpx.Response(200, json=CLASSIFIED)]
     )
     client.classify("今天", ["a"])
-    assert len(server.waits) == 2
-    assert 0.25 <= server.waits[0] <= 0.5
-    assert 0.5 <= server.waits[1] <= 1.0
+    assert server.waits == [0.5, 1.0]
 
 
 def test_past_max_retries_the_last_refusal_is_raised(
@@ -189,7 +190,21 @@ def test_past_max_retries_the_last_refusal_is_raised(
         "Busy.",
     )
     assert len(server.sent) == 3
-    assert server.waits == [0.0, 0.0]
+    assert server.waits == [0.5, 1.0]  # Retry-After: 0 waits the floor, then the backoff
+
+
+def test_the_clients_calls_share_one_retry_budget(
+    serve: Callable[..., tuple[SeqGPTClient, Server]],
+) -> None:
+    """A budget of one retry: the first call spends it, the second call's refusal is final."""
+    budget = RetryBudget(ratio=0.0, per_second=0.0, burst=1.0)
+    replies: list[Reply] = [httpx.Response(503), httpx.Response(200, json=CLASSIFIED)]
+    client, server = serve([*replies, httpx.Response(503)], retry_budget=budget)
+    assert client.classify("t", ["a"]).label == "a"
+    with pytest.raises(SeqGPTError) as raised:
+        client.classify("t", ["a"])
+    assert raised.value.status_code == 503
+    assert (len(server.sent), server.waits) == (3, [0.5])
 
 
 def test_a_retry_after_past_the_time_bound_is_not_waited(
