@@ -12,24 +12,16 @@ from typing import Annotated, Any
 
 import typer
 
-from serving.cli.batch import (
-    _API_KEY,
-    _CONCURRENCY,
-    _DTYPE,
-    _EAGER,
-    _INPUT,
-    _LABELS,
-    _MAX_MODEL_LEN,
-    _MAX_NUM_SEQS,
-    _MAX_ROW_BYTES,
-    _MODEL,
-    _MULTI_LABEL,
-    _SCHEMA,
-    _URL,
-    _batch,
-    _schema_file,
-)
+from serving.cli.batch import run_job, schema_file
 from serving.cli.common import fail
+from serving.cli.options import (
+    INPUT,
+    LABELS,
+    MULTI_LABEL,
+    SCHEMA,
+    RunOptions,
+    with_run_options,
+)
 
 __all__ = ["EVAL_HELP", "add_eval_command"]
 
@@ -72,34 +64,24 @@ _TASK = Annotated[str, typer.Option(metavar="TASK", help="classify or extract.")
 
 def add_eval_command(app: typer.Typer) -> None:
     """Register ``eval`` on ``app``."""
-    app.command("eval", help=EVAL_HELP)(evaluate_command)
+    app.command("eval", help=EVAL_HELP)(with_run_options(evaluate_command))
 
 
 def evaluate_command(
-    input_file: _INPUT,
+    input_file: INPUT,
     output: _REPORT_DIR,
     task: _TASK,
-    labels: _LABELS = None,
-    schema: _SCHEMA = None,
-    multi_label: _MULTI_LABEL = False,
-    model: _MODEL = None,
-    url: _URL = None,
-    api_key: _API_KEY = None,
-    concurrency: _CONCURRENCY = None,
-    max_row_bytes: _MAX_ROW_BYTES = None,
-    dtype: _DTYPE = None,
-    max_model_len: _MAX_MODEL_LEN = None,
-    max_num_seqs: _MAX_NUM_SEQS = None,
-    enforce_eager: _EAGER = None,
+    labels: LABELS = None,
+    schema: SCHEMA = None,
+    multi_label: MULTI_LABEL = False,
+    *,
+    run: RunOptions,
 ) -> None:
     """Score the model on labelled rows (help: EVAL_HELP)."""
-    engine = {"dtype": dtype, "max_model_len": max_model_len, "max_num_seqs": max_num_seqs}
-    engine["enforce_eager"] = enforce_eager
     if schema is not None and task != "extract":
         fail("--schema is for --task extract")
-    tree = _schema_file(schema, labels)
-    run = (labels, model, url, api_key, concurrency, max_row_bytes, engine, tree)
-    raise typer.Exit(_eval(task, multi_label, input_file, output, *run))
+    tree = schema_file(schema, labels)
+    raise typer.Exit(_eval(task, multi_label, input_file, output, labels, tree, run))
 
 
 def _check(
@@ -124,13 +106,8 @@ def _eval(
     input_file: Path,
     folder: Path,
     labels: str | None,
-    model: str | None,
-    url: str | None,
-    api_key: str | None,
-    concurrency: int | None,
-    max_row_bytes: int | None,
-    engine: dict[str, Any],
-    schema: dict[str, Any] | None = None,
+    schema: dict[str, Any] | None,
+    run: RunOptions,
 ) -> int:
     """Check, read the gold answers, run the batch into ``folder``, score, report."""
     from serving.batch.evaluate import PREDICTIONS, evaluate, read_gold
@@ -140,7 +117,7 @@ def _eval(
 
     _check(task, multi_label, input_file, folder, labels)
     try:  # before any engine work: a missing gold answer ends the command here
-        gold = read_gold(input_file, task, multi_label, max_row_bytes or DEFAULT_MAX_ROW_BYTES)
+        gold = read_gold(input_file, task, multi_label, run.max_row_bytes or DEFAULT_MAX_ROW_BYTES)
     except BatchFileError as exc:
         fail(str(exc))
     made = not folder.exists()
@@ -148,9 +125,9 @@ def _eval(
     name = "classify_multi" if multi_label else task
     # Classification's rows carry their gold in 'labels': the label set is --labels alone.
     output = folder / PREDICTIONS
-    run = (model, url, api_key, concurrency, max_row_bytes, engine, schema)
     try:
-        status = _batch(name, input_file, output, labels, *run, own_labels=task != "classify")
+        own_labels = task != "classify"
+        status = run_job(name, input_file, output, labels, schema, run, own_labels=own_labels)
     finally:
         if made and not any(folder.iterdir()):
             folder.rmdir()  # a usage error of the run leaves nothing behind
