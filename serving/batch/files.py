@@ -22,6 +22,9 @@ complete, so a stopped run leaves complete lines and at most one torn last line.
 resumes: it first checks that every complete line is a result and that what follows the last
 newline can only be a torn one of ours (a file of someone else's is refused untouched), then
 drops that torn line, and the writer refuses to write a row already done again.
+
+OUTPUT is known as this command's by what its lines begin with (``serving.batch.owned``, which
+knows the report files of ``seqgpt-serve eval`` the same way).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from serving.batch.owned import BatchFileError, begins_with
 from serving.batch.records import DEFAULT_MAX_ROW_BYTES, Oversize, csv_records, jsonl_records
 
 __all__ = [
@@ -57,10 +61,6 @@ _LINE_START = b'{"id": '
 Key = tuple[str, str]
 """What identifies a row across runs: ``("id", text of its id)``, or ``("row", number)`` for a
 row that has no usable id."""
-
-
-class BatchFileError(Exception):
-    """INPUT or OUTPUT cannot be used at all (one line for people, not one row's problem)."""
 
 
 @dataclass(frozen=True)
@@ -281,10 +281,7 @@ def _complete_end(path: Path) -> int:
 def _torn_line(path: Path, start: int) -> bool:
     """Whether what follows ``start`` can be the start of a line this command writes (a run
     stopped while writing it), not someone else's text."""
-    with path.open("rb") as handle:
-        handle.seek(start)
-        head = handle.read(len(_LINE_START))
-    return head == _LINE_START[: len(head)]
+    return begins_with(path, _LINE_START, start, torn=True)
 
 
 def open_output(path: Path) -> tuple[ResultWriter, set[Key]]:

@@ -113,10 +113,11 @@ def _eval(
     from serving.batch.evaluate import PREDICTIONS, evaluate, read_gold
     from serving.batch.files import BatchFileError
     from serving.batch.records import DEFAULT_MAX_ROW_BYTES
-    from serving.batch.report import write_report
+    from serving.batch.report import check_report, write_report
 
     _check(task, multi_label, input_file, folder, labels)
-    try:  # before any engine work: a missing gold answer ends the command here
+    try:  # before any engine work: a missing gold answer, a foreign report file end it here
+        check_report(folder, task)
         gold = read_gold(input_file, task, multi_label, run.max_row_bytes or DEFAULT_MAX_ROW_BYTES)
     except BatchFileError as exc:
         fail(str(exc))
@@ -134,7 +135,10 @@ def _eval(
     if status != 0:
         return status
     evaluation = evaluate(task, multi_label, labels, gold, folder / PREDICTIONS)
-    write_report(folder, evaluation)
+    try:
+        write_report(folder, evaluation)
+    except BatchFileError as exc:  # a file put in the report's place during the run
+        fail(str(exc))
     typer.echo(f"report: {folder / 'report.md'} ({_headline(evaluation.document())})", err=True)
     return 0
 
