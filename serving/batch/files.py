@@ -94,15 +94,22 @@ def row_key(row: Row | BadRow) -> Key:
 
 
 def read_rows(
-    path: Path, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES, keep: tuple[str, ...] = ()
+    path: Path,
+    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
+    keep: tuple[str, ...] = (),
+    unique_ids: bool = True,
 ) -> Iterator[Row | BadRow]:
     """Every row of INPUT in file order, ids checked and duplicates turned into bad rows, rows
     over ``max_row_bytes`` bad rows too (never held whole); the fields named in ``keep`` are in
-    ``Row.kept``."""
+    ``Row.kept``. ``unique_ids=False``: duplicate ids are left as they are, and the ids seen are
+    not kept (memory that grows with the rows), for a reader that goes by row number."""
     csv_file = path.suffix.lower() == ".csv"
     raw = (
         _csv_rows(path, max_row_bytes, keep) if csv_file else _jsonl_rows(path, max_row_bytes, keep)
     )
+    if not unique_ids:
+        yield from raw
+        return
     seen: dict[str, int] = {}
     for row in raw:
         if row.id is None:

@@ -1,10 +1,12 @@
 """The report of ``seqgpt-serve eval``, written into its folder beside ``predictions.jsonl``.
 
 - ``metrics.json``: the counts (rows, scored, errors, wrong), every score of
-  ``serving.batch.metrics``, and the wrong and error rows by row number, id and request id.
-- ``report.md``: the same scores as tables, the confusion matrix (or per-field chart), and every
-  wrong row with its input row number (line in JSONL, record in CSV) and request id (the
-  server's X-Request-Id, to find it in the request log), then the error rows apart.
+  ``serving.batch.metrics``, and the listed wrong and error rows by row number, id and request
+  id.
+- ``report.md``: the same scores as tables, the confusion matrix (or per-field chart), and the
+  wrong rows (the first ``LISTED_ROWS`` by row number, then how many more) with their input row
+  number (line in JSONL, record in CSV) and request id (the server's X-Request-Id, to find it in
+  the request log), then the error rows apart, capped the same way.
 - ``confusion.png`` (classification: gold × predicted; multi-label: per label TP, FP, FN, TN) or
   ``fields.png`` (extraction: per-field F1, exact and overlap), drawn by matplotlib's Agg backend.
 
@@ -102,13 +104,13 @@ def render(evaluation: Evaluation, plot: str) -> str:
     lines = [
         f"# Evaluation: {kind}",
         "",
-        f"{e.rows} rows: {e.rows - len(e.errors)} scored, {len(e.wrong)} wrong, "
-        f"{len(e.errors)} errors (not scored). The answers are in `{PREDICTIONS}`.",
+        f"{e.rows} rows: {e.rows - e.error_count} scored, {e.wrong_count} wrong, "
+        f"{e.error_count} errors (not scored). The answers are in `{PREDICTIONS}`.",
         "",
     ]
     lines += _extraction(e) if e.task == "extract" else _classification(e)
     lines += [f"![{'per-field F1' if e.task == 'extract' else 'confusion matrix'}]({plot})", ""]
-    lines += [f"## Wrong rows ({len(e.wrong)})", ""]
+    lines += [f"## Wrong rows ({e.wrong_count})", ""]
     if e.task == "extract":
         header = ["row", "id", "request id", "fields", "gold", "predicted"]
         keys = ["row", "id", "request_id", "fields", "gold", "predicted"]
@@ -116,12 +118,25 @@ def render(evaluation: Evaluation, plot: str) -> str:
         header = ["row", "id", "request id", "gold", "predicted"]
         keys = ["row", "id", "request_id", "gold", "predicted"]
     lines += _table(header, [[row[k] for k in keys] for row in e.wrong])
-    lines += [f"## Error rows ({len(e.errors)})", ""]
+    lines += _more(e.wrong_count - len(e.wrong), "wrong")
+    lines += [f"## Error rows ({e.error_count})", ""]
     keys = ["row", "id", "request_id", "type", "message"]
     lines += _table(
         ["row", "id", "request id", "type", "message"], [[row[k] for k in keys] for row in e.errors]
     )
+    lines += _more(e.error_count - len(e.errors), "error")
     return "\n".join(lines)
+
+
+def _more(left_out: int, kind: str) -> list[str]:
+    """The line under a capped list: how many rows it leaves out, and where they are."""
+    if left_out <= 0:
+        return []
+    return [
+        f"… and {left_out} more {kind} rows (the first by row number are listed; every "
+        f"row's answer is in `{PREDICTIONS}`).",
+        "",
+    ]
 
 
 def _classification(e: Evaluation) -> list[str]:
@@ -240,7 +255,7 @@ def _draw(pyplot: Any, e: Evaluation) -> bytes:
         axes.set_yticks(range(len(rows)), rows)
         axes.set_xlabel("predicted")
         axes.set_ylabel("gold")
-    axes.set_title(f"{e.rows - len(e.errors)} rows scored")
+    axes.set_title(f"{e.rows - e.error_count} rows scored")
     figure.tight_layout()
     png = io.BytesIO()
     figure.savefig(png, format="png", metadata={"Software": _SOFTWARE})

@@ -7,6 +7,7 @@ scoring (``serving.batch.evaluate``) and the report (``serving.batch.report``).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,8 +43,8 @@ EVAL_HELP = "\n\n".join(
         "naming the row.",
         "REPORT_DIR gets predictions.jsonl (the batch run's output: each row's answer and "
         "request id; Ctrl-C stops cleanly and the same command resumes), then metrics.json, "
-        "report.md (scores, per-label or per-field tables, every wrong row with its row number "
-        "and request id, error rows apart) and confusion.png (classification) or fields.png "
+        "report.md (scores, per-label or per-field tables, the first 1000 wrong rows with "
+        "their row number and request id and how many more, error rows apart) and confusion.png (classification) or fields.png "
         "(extraction). Classification: accuracy, micro and macro precision, recall and F1, "
         "per-label rows, confusion matrix. Extraction: per-field, micro and macro precision, "
         "recall and F1, exact (equal text) and overlap (a shared substring at least half the "
@@ -121,26 +122,43 @@ def _eval(
         gold = read_gold(input_file, task, multi_label, run.max_row_bytes or DEFAULT_MAX_ROW_BYTES)
     except BatchFileError as exc:
         fail(str(exc))
-    made = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    name = "classify_multi" if multi_label else task
-    # Classification's rows carry their gold in 'labels': the label set is --labels alone.
-    output = folder / PREDICTIONS
-    try:
-        own_labels = task != "classify"
-        status = run_job(name, input_file, output, labels, schema, run, own_labels=own_labels)
-    finally:
-        if made and not any(folder.iterdir()):
-            folder.rmdir()  # a usage error of the run leaves nothing behind
-    if status != 0:
-        return status
-    evaluation = evaluate(task, multi_label, labels, gold, folder / PREDICTIONS)
+    with contextlib.closing(gold):
+        status = _run(task, multi_label, input_file, folder, labels, schema, run)
+        if status != 0:
+            return status
+        evaluation = evaluate(task, multi_label, labels, gold, folder / PREDICTIONS)
     try:
         write_report(folder, evaluation)
     except BatchFileError as exc:  # a file put in the report's place during the run
         fail(str(exc))
     typer.echo(f"report: {folder / 'report.md'} ({_headline(evaluation.document())})", err=True)
     return 0
+
+
+def _run(
+    task: str,
+    multi_label: bool,
+    input_file: Path,
+    folder: Path,
+    labels: str | None,
+    schema: dict[str, Any] | None,
+    run: RunOptions,
+) -> int:
+    """The batch run whose OUTPUT is the folder's predictions; its exit status."""
+    from serving.batch.evaluate import PREDICTIONS
+
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "classify_multi" if multi_label else task
+    # Classification's rows carry their gold in 'labels': the label set is --labels alone.
+    own_labels = task != "classify"
+    try:
+        return run_job(
+            name, input_file, folder / PREDICTIONS, labels, schema, run, own_labels=own_labels
+        )
+    finally:
+        if made and not any(folder.iterdir()):
+            folder.rmdir()  # a usage error of the run leaves nothing behind
 
 
 def _headline(document: dict[str, Any]) -> str:
