@@ -43,4 +43,4 @@ def test_no_cli_module_imports_a_private_name_of_another(module: Path) -> None:
 def test_every_batch_command_takes_every_run_option(command: str) -> None:
     click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
     options = {name for param in click_command.params for name in param.opts}
-    assert RUN_OPTIONS <= options
+    assert options >= RUN_OPTIONS
