@@ -9,6 +9,8 @@ read: the batch commands and ``status`` are connected to a loopback socket that 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import signal
@@ -21,14 +23,28 @@ from pathlib import Path
 import pytest
 
 KEY = "sk-hide-me-0123456789"
-DEADLINE_S = 120.0  # a bound on a stuck start, never a pace
+DEADLINE_S = 600.0  # a bound on a stuck start, never a pace
 HOLD = """
 import os
 if os.environ.get("SEQGPT_LIFELINE"):  # only the server child the launcher starts
-    with open(os.environ["HOLD_FIFO"], "wb"):
-        pass
+    with open(os.environ["HOLD_FIFO"], "rb") as hold:
+        hold.read()
     os._exit(3)
 """
+
+
+def _open_writer(fifo: Path, process: subprocess.Popen[bytes]) -> int:
+    """The FIFO's write end, once the command has opened its read end (ENXIO until then); a
+    command that ended first fails the test instead of hanging it."""
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.1)  # a wait on the process, not a pace: any speed passes
+        assert process.returncode is None, "the command ended before it opened the FIFO"
 
 
 def _cmdline(pid: int) -> str:
@@ -104,11 +120,14 @@ def test_a_command_reading_its_schema_shows_no_key(
         [*given, str(rows), "--schema", str(schema), "--url", "http://x", "--api-key", KEY]
     )
     try:
-        # Blocks until the command opens its --schema: it is past its start, its input read.
-        with schema.open("w") as writer:
+        writer = _open_writer(schema, process)  # the command is past its start
+        try:
             command = _cmdline(process.pid)
             assert process.poll() is None
-            writer.write('{"x": null}')
+            os.set_blocking(writer, True)
+            os.write(writer, b'{"x": null}')
+        finally:
+            os.close(writer)
     finally:
         _stop(process)
     assert KEY not in command
@@ -125,10 +144,14 @@ def test_serve_shows_no_key_while_its_server_starts(tmp_path: Path) -> None:
     env.pop("VLLM_API_KEY", None)
     process = _start(["serve", "./no-model", "--api-key", KEY], env)
     try:
-        # Blocks until the server child opens its end: the launcher is past its start.
-        with fifo.open("rb"):
+        writer = _open_writer(
+            fifo, process
+        )  # the server child is starting: serve is past its start
+        try:
             command = _cmdline(process.pid)
             assert process.poll() is None
+        finally:
+            os.close(writer)
     finally:
         _stop(process)
     assert KEY not in command
