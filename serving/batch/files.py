@@ -22,6 +22,9 @@ complete, so a stopped run leaves complete lines and at most one torn last line.
 resumes: it first checks that every complete line is a result and that what follows the last
 newline can only be a torn one of ours (a file of someone else's is refused untouched), then
 drops that torn line, and the writer refuses to write a row already done again.
+
+OUTPUT is known as this command's by what its lines begin with (``serving.batch.owned``, which
+knows the report files of ``seqgpt-serve eval`` the same way).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.batch.input_records import DEFAULT_MAX_ROW_BYTES, Oversize, csv_records, jsonl_records
+from serving.batch.owned import BatchFileError, begins_with
 
 __all__ = [
     "BadRow",
@@ -57,10 +61,6 @@ _LINE_START = b'{"id": '
 Key = tuple[str, str]
 """What identifies a row across runs: ``("id", text of its id)``, or ``("row", number)`` for a
 row that has no usable id."""
-
-
-class BatchFileError(Exception):
-    """INPUT or OUTPUT cannot be used at all (one line for people, not one row's problem)."""
 
 
 @dataclass(frozen=True)
@@ -94,15 +94,22 @@ def row_key(row: Row | BadRow) -> Key:
 
 
 def read_rows(
-    path: Path, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES, keep: tuple[str, ...] = ()
+    path: Path,
+    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
+    keep: tuple[str, ...] = (),
+    unique_ids: bool = True,
 ) -> Iterator[Row | BadRow]:
     """Every row of INPUT in file order, ids checked and duplicates turned into bad rows, rows
     over ``max_row_bytes`` bad rows too (never held whole); the fields named in ``keep`` are in
-    ``Row.kept``."""
+    ``Row.kept``. ``unique_ids=False``: duplicate ids are left as they are, and the ids seen are
+    not kept (memory that grows with the rows), for a reader that goes by row number."""
     csv_file = path.suffix.lower() == ".csv"
     raw = (
         _csv_rows(path, max_row_bytes, keep) if csv_file else _jsonl_rows(path, max_row_bytes, keep)
     )
+    if not unique_ids:
+        yield from raw
+        return
     seen: dict[str, int] = {}
     for row in raw:
         if row.id is None:
@@ -281,10 +288,7 @@ def _complete_end(path: Path) -> int:
 def _torn_line(path: Path, start: int) -> bool:
     """Whether what follows ``start`` can be the start of a line this command writes (a run
     stopped while writing it), not someone else's text."""
-    with path.open("rb") as handle:
-        handle.seek(start)
-        head = handle.read(len(_LINE_START))
-    return head == _LINE_START[: len(head)]
+    return begins_with(path, _LINE_START, start, torn=True)
 
 
 def open_output(path: Path) -> tuple[ResultWriter, set[Key]]:

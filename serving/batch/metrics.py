@@ -39,6 +39,8 @@ from typing import Any
 
 __all__ = [
     "NO_LABEL",
+    "ClassificationCounts",
+    "ExtractionCounts",
     "classification_metrics",
     "extraction_metrics",
     "flatten_fields",
@@ -80,30 +82,66 @@ def label_order(
     return given + sorted(seen - set(given))
 
 
+class ClassificationCounts:
+    """The counts behind ``classification_metrics``, one row at a time: memory grows with the
+    labels named, never with the rows (a million-row eval streams its rows through ``add``)."""
+
+    def __init__(self, label_set: Labels, multi_label: bool) -> None:
+        self.label_set, self.multi_label = list(label_set), multi_label
+        self.rows = self.exact = 0
+        self.tp, self.named, self.support = Counter[str](), Counter[str](), Counter[str]()
+        self.pairs = Counter[tuple[str, str | None]]()  # single-label (gold, predicted or None)
+
+    def add(self, gold: Labels, predicted: Labels) -> None:
+        """Count one row: its gold labels and the labels the model named."""
+        self.rows += 1
+        self.exact += set(gold) == set(predicted)
+        self.support.update(set(gold))
+        self.named.update(set(predicted))
+        self.tp.update(set(gold) & set(predicted))
+        if not self.multi_label:
+            self.pairs[gold[0], predicted[0] if predicted else None] += 1
+
+    def result(self) -> dict[str, Any]:
+        """Accuracy, micro and macro P/R/F1, per-label rows and the confusion matrix."""
+        labels = label_order(self.label_set, [list(self.support)], [list(self.named)])
+        per_label = [
+            {"label": label, **prf(self.tp[label], self.named[label], self.support[label])}
+            | {"support": self.support[label]}
+            for label in labels
+        ]
+        tp, named = sum(self.tp[x] for x in labels), sum(self.named[x] for x in labels)
+        return {
+            "accuracy": self.exact / self.rows if self.rows else 0.0,
+            "micro": prf(tp, named, sum(self.support[x] for x in labels)),
+            "macro": _macro(per_label),
+            "labels": per_label,
+            "confusion": self._confusion(labels),
+        }
+
+    def _confusion(self, labels: list[str]) -> dict[str, Any]:
+        if self.multi_label:  # per label [[tn, fp], [fn, tp]], as multilabel_confusion_matrix
+            per_label = {}
+            for label in labels:
+                tp, fp = self.tp[label], self.named[label] - self.tp[label]
+                fn = self.support[label] - tp
+                per_label[label] = [[self.rows - tp - fp - fn, fp], [fn, tp]]
+            return {"per_label": per_label}
+        columns = [*labels, NO_LABEL]
+        matrix = [[self.pairs[gold, predicted] for predicted in [*labels, None]] for gold in labels]
+        return {"gold": labels, "predicted": columns, "matrix": matrix}
+
+
 def classification_metrics(
     gold: Sequence[Labels], predicted: Sequence[Labels], label_set: Labels, multi_label: bool
 ) -> dict[str, Any]:
     """Accuracy, micro and macro P/R/F1, per-label rows and the confusion matrix of the rows."""
     if len(gold) != len(predicted):
         raise ValueError("gold and predicted must have one entry per row")
-    labels = label_order(label_set, gold, predicted)
-    per_label: list[dict[str, Any]] = []
-    totals = Counter[str]()
-    for label in labels:
-        tp = sum(label in g and label in p for g, p in zip(gold, predicted, strict=True))
-        named = sum(label in p for p in predicted)
-        support = sum(label in g for g in gold)
-        totals.update(tp=tp, predicted=named, gold=support)
-        per_label.append({"label": label, **prf(tp, named, support), "support": support})
-    macro = _macro(per_label)
-    exact = sum(set(g) == set(p) for g, p in zip(gold, predicted, strict=True))
-    return {
-        "accuracy": exact / len(gold) if gold else 0.0,
-        "micro": prf(totals["tp"], totals["predicted"], totals["gold"]),
-        "macro": macro,
-        "labels": per_label,
-        "confusion": _confusion(gold, predicted, labels, multi_label),
-    }
+    counts = ClassificationCounts(label_set, multi_label)
+    for g, p in zip(gold, predicted, strict=True):
+        counts.add(g, p)
+    return counts.result()
 
 
 def _macro(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -112,24 +150,6 @@ def _macro(rows: list[dict[str, Any]]) -> dict[str, float]:
         key: sum(row[key] for row in rows) / len(rows) if rows else 0.0
         for key in ("precision", "recall", "f1")
     }
-
-
-def _confusion(
-    gold: Sequence[Labels], predicted: Sequence[Labels], labels: list[str], multi_label: bool
-) -> dict[str, Any]:
-    if multi_label:  # per label [[tn, fp], [fn, tp]], as sklearn's multilabel_confusion_matrix
-        per_label = {}
-        for label in labels:
-            cells = Counter((label in g, label in p) for g, p in zip(gold, predicted, strict=True))
-            tn, fp = cells[False, False], cells[False, True]
-            per_label[label] = [[tn, fp], [cells[True, False], cells[True, True]]]
-        return {"per_label": per_label}
-    columns = [*labels, NO_LABEL]
-    matrix = [[0] * len(columns) for _ in labels]
-    for g, p in zip(gold, predicted, strict=True):
-        column = columns.index(p[0]) if p else len(labels)
-        matrix[labels.index(g[0])][column] += 1
-    return {"gold": labels, "predicted": columns, "matrix": matrix}
 
 
 def spans_overlap(predicted: str, gold: str) -> bool:
@@ -204,34 +224,56 @@ def matches(
     return sum(place(i, set()) for i in range(len(predicted)))
 
 
+class ExtractionCounts:
+    """The counts behind ``extraction_metrics``, one row at a time: memory grows with the
+    fields, never with the rows."""
+
+    def __init__(self) -> None:
+        self.counts = {name: dict[str, Counter[str]]() for name in MATCHERS}
+        self.rows = 0
+
+    def add(self, gold: Fields, predicted: Fields) -> None:
+        """Count one row's spans, per field (flattened: ``flatten_fields``)."""
+        self.rows += 1
+        fields = {f for row in (gold, predicted) for f, spans in row.items() if _kept(spans)}
+        for field in fields:
+            gold_spans, predicted_spans = (
+                _kept(gold.get(field, [])),
+                _kept(predicted.get(field, [])),
+            )
+            for name, match in MATCHERS.items():
+                counts = self.counts[name].setdefault(field, Counter[str]())
+                counts["tp"] += matches(predicted_spans, gold_spans, match)
+                counts.update(predicted=len(predicted_spans), gold=len(gold_spans))
+
+    def result(self) -> dict[str, Any]:
+        """Per-field, micro and macro P/R/F1, for exact and for overlap matching."""
+        fields = sorted(self.counts["exact"])
+        scores: dict[str, Any] = {"fields": fields}
+        for name, by_field in self.counts.items():
+            per_field = [
+                {
+                    "field": f,
+                    **prf(by_field[f]["tp"], by_field[f]["predicted"], by_field[f]["gold"]),
+                }
+                | {"matched": by_field[f]["tp"]}
+                | {"predicted": by_field[f]["predicted"], "gold": by_field[f]["gold"]}
+                for f in fields
+            ]
+            totals = sum(by_field.values(), Counter[str]())
+            micro = prf(totals["tp"], totals["predicted"], totals["gold"])
+            scores[name] = {"micro": micro, "macro": _macro(per_field), "per_field": per_field}
+        return scores
+
+
 def extraction_metrics(gold: Sequence[Fields], predicted: Sequence[Fields]) -> dict[str, Any]:
     """Per-field, micro and macro P/R/F1 of the rows, for exact and for overlap matching."""
     if len(gold) != len(predicted):
         raise ValueError("gold and predicted must have one entry per row")
-    fields = sorted({f for row in (*gold, *predicted) for f, spans in row.items() if _kept(spans)})
-    scores: dict[str, Any] = {"fields": fields}
-    for name, match in MATCHERS.items():
-        per_field: list[dict[str, Any]] = []
-        totals = Counter[str]()
-        for field in fields:
-            counts = Counter[str]()
-            for g, p in zip(gold, predicted, strict=True):
-                gold_spans, predicted_spans = _kept(g.get(field, [])), _kept(p.get(field, []))
-                counts["tp"] += matches(predicted_spans, gold_spans, match)
-                counts.update(predicted=len(predicted_spans), gold=len(gold_spans))
-            totals.update(counts)
-            per_field.append(
-                {"field": field, **prf(counts["tp"], counts["predicted"], counts["gold"])}
-                | {
-                    "matched": counts["tp"],
-                    "predicted": counts["predicted"],
-                    "gold": counts["gold"],
-                }
-            )
-        macro = _macro(per_field)
-        micro = prf(totals["tp"], totals["predicted"], totals["gold"])
-        scores[name] = {"micro": micro, "macro": macro, "per_field": per_field}
-    return scores
+    counts = ExtractionCounts()
+    for g, p in zip(gold, predicted, strict=True):
+        counts.add(g, p)
+    return counts.result()
 
 
 def _kept(spans: Sequence[str]) -> list[str]:

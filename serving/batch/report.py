@@ -1,17 +1,24 @@
 """The report of ``seqgpt-serve eval``, written into its folder beside ``predictions.jsonl``.
 
 - ``metrics.json``: the counts (rows, scored, errors, wrong), every score of
-  ``serving.batch.metrics``, and the wrong and error rows by row number, id and request id.
-- ``report.md``: the same scores as tables, the confusion matrix (or per-field chart), and every
-  wrong row with its input row number (line in JSONL, record in CSV) and request id (the
-  server's X-Request-Id, to find it in the request log), then the error rows apart.
+  ``serving.batch.metrics``, and the listed wrong and error rows by row number, id and request
+  id.
+- ``report.md``: the same scores as tables, the confusion matrix (or per-field chart), and the
+  wrong rows (the first ``LISTED_ROWS`` by row number, then how many more) with their input row
+  number (line in JSONL, record in CSV) and request id (the server's X-Request-Id, to find it in
+  the request log), then the error rows apart, capped the same way.
 - ``confusion.png`` (classification: gold × predicted; multi-label: per label TP, FP, FN, TN) or
   ``fields.png`` (extraction: per-field F1, exact and overlap), drawn by matplotlib's Agg backend.
+
+Each is written whole, never through a link, and an existing one is replaced only when this
+command wrote it (``serving.batch.owned``: each file's head, ``HEADS``); ``check_report`` says so
+before the run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import warnings
@@ -19,25 +26,49 @@ from pathlib import Path
 from typing import Any
 
 from serving.batch.evaluate import PREDICTIONS, Evaluation
+from serving.batch.owned import check_ours, replace_file
 
-__all__ = ["write_report"]
+__all__ = ["HEADS", "check_report", "report_files", "write_report"]
+
+_SOFTWARE = "seqgpt-serve eval"
+HEADS: dict[str, tuple[bytes, int]] = {
+    "metrics.json": (b'{\n  "task": ', 0),
+    "report.md": (b"# Evaluation: ", 0),
+    # The PNG's first chunk after its 33-byte signature and IHDR: our Software text.
+    "plot": (b"\x00\x00\x00\x1atEXtSoftware\x00" + _SOFTWARE.encode(), 33),
+}
+"""How each report file this command wrote begins: its bytes, and where."""
 
 _SCORES = ("precision", "recall", "f1")
 # Font files with Chinese glyphs (labels are often Chinese; DejaVu Sans has none).
 _CJK_HINTS = ("cjk", "wqy", "wenquanyi", "droidsansfallback", "sourcehan", "notosanssc")
 
 
+def report_files(folder: Path, task: str) -> dict[str, Path]:
+    """The report's files in ``folder`` by their ``HEADS`` name."""
+    plot = "fields.png" if task == "extract" else "confusion.png"
+    return {name: folder / name for name in ("metrics.json", "report.md")} | {"plot": folder / plot}
+
+
+def check_report(folder: Path, task: str) -> None:
+    """``BatchFileError`` when a report file in ``folder`` is a link or someone else's file."""
+    for name, path in report_files(folder, task).items():
+        check_ours(path, *HEADS[name])
+
+
 def write_report(folder: Path, evaluation: Evaluation) -> list[Path]:
     """Write ``metrics.json``, the plot and ``report.md`` into ``folder``; return their paths."""
+    check_report(folder, evaluation.task)  # all of them, before any is written
+    files = report_files(folder, evaluation.task)
     document = evaluation.document()
     document["wrong_rows"] = [_where(row) for row in evaluation.wrong]
     document["error_rows"] = evaluation.errors
-    metrics = folder / "metrics.json"
-    metrics.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    plot = _plot(folder, evaluation)
-    report = folder / "report.md"
-    report.write_text(render(evaluation, plot.name), encoding="utf-8")
-    return [report, metrics, plot]
+    metrics = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    replace_file(files["metrics.json"], metrics.encode("utf-8"), *HEADS["metrics.json"])
+    replace_file(files["plot"], _plot(evaluation), *HEADS["plot"])
+    report = render(evaluation, files["plot"].name).encode("utf-8")
+    replace_file(files["report.md"], report, *HEADS["report.md"])
+    return [files["report.md"], files["metrics.json"], files["plot"]]
 
 
 def _where(row: dict[str, Any]) -> dict[str, Any]:
@@ -73,13 +104,13 @@ def render(evaluation: Evaluation, plot: str) -> str:
     lines = [
         f"# Evaluation: {kind}",
         "",
-        f"{e.rows} rows: {e.rows - len(e.errors)} scored, {len(e.wrong)} wrong, "
-        f"{len(e.errors)} errors (not scored). The answers are in `{PREDICTIONS}`.",
+        f"{e.rows} rows: {e.rows - e.error_count} scored, {e.wrong_count} wrong, "
+        f"{e.error_count} errors (not scored). The answers are in `{PREDICTIONS}`.",
         "",
     ]
     lines += _extraction(e) if e.task == "extract" else _classification(e)
     lines += [f"![{'per-field F1' if e.task == 'extract' else 'confusion matrix'}]({plot})", ""]
-    lines += [f"## Wrong rows ({len(e.wrong)})", ""]
+    lines += [f"## Wrong rows ({e.wrong_count})", ""]
     if e.task == "extract":
         header = ["row", "id", "request id", "fields", "gold", "predicted"]
         keys = ["row", "id", "request_id", "fields", "gold", "predicted"]
@@ -87,12 +118,25 @@ def render(evaluation: Evaluation, plot: str) -> str:
         header = ["row", "id", "request id", "gold", "predicted"]
         keys = ["row", "id", "request_id", "gold", "predicted"]
     lines += _table(header, [[row[k] for k in keys] for row in e.wrong])
-    lines += [f"## Error rows ({len(e.errors)})", ""]
+    lines += _more(e.wrong_count - len(e.wrong), "wrong")
+    lines += [f"## Error rows ({e.error_count})", ""]
     keys = ["row", "id", "request_id", "type", "message"]
     lines += _table(
         ["row", "id", "request id", "type", "message"], [[row[k] for k in keys] for row in e.errors]
     )
+    lines += _more(e.error_count - len(e.errors), "error")
     return "\n".join(lines)
+
+
+def _more(left_out: int, kind: str) -> list[str]:
+    """The line under a capped list: how many rows it leaves out, and where they are."""
+    if left_out <= 0:
+        return []
+    return [
+        f"… and {left_out} more {kind} rows (the first by row number are listed; every "
+        f"row's answer is in `{PREDICTIONS}`).",
+        "",
+    ]
 
 
 def _classification(e: Evaluation) -> list[str]:
@@ -139,8 +183,8 @@ def _extraction(e: Evaluation) -> list[str]:
     return lines
 
 
-def _plot(folder: Path, e: Evaluation) -> Path:
-    """Draw the run's chart with matplotlib's Agg backend (no display), as a PNG."""
+def _plot(e: Evaluation) -> bytes:
+    """Draw the run's chart with matplotlib's Agg backend (no display): a PNG's bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -155,7 +199,7 @@ def _plot(folder: Path, e: Evaluation) -> Path:
             warnings.filterwarnings("ignore", "Glyph .* missing from", UserWarning)
             families = ["DejaVu Sans", *_cjk_families()[:1]]
             with matplotlib.rc_context({"font.family": families}):
-                return _draw(pyplot, folder, e)
+                return _draw(pyplot, e)
     finally:
         fonts.setLevel(level)
 
@@ -177,10 +221,10 @@ def _cjk_families() -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _draw(pyplot: Any, folder: Path, e: Evaluation) -> Path:
+def _draw(pyplot: Any, e: Evaluation) -> bytes:
     m = e.metrics
     if e.task == "extract":
-        path, names = folder / "fields.png", m["fields"]
+        names = m["fields"]
         values = [[r["f1"] for r in m[match]["per_field"]] for match in ("exact", "overlap")]
         figure, axes = pyplot.subplots(figsize=(max(4.0, 0.8 * len(names) + 2), 4))
         positions = range(len(names))
@@ -191,7 +235,6 @@ def _draw(pyplot: Any, folder: Path, e: Evaluation) -> Path:
         axes.set_ylabel("F1")
         axes.legend()
     else:
-        path = folder / "confusion.png"
         confusion = m["confusion"]
         if e.multi_label:
             rows = list(confusion["per_label"])
@@ -212,8 +255,9 @@ def _draw(pyplot: Any, folder: Path, e: Evaluation) -> Path:
         axes.set_yticks(range(len(rows)), rows)
         axes.set_xlabel("predicted")
         axes.set_ylabel("gold")
-    axes.set_title(f"{e.rows - len(e.errors)} rows scored")
+    axes.set_title(f"{e.rows - e.error_count} rows scored")
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    png = io.BytesIO()
+    figure.savefig(png, format="png", metadata={"Software": _SOFTWARE})
     pyplot.close(figure)
-    return path
+    return png.getvalue()

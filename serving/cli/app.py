@@ -16,8 +16,9 @@ import typer
 
 from serving.cli import status as status_cli
 from serving.cli.batch import add_batch_commands
-from serving.cli.common import fail, hide_keys_from_process_list
+from serving.cli.common import fail, hide_keys_in_argv
 from serving.cli.evaluate import add_eval_command
+from serving.cli.options import API_KEY_FILE, read_key_file
 from serving.process.server import DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL, SERVED_MODEL_NAME
 
 __all__ = ["app", "main"]
@@ -44,8 +45,10 @@ SERVE_HELP = "\n\n".join(
         "(AVX-512-bf16, AMX), else float32 (said in one line at start-up). On CPU builds, "
         "unless set: VLLM_CPU_KVCACHE_SPACE=4 and, on 4 cores or fewer, "
         "VLLM_CPU_NUM_OF_RESERVED_CPU=0.",
-        "API keys: --api-key KEY (repeatable) or the environment variable VLLM_API_KEY (one "
-        "key). They reach the server through its environment, never its command line.",
+        "API keys: --api-key-file FILE (one key, its first line), --api-key KEY (repeatable; "
+        "blanked out of ps as the command starts, but visible until then: prefer the file) or "
+        "the environment variable VLLM_API_KEY (one key). They reach the server through its "
+        "environment, never its command line.",
         "--user NAME: when started as root, become NAME (its groups and HOME) before anything "
         "else, so that neither the launcher, nor the server, nor its engine runs as root "
         "(deploy/supervisord.conf passes it); ignored when not started as root.",
@@ -96,6 +99,7 @@ def serve(
             help="Require this bearer key on /v1/* (repeatable; default: $VLLM_API_KEY).",
         ),
     ] = None,
+    api_key_file: API_KEY_FILE = None,
     user: Annotated[
         str | None,
         typer.Option(metavar="NAME", help="Started as root, run as this user (never as root)."),
@@ -106,8 +110,8 @@ def serve(
 
     if any(not key for key in api_key or []):
         fail("--api-key needs a non-empty key")
-    hide_keys_from_process_list(api_key or [])
-    keys = api_keys(api_key or [], os.environ)
+    given = [*(api_key or []), *([read_key_file(api_key_file)] if api_key_file else [])]
+    keys = api_keys(given, os.environ)
     raise typer.Exit(launch(list(ctx.args), keys, os.environ, user=user))
 
 
@@ -120,12 +124,14 @@ def status(
         str | None,
         typer.Option("--api-key", metavar="KEY", help="The server's key (default: $VLLM_API_KEY)."),
     ] = None,
+    api_key_file: API_KEY_FILE = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each answer.")] = 5.0,
 ) -> None:
     """Print one line on how a server is doing; the exit status says it too (STATUS_HELP)."""
     if not url.startswith(("http://", "https://")):
         fail(f"--url must start with http:// or https://, not {url!r}")
-    key = api_key if api_key is not None else os.environ.get("VLLM_API_KEY")
+    key = read_key_file(api_key_file) if api_key_file is not None else api_key
+    key = key if key is not None else os.environ.get("VLLM_API_KEY")
     raise typer.Exit(status_cli.run(url, key, timeout=timeout))
 
 
@@ -184,6 +190,8 @@ def make_test_model_command(
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the command, print usage errors as one line."""
+    # The keys out of ps before anything else (typer's parsing included).
+    hide_keys_in_argv(sys.argv[1:] if argv is None else argv)
     try:
         status = app(args=argv, prog_name="seqgpt-serve", standalone_mode=False)
     except typer.Abort:

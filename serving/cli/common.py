@@ -1,4 +1,12 @@
-"""What every command of the CLI does alike: a user error in one line, keys kept out of ``ps``."""
+"""What every command of the CLI does alike: a user error in one line, keys kept out of ``ps``.
+
+A key given as ``--api-key KEY`` is in the process's command line (``/proc/PID/cmdline``), which
+every user of the machine can read. ``main`` blanks it out first thing, before typer parses and
+before any command runs (``hide_keys_in_argv``); that still leaves it readable from the moment
+the process starts until then (the interpreter's start and the imports), which is why the
+commands also take the key from a file (``--api-key-file``) or ``$VLLM_API_KEY``: never on the
+command line at all.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,10 @@ from typing import NoReturn
 
 import typer
 
-__all__ = ["fail", "hide_keys_from_process_list"]
+__all__ = ["KEY_FLAGS", "fail", "hide_keys_from_process_list", "hide_keys_in_argv", "keys_in_argv"]
+
+KEY_FLAGS = ("--api-key", "--api_key")
+"""The flags whose value is a key (``serve`` passes vLLM's own ``--api-key`` through too)."""
 
 
 def fail(message: str) -> NoReturn:
@@ -26,3 +37,20 @@ def hide_keys_from_process_list(keys: list[str]) -> None:
     for key in keys:
         title = title.replace(key, "***")
     setproctitle(title)
+
+
+def keys_in_argv(argv: list[str]) -> list[str]:
+    """The values of every key flag in ``argv`` (``--api-key KEY`` and ``--api-key=KEY``)."""
+    keys: list[str] = []
+    for i, arg in enumerate(argv):
+        flag, equals, value = arg.partition("=")
+        if flag in KEY_FLAGS and equals:
+            keys.append(value)
+        elif arg in KEY_FLAGS and i + 1 < len(argv):
+            keys.append(argv[i + 1])
+    return [key for key in keys if key]
+
+
+def hide_keys_in_argv(argv: list[str]) -> None:
+    """Blank every key of the command ``argv`` out of this process's ``/proc/PID/cmdline``."""
+    hide_keys_from_process_list(keys_in_argv(argv))

@@ -7,29 +7,22 @@ scoring (``serving.batch.evaluate``) and the report (``serving.batch.report``).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from serving.cli.batch import (
-    _API_KEY,
-    _CONCURRENCY,
-    _DTYPE,
-    _EAGER,
-    _INPUT,
-    _LABELS,
-    _MAX_MODEL_LEN,
-    _MAX_NUM_SEQS,
-    _MAX_ROW_BYTES,
-    _MODEL,
-    _MULTI_LABEL,
-    _SCHEMA,
-    _URL,
-    _batch,
-    _schema_file,
-)
+from serving.cli.batch import run_job, schema_file
 from serving.cli.common import fail
+from serving.cli.options import (
+    INPUT,
+    LABELS,
+    MULTI_LABEL,
+    SCHEMA,
+    RunOptions,
+    with_run_options,
+)
 
 __all__ = ["EVAL_HELP", "add_eval_command"]
 
@@ -50,8 +43,9 @@ EVAL_HELP = "\n\n".join(
         "naming the row.",
         "REPORT_DIR gets predictions.jsonl (the batch run's output: each row's answer and "
         "request id; Ctrl-C stops cleanly and the same command resumes), then metrics.json, "
-        "report.md (scores, per-label or per-field tables, every wrong row with its row number "
-        "and request id, error rows apart) and confusion.png (classification) or fields.png "
+        "report.md (scores, per-label or per-field tables, the first 1000 wrong rows with "
+        "their row number and request id and how many more, error rows apart) and "
+        "confusion.png (classification) or fields.png "
         "(extraction). Classification: accuracy, micro and macro precision, recall and F1, "
         "per-label rows, confusion matrix. Extraction: per-field, micro and macro precision, "
         "recall and F1, exact (equal text) and overlap (a shared substring at least half the "
@@ -72,34 +66,24 @@ _TASK = Annotated[str, typer.Option(metavar="TASK", help="classify or extract.")
 
 def add_eval_command(app: typer.Typer) -> None:
     """Register ``eval`` on ``app``."""
-    app.command("eval", help=EVAL_HELP)(evaluate_command)
+    app.command("eval", help=EVAL_HELP)(with_run_options(evaluate_command))
 
 
 def evaluate_command(
-    input_file: _INPUT,
+    input_file: INPUT,
     output: _REPORT_DIR,
     task: _TASK,
-    labels: _LABELS = None,
-    schema: _SCHEMA = None,
-    multi_label: _MULTI_LABEL = False,
-    model: _MODEL = None,
-    url: _URL = None,
-    api_key: _API_KEY = None,
-    concurrency: _CONCURRENCY = None,
-    max_row_bytes: _MAX_ROW_BYTES = None,
-    dtype: _DTYPE = None,
-    max_model_len: _MAX_MODEL_LEN = None,
-    max_num_seqs: _MAX_NUM_SEQS = None,
-    enforce_eager: _EAGER = None,
+    labels: LABELS = None,
+    schema: SCHEMA = None,
+    multi_label: MULTI_LABEL = False,
+    *,
+    run: RunOptions,
 ) -> None:
     """Score the model on labelled rows (help: EVAL_HELP)."""
-    engine = {"dtype": dtype, "max_model_len": max_model_len, "max_num_seqs": max_num_seqs}
-    engine["enforce_eager"] = enforce_eager
     if schema is not None and task != "extract":
         fail("--schema is for --task extract")
-    tree = _schema_file(schema, labels)
-    run = (labels, model, url, api_key, concurrency, max_row_bytes, engine, tree)
-    raise typer.Exit(_eval(task, multi_label, input_file, output, *run))
+    tree = schema_file(schema, labels)
+    raise typer.Exit(_eval(task, multi_label, input_file, output, labels, tree, run))
 
 
 def _check(
@@ -124,42 +108,58 @@ def _eval(
     input_file: Path,
     folder: Path,
     labels: str | None,
-    model: str | None,
-    url: str | None,
-    api_key: str | None,
-    concurrency: int | None,
-    max_row_bytes: int | None,
-    engine: dict[str, Any],
-    schema: dict[str, Any] | None = None,
+    schema: dict[str, Any] | None,
+    run: RunOptions,
 ) -> int:
     """Check, read the gold answers, run the batch into ``folder``, score, report."""
     from serving.batch.evaluate import PREDICTIONS, evaluate, read_gold
     from serving.batch.files import BatchFileError
     from serving.batch.input_records import DEFAULT_MAX_ROW_BYTES
-    from serving.batch.report import write_report
+    from serving.batch.report import check_report, write_report
 
     _check(task, multi_label, input_file, folder, labels)
-    try:  # before any engine work: a missing gold answer ends the command here
-        gold = read_gold(input_file, task, multi_label, max_row_bytes or DEFAULT_MAX_ROW_BYTES)
+    try:  # before any engine work: a missing gold answer, a foreign report file end it here
+        check_report(folder, task)
+        gold = read_gold(input_file, task, multi_label, run.max_row_bytes or DEFAULT_MAX_ROW_BYTES)
     except BatchFileError as exc:
         fail(str(exc))
+    with contextlib.closing(gold):
+        status = _run(task, multi_label, input_file, folder, labels, schema, run)
+        if status != 0:
+            return status
+        evaluation = evaluate(task, multi_label, labels, gold, folder / PREDICTIONS)
+    try:
+        write_report(folder, evaluation)
+    except BatchFileError as exc:  # a file put in the report's place during the run
+        fail(str(exc))
+    typer.echo(f"report: {folder / 'report.md'} ({_headline(evaluation.document())})", err=True)
+    return 0
+
+
+def _run(
+    task: str,
+    multi_label: bool,
+    input_file: Path,
+    folder: Path,
+    labels: str | None,
+    schema: dict[str, Any] | None,
+    run: RunOptions,
+) -> int:
+    """The batch run whose OUTPUT is the folder's predictions; its exit status."""
+    from serving.batch.evaluate import PREDICTIONS
+
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     name = "classify_multi" if multi_label else task
     # Classification's rows carry their gold in 'labels': the label set is --labels alone.
-    output = folder / PREDICTIONS
-    run = (model, url, api_key, concurrency, max_row_bytes, engine, schema)
+    own_labels = task != "classify"
     try:
-        status = _batch(name, input_file, output, labels, *run, own_labels=task != "classify")
+        return run_job(
+            name, input_file, folder / PREDICTIONS, labels, schema, run, own_labels=own_labels
+        )
     finally:
         if made and not any(folder.iterdir()):
             folder.rmdir()  # a usage error of the run leaves nothing behind
-    if status != 0:
-        return status
-    evaluation = evaluate(task, multi_label, labels, gold, folder / PREDICTIONS)
-    write_report(folder, evaluation)
-    typer.echo(f"report: {folder / 'report.md'} ({_headline(evaluation.document())})", err=True)
-    return 0
 
 
 def _headline(document: dict[str, Any]) -> str:

@@ -367,3 +367,74 @@ def test_csv_gold_columns(engine: FakeEngine, tmp_path: Path) -> None:
     assert _eval(spans, tmp_path / "s", "--task", "extract", "--labels", "人物") == 0
     metrics = json.loads((tmp_path / "s" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["exact"]["micro"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+
+
+REPORT_FILES = ["metrics.json", "report.md", "confusion.png"]
+
+
+@pytest.mark.parametrize("name", REPORT_FILES)
+def test_a_link_in_a_report_files_place_is_refused_and_its_target_untouched(
+    engine: FakeEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    rows = _write(tmp_path / "news.jsonl", CLASSIFY_ROWS)
+    report = tmp_path / "report"
+    report.mkdir()
+    target = tmp_path / "precious.txt"
+    target.write_text("not yours\n")
+    (report / name).symlink_to(target)
+    assert _eval(rows, report, "--task", "classify", "--labels", LABELS) == 2
+    assert target.read_text() == "not yours\n"
+    assert (report / name).is_symlink()
+    err = capsys.readouterr().err
+    assert f"error: {report / name} is a symbolic link" in err
+    assert engine.calls == []  # refused before any work
+
+
+@pytest.mark.parametrize("name", REPORT_FILES)
+def test_a_report_file_of_someone_else_is_refused_untouched(
+    engine: FakeEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    rows = _write(tmp_path / "news.jsonl", CLASSIFY_ROWS)
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / name).write_text("my notes\n")
+    assert _eval(rows, report, "--task", "classify", "--labels", LABELS) == 2
+    assert (report / name).read_text() == "my notes\n"
+    assert f"{report / name} is not a file this command wrote" in capsys.readouterr().err
+
+
+def test_a_link_planted_after_the_check_is_replaced_never_followed(
+    engine: FakeEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _write(tmp_path / "news.jsonl", CLASSIFY_ROWS)
+    report = tmp_path / "report"
+    report.mkdir()
+    target = tmp_path / "precious.txt"
+    target.write_text("not yours\n")
+    # Every check passes; the link appears once the run is over, before the report is written.
+    monkeypatch.setattr("serving.batch.owned.check_ours", lambda *_args: None)
+    monkeypatch.setattr("serving.batch.report.check_ours", lambda *_args: None)
+    written = report / "predictions.jsonl"
+    real = json.loads
+
+    def plant(text: Any, **kwargs: Any) -> Any:
+        if not (report / "report.md").is_symlink() and written.exists():
+            (report / "report.md").symlink_to(target)
+        return real(text, **kwargs)
+
+    monkeypatch.setattr("serving.batch.evaluate.json.loads", plant)
+    assert _eval(rows, report, "--task", "classify", "--labels", LABELS) == 0
+    assert target.read_text() == "not yours\n"
+    assert not (report / "report.md").is_symlink()
+    assert (report / "report.md").read_text(encoding="utf-8").startswith("# Evaluation: ")
+
+
+def test_a_report_is_written_again_over_its_own(engine: FakeEngine, tmp_path: Path) -> None:
+    rows = _write(tmp_path / "news.jsonl", CLASSIFY_ROWS)
+    report = tmp_path / "report"
+    options = ["--task", "classify", "--labels", LABELS]
+    assert _eval(rows, report, *options) == 0
+    first = {name: (report / name).read_bytes() for name in REPORT_FILES}
+    assert _eval(rows, report, *options) == 0  # resumed: every row done, the report rewritten
+    assert {name: (report / name).read_bytes() for name in REPORT_FILES} == first
+    assert sorted(p.name for p in report.iterdir()) == sorted([*REPORT_FILES, "predictions.jsonl"])
