@@ -122,12 +122,12 @@ async def _side(
 
 
 def _in_process(model: Path, files: Any, warm: Any, log: Any) -> tuple[dict[str, Any], int]:
-    from serving.batch.engine import EngineOptions, engine_runner
+    from serving.batch.engine import EngineOptions, engine_answerer
     from serving.core.settings import Settings
 
     async def run() -> tuple[dict[str, Any], int]:
         options = EngineOptions(str(model), enforce_eager=True)
-        async with engine_runner(options, Settings()) as runner:
+        async with engine_answerer(options, Settings()) as runner:
             log(f"in-process engine up; rows in flight: {runner.default_concurrency}")
             return await _side(runner, files, warm, None, log), runner.default_concurrency
 
@@ -137,7 +137,7 @@ def _in_process(model: Path, files: Any, warm: Any, log: Any) -> tuple[dict[str,
 def _over_http(
     model: Path, files: Any, warm: Any, levels: list[int], logs: Path, log: Any
 ) -> dict[str, Any]:
-    from serving.batch.remote import http_runner
+    from serving.batch.remote import http_answerer
 
     env = {"SEQGPT_SPAN_TOKENS_PER_LABEL": str(SPAN_TOKENS_PER_LABEL)}
     results: dict[str, Any] = {}
@@ -146,7 +146,7 @@ def _over_http(
         for level in levels:
 
             async def run(c: int = level) -> dict[str, Any]:
-                async with http_runner(server.url, None, c) as runner:
+                async with http_answerer(server.url, None, c) as runner:
                     return await _side(runner, files, warm, c, log)
 
             results[str(level)] = asyncio.run(run())

@@ -40,6 +40,7 @@ _FORWARDED = {
 def engine_problems(model: str, environ: Mapping[str, str]) -> list[str]:
     """One ``error: ...`` line per reason the engine cannot start: bad ``SEQGPT_*`` settings, a
     model vLLM could not load (checked in a second, before vLLM starts)."""
+    # pydantic-settings: only in the child, which checks the server's settings.
     from serving.process.launcher import settings_errors
     from serving.process.modelcheck import model_problem
 
@@ -70,6 +71,7 @@ def run_in_child(job: dict[str, Any], model: str, flags: Mapping[str, Any]) -> i
 
 def _main(spec_text: str) -> int:
     """The child: run the batch with the in-process engine (``spec_text``: its stdin)."""
+    # vLLM: loaded only in the child process, never by the parent CLI.
     from serving.batch.engine import engine_source
     from serving.batch.job import BatchJob, run_batch
 

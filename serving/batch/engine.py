@@ -34,10 +34,10 @@ if TYPE_CHECKING:
     from vllm.engine.protocol import EngineClient
 
 __all__ = [
+    "EngineAnswerer",
     "EngineOptions",
-    "EngineRunner",
     "build_service",
-    "engine_runner",
+    "engine_answerer",
     "engine_source",
 ]
 
@@ -70,14 +70,15 @@ def build_service(engine: EngineClient, settings: Settings) -> SeqGPTService:
 
 def engine_source(
     model: str, flags: Mapping[str, Any]
-) -> Callable[[], contextlib.AbstractAsyncContextManager[EngineRunner]]:
+) -> Callable[[], contextlib.AbstractAsyncContextManager[EngineAnswerer]]:
     """What ``run_batch`` starts: the engine on ``model`` with vLLM ``flags`` (EngineOptions)."""
     options = EngineOptions(model, **flags)
-    return lambda: engine_runner(options, Settings())
+    return lambda: engine_answerer(options, Settings())
 
 
 def _server_environment() -> None:
     """The launcher's environment defaults, for the engine processes this one spawns."""
+    # the launcher's environment: only when an engine starts.
     from serving.process.launcher import server_env
 
     env = server_env(os.environ, [])
@@ -87,9 +88,12 @@ def _server_environment() -> None:
 
 
 @contextlib.asynccontextmanager
-async def engine_runner(options: EngineOptions, settings: Settings) -> AsyncIterator[EngineRunner]:
-    """Start vLLM's AsyncLLM on ``options.model``, yield a runner on it, shut it down after."""
+async def engine_answerer(
+    options: EngineOptions, settings: Settings
+) -> AsyncIterator[EngineAnswerer]:
+    """Start vLLM's AsyncLLM on ``options.model``, yield an answerer on it, shut it down after."""
     _server_environment()
+    # vLLM: only when an in-process engine starts (seconds of import).
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -119,7 +123,7 @@ async def engine_runner(options: EngineOptions, settings: Settings) -> AsyncIter
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a held stop acts here
         _say(f"engine ready in {time.monotonic() - started:.0f} s")
         batch_size = engine.vllm_config.scheduler_config.max_num_seqs
-        yield EngineRunner(build_service(engine, settings), batch_size)
+        yield EngineAnswerer(build_service(engine, settings), batch_size)
     finally:
         engine.shutdown()
 
@@ -129,7 +133,7 @@ def _say(line: str) -> None:
     sys.stderr.flush()
 
 
-class EngineRunner:
+class EngineAnswerer:
     """Answers rows with a ``SeqGPTService``; a row over the in-flight bound waits its turn."""
 
     def __init__(self, service: SeqGPTService, batch_size: int) -> None:
@@ -150,6 +154,7 @@ class EngineRunner:
 
     async def answer(self, request: RowRequest) -> dict[str, Any]:
         """The REST answer of one row, or its error body."""
+        # vLLM: loaded already where an engine answers.
         from vllm.exceptions import GracefulHTTPError, RetryableRequestError
         from vllm.v1.engine.exceptions import EngineDeadError
 

@@ -124,7 +124,7 @@ async def process(
     rows: Iterator[Row | BadRow],
     done: set[Key],
     writer: ResultWriter,
-    runner: RowAnswerer,
+    answerer: RowAnswerer,
     summary: Summary,
     on_row: Callable[[bool], None] = lambda _error: None,
 ) -> None:
@@ -136,7 +136,7 @@ async def process(
             if key in done:
                 continue
             request = request_of(job.task, row, job.labels, job.schema, job.own_labels)
-            answer = await runner.answer(request) if isinstance(request, RowRequest) else request
+            answer = await answerer.answer(request) if isinstance(request, RowRequest) else request
             # The request id (sent as X-Request-Id) finds the row in the server's request log.
             request_id = request.request_id if isinstance(request, RowRequest) else None
             writer.write(key, {"id": row.id, "row": row.number, "request_id": request_id, **answer})
@@ -144,7 +144,7 @@ async def process(
             summary.errors += "error" in answer
             on_row("error" in answer)
 
-    concurrency = job.concurrency or runner.default_concurrency
+    concurrency = job.concurrency or answerer.default_concurrency
     try:
         async with asyncio.TaskGroup() as group:
             for _ in range(concurrency):
@@ -160,19 +160,19 @@ async def process(
 
 async def _run(
     job: BatchJob,
-    runner_context: contextlib.AbstractAsyncContextManager[Any],
+    answerer_context: contextlib.AbstractAsyncContextManager[Any],
     writer: ResultWriter,
     done: set[Key],
     summary: Summary,
 ) -> None:
-    """Start the runner, answer the rows until done or stopped, stop the runner."""
-    async with runner_context as runner:
+    """Start the answerer, answer the rows until done or stopped, stop the answerer."""
+    async with answerer_context as answerer:
         progress = Progress(summary.total - summary.skipped)
         started = time.monotonic()
         rows = read_rows(job.input, job.max_row_bytes)
         try:
             await _until_stopped(
-                process(job, rows, done, writer, runner, summary, progress.update), summary
+                process(job, rows, done, writer, answerer, summary, progress.update), summary
             )
         finally:
             summary.seconds = time.monotonic() - started
@@ -205,10 +205,10 @@ async def _until_stopped(work: Coroutine[Any, Any, None], summary: Summary) -> N
 
 def run_batch(
     job: BatchJob,
-    runner_context: Callable[[], contextlib.AbstractAsyncContextManager[Any]],
+    answerer_context: Callable[[], contextlib.AbstractAsyncContextManager[Any]],
     announce: Callable[[str], None] | None = None,
 ) -> int:
-    """Run ``job`` with the runner the context gives; return the exit status.
+    """Run ``job`` with the answerer the context gives; return the exit status.
 
     ``announce`` prints a line for people (default: stderr).
     """
@@ -226,7 +226,7 @@ def run_batch(
     try:
         summary.total, summary.skipped = count_rows(job.input, done, job.max_row_bytes)
         if not summary.complete:
-            asyncio.run(_run(job, runner_context(), writer, done, summary))
+            asyncio.run(_run(job, answerer_context(), writer, done, summary))
     except (BatchFileError, RunFailed) as exc:
         announce(f"error: {exc}")
         status = 2 if isinstance(exc, BatchFileError) else 1

@@ -33,7 +33,7 @@ from serving.batch.row_requests import TASK_PATHS, RowRequest, RunFailed
 from serving.client import AsyncSeqGPTClient, RetryPolicy, SeqGPTConnectionError
 from serving.core.errors import error_body
 
-__all__ = ["DEFAULT_CONCURRENCY", "HttpRunner", "batch_client", "http_runner", "http_source"]
+__all__ = ["DEFAULT_CONCURRENCY", "HttpAnswerer", "batch_client", "http_answerer", "http_source"]
 
 DEFAULT_CONCURRENCY = 64
 GIVE_UP_AFTER_S = 300.0
@@ -48,19 +48,19 @@ _TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 
 def http_source(
     url: str, api_key: str | None, concurrency: int | None
-) -> Callable[[], contextlib.AbstractAsyncContextManager[HttpRunner]]:
+) -> Callable[[], contextlib.AbstractAsyncContextManager[HttpAnswerer]]:
     """What ``run_batch`` starts: a client of the server at ``url``."""
-    return lambda: http_runner(url, api_key, concurrency or DEFAULT_CONCURRENCY)
+    return lambda: http_answerer(url, api_key, concurrency or DEFAULT_CONCURRENCY)
 
 
 @contextlib.asynccontextmanager
-async def http_runner(
+async def http_answerer(
     url: str, api_key: str | None, concurrency: int, give_up_after_s: float = GIVE_UP_AFTER_S
-) -> AsyncIterator[HttpRunner]:
-    """A runner on the server at ``url``, checked to answer ``/health`` first."""
+) -> AsyncIterator[HttpAnswerer]:
+    """An answerer on the server at ``url``, checked to answer ``/health`` first."""
     async with batch_client(url, api_key, concurrency, give_up_after_s) as client:
         await _check_reachable(client, url)
-        yield HttpRunner(client)
+        yield HttpAnswerer(client)
 
 
 def batch_client(
@@ -100,7 +100,7 @@ async def _check_reachable(client: AsyncSeqGPTClient, url: str) -> None:
             return
 
 
-class HttpRunner:
+class HttpAnswerer:
     """Answers rows by sending them to a server, retrying what the server says to retry."""
 
     default_concurrency = DEFAULT_CONCURRENCY

@@ -185,9 +185,11 @@ def _extraction(e: Evaluation) -> list[str]:
 
 def _plot(e: Evaluation) -> bytes:
     """Draw the run's chart with matplotlib's Agg backend (no display): a PNG's bytes."""
+    # matplotlib: only when a report is drawn (a second of import).
     import matplotlib
 
     matplotlib.use("Agg")
+    # after matplotlib.use, so pyplot takes the Agg backend.
     from matplotlib import pyplot
 
     fonts = logging.getLogger("matplotlib.font_manager")
@@ -207,6 +209,7 @@ def _plot(e: Evaluation) -> bytes:
 def _cjk_families() -> list[str]:
     """Names of the system's fonts with Chinese glyphs (added to matplotlib's list if its cache
     predates them)."""
+    # matplotlib: as in _plot.
     from matplotlib import font_manager
 
     def cjk(path: str) -> bool:

@@ -106,6 +106,7 @@ def serve(
     ] = None,
 ) -> None:
     """Start and supervise the server (help: SERVE_HELP)."""
+    # the launcher: only for serve, so the CLI's other commands start fast.
     from serving.process.launcher import api_keys, launch
 
     if any(not key for key in api_key or []):
@@ -161,6 +162,7 @@ def make_test_model_command(
     ] = None,
 ) -> None:
     """Write a random-weight BLOOM checkpoint with SeqGPT's architecture (answers are nonsense)."""
+    # torch and transformers: only for make-test-model.
     from serving.testmodels.random_model import SIZES, make_test_model
     from serving.testmodels.teaching import TeachingError, read_lessons, teach_model
 

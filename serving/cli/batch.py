@@ -116,6 +116,7 @@ def run_job(
     """Check the options, then run the batch here (--url) or in a child (--model).
 
     ``own_labels=False``: rows' ``labels`` are not their label sets (``eval``'s gold answers)."""
+    # vLLM's checks: only for --model.
     from serving.batch.child import engine_problems, run_in_child
     from serving.batch.input_records import default_max_row_bytes
     from serving.core.settings import Settings
@@ -165,6 +166,7 @@ def _batch_remote(
     schema: dict[str, Any] | None = None,
     own_labels: bool = True,
 ) -> int:
+    # the batch job and its engines: only when a job runs, not for --help.
     from serving.batch.job import BatchJob, run_batch
     from serving.batch.remote import http_source
 

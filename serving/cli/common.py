@@ -31,6 +31,7 @@ def hide_keys_from_process_list(keys: list[str]) -> None:
     """Blank the keys out of our own title (/proc/PID/cmdline) as soon as we run."""
     if not keys:
         return
+    # setproctitle: a C extension, loaded only when a key must be hidden.
     from setproctitle import setproctitle
 
     title = " ".join(sys.argv)

@@ -112,6 +112,7 @@ def _eval(
     run: RunOptions,
 ) -> int:
     """Check, read the gold answers, run the batch into ``folder``, score, report."""
+    # the batch job and eval's scoring: only when eval runs, not for --help.
     from serving.batch.evaluate import PREDICTIONS, evaluate, read_gold
     from serving.batch.files import BatchFileError
     from serving.batch.input_records import DEFAULT_MAX_ROW_BYTES
@@ -146,6 +147,7 @@ def _run(
     run: RunOptions,
 ) -> int:
     """The batch run whose OUTPUT is the folder's predictions; its exit status."""
+    # as in _eval.
     from serving.batch.evaluate import PREDICTIONS
 
     made = not folder.exists()

@@ -68,6 +68,7 @@ class _Unauthorized(Exception):
 
 
 def _get(client: httpx.Client, path: str) -> httpx.Response:
+    # httpx: only when a status is asked, so the CLI starts fast.
     import httpx
 
     try:
@@ -202,6 +203,7 @@ def run(
     transport: httpx.BaseTransport | None = None,
 ) -> int:
     """Print the status line of the server at ``url`` and return the exit status."""
+    # httpx: as in _get.
     import httpx
 
     url = url.rstrip("/")

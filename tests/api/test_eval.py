@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from serving.batch.engine import EngineRunner, build_service
+from serving.batch.engine import EngineAnswerer, build_service
 from serving.cli.app import main
 from serving.core.settings import Settings
 from tests.api.fake_engine import FakeEngine
@@ -45,7 +45,7 @@ def _write(path: Path, rows: list[Any]) -> Path:
 def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     """The engine every ``--url`` run of this module reaches (through the real service)."""
     engine = FakeEngine(respond=lambda prompt, _p: ANSWERS.get(_text(prompt), "None"))
-    runner = EngineRunner(build_service(engine, Settings(ui=False)), batch_size=4)
+    runner = EngineAnswerer(build_service(engine, Settings(ui=False)), batch_size=4)
 
     def source(*_args: Any) -> Callable[[], Any]:
         return lambda: contextlib.nullcontext(runner)

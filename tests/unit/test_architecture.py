@@ -201,21 +201,7 @@ def _deferred_imports(path: Path) -> Iterator[tuple[int, ast.stmt]]:
 
 # Modules other branches were rewriting when this check came (issue 26): their deferred imports
 # get their reasons when those land. Nothing is added here.
-NOT_YET_SAID = {
-    "serving.batch.child",
-    "serving.batch.engine",
-    "serving.batch.report",
-    "serving.cli.app",
-    "serving.cli.batch",
-    "serving.cli.common",
-    "serving.cli.evaluate",
-    "serving.cli.status",
-}
-
-
-@pytest.mark.parametrize(
-    "module", sorted(m for m in MODULES if m.startswith("serving") and m not in NOT_YET_SAID)
-)
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("serving")))
 def test_every_deferred_import_says_why(module: str) -> None:
     """An import inside a function (start-up cost, an optional dependency, a patch) has its
     reason in a comment on its line or the line above, or in its function's docstring."""

@@ -9,7 +9,7 @@ import pytest
 from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.v1.engine.async_llm import AsyncLLM
 
-from serving.batch.engine import EngineOptions, engine_runner
+from serving.batch.engine import EngineOptions, engine_answerer
 from serving.core.cpu import choose_dtype, cpu_facts, dtype_line
 from serving.core.settings import Settings
 
@@ -19,7 +19,7 @@ class _Started(Exception):
 
 
 async def _start(options: EngineOptions) -> None:
-    async with engine_runner(options, Settings()):
+    async with engine_answerer(options, Settings()):
         pass
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from serving.batch import remote as batch_http
-from serving.batch.remote import HttpRunner, batch_client, http_runner
+from serving.batch.remote import HttpAnswerer, batch_client, http_answerer
 from serving.batch.row_requests import RowRequest, RunFailed
 
 REQUEST = RowRequest("classify", "今天", ["a", "b"], "batch-r1")
@@ -51,7 +51,7 @@ def _answer(
         client = batch_client("http://server", None, 4, give_up_after_s, transport)
         client.retry = replace(client.retry, rng=lambda: 0.0)  # the jitter's low end
         async with client:
-            return await HttpRunner(client).answer(request)
+            return await HttpAnswerer(client).answer(request)
 
     return asyncio.run(main()), sent
 
@@ -157,7 +157,7 @@ def test_a_200_that_is_not_an_answer_ends_the_run() -> None:
 
 
 def _serve(handler: Callable[[httpx.Request], httpx.Response]) -> Callable[..., Any]:
-    """http_runner with every client it makes using ``handler``."""
+    """http_answerer with every client it makes using ``handler``."""
 
     real = httpx.AsyncClient
 
@@ -179,7 +179,7 @@ def test_the_runner_checks_the_server_first_and_sends_the_key(
     monkeypatch.setattr(batch_http.httpx, "AsyncClient", _serve(handler))
 
     async def main() -> dict[str, Any]:
-        async with http_runner("http://server/", "k", concurrency=4) as runner:
+        async with http_answerer("http://server/", "k", concurrency=4) as runner:
             return await runner.answer(REQUEST)
 
     assert asyncio.run(main()) == OK
@@ -194,7 +194,7 @@ def test_nothing_answering_fails_in_seconds(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(batch_http.httpx, "AsyncClient", _serve(handler))
 
     async def main() -> None:
-        async with http_runner("http://nowhere:1", None, concurrency=1):
+        async with http_answerer("http://nowhere:1", None, concurrency=1):
             pass
 
     with pytest.raises(

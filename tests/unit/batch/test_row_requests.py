@@ -11,7 +11,7 @@ import pytest
 from vllm.sampling_params import SamplingParams
 from vllm.v1.engine.exceptions import EngineDeadError
 
-from serving.batch.engine import EngineRunner, build_service
+from serving.batch.engine import EngineAnswerer, build_service
 from serving.batch.files import BadRow, Row
 from serving.batch.row_requests import RowRequest, RunFailed, request_of
 from serving.core.settings import Settings
@@ -128,11 +128,11 @@ def test_a_row_over_the_size_limit_gets_a_413_without_param() -> None:
 # --- the in-process runner, over a fake engine -------------------------------------------------
 
 
-def _runner(engine: FakeEngine, **settings: Any) -> EngineRunner:
-    return EngineRunner(build_service(engine, Settings(**settings)), batch_size=8)
+def _runner(engine: FakeEngine, **settings: Any) -> EngineAnswerer:
+    return EngineAnswerer(build_service(engine, Settings(**settings)), batch_size=8)
 
 
-def _run(runner: EngineRunner, *requests: RowRequest) -> list[dict[str, Any]]:
+def _run(runner: EngineAnswerer, *requests: RowRequest) -> list[dict[str, Any]]:
     async def main() -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(runner.answer(r) for r in requests)))
 
