@@ -13,13 +13,21 @@ to check it.
 Pace: the time limits of the e2e, UI and deploy tiers were sized on a quiet AVX-512 machine.
 ``measure_pace`` times a small classification on a running server and says how many times slower
 this machine serves (1.0 at least); limits that depend on serving speed are multiplied by it, so a
-slow or busy machine gets more time while a hang or a wrong answer still fails.
+slow or busy machine gets more time while a hang or a wrong answer still fails. Pace sizes
+limits only, never a load: a test that needs work in flight when something happens (a client
+leaves, the server is told to stop) holds it there by construction, with ``paused_engine``: the
+engine core process is stopped (SIGSTOP), so every request sent meanwhile stays in flight however
+fast the machine, until the test resumes it.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +41,10 @@ __all__ = [
     "DTYPE_FLAGS",
     "REFERENCE_CLASSIFY_S",
     "Pace",
+    "engine_core",
     "engine_counts",
     "measure_pace",
+    "paused_engine",
     "tiny_server",
 ]
 
@@ -95,3 +105,30 @@ def engine_counts(http: httpx.Client) -> dict[str, float]:
             if sample.name in names and ran_out:
                 counts[names[sample.name]] += sample.value
     return counts
+
+
+def engine_core(server: ServerProcess) -> int:
+    """The process id of ``server``'s engine core (vLLM's process title, ``VLLM::EngineCore``)."""
+    cores = [
+        pid
+        for pid in server.processes()
+        if b"EngineCore" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    ]
+    assert len(cores) == 1, f"not one engine core among {server.processes()}: {cores}"
+    return cores[0]
+
+
+@contextmanager
+def paused_engine(server: ServerProcess) -> Iterator[None]:
+    """Hold ``server``'s engine still (SIGSTOP) for the block, then let it go on (SIGCONT).
+
+    While it is held the API processes still answer what needs no engine step (``/metrics``,
+    ``/v1/status``, refusals), and every request that needs one stays in flight: a test can act
+    while work is surely running, whatever the machine's speed. Its last reported counts
+    (``engine_counts``) are those from before the hold."""
+    pid = engine_core(server)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)

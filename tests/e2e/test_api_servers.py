@@ -6,7 +6,8 @@ connection stays with one process, and ``/v1/status`` says which (its pid). Each
 a connection per process and checks, after its requests, that it stayed there. The task routes,
 batches, the UI login and its logout work across both; the ``seqgpt_*`` metrics on ``/metrics``
 are the sum of both; the in-flight bound is split between them; a SIGTERM to the launcher drains
-both and leaves no process (the last test: it stops the server).
+both, each answering the classification it holds, and leaves no process (the last test: it stops
+the server).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from loadtest.server import ServerProcess
-from tests.servers import tiny_server
+from tests.servers import paused_engine, tiny_server
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -36,9 +36,7 @@ LABELS = ["财经", "体育", "娱乐"]
 TEXT = "今天上证指数收涨1.2%，券商板块领涨。"
 EXIT_TIMEOUT_S = 90.0
 CONNECT_TRIES = 30
-MAX_MODEL_LEN = 16384  # room for a stop-time completion that lasts STREAM_S on a fast machine
-STREAM_S = 5.0  # how long a completion in flight at the stop streams (1000 tokens took < 1 s)
-FIRST_TOKEN_TIMEOUT_S = 60.0
+DRAINING = "seqgpt: draining 1 requests in flight, then stopping"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +47,7 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "SEQGPT_SPAN_TOKENS_PER_LABEL": "8",
     }
     log = tmp_path_factory.mktemp("api-servers") / "server.log"
-    extra = ("--api-server-count", "2", "--max-model-len", str(MAX_MODEL_LEN))
+    extra = ("--api-server-count", "2")
     with tiny_server(tiny_model, api_key=API_KEY, env=env, log_path=log, extra_args=extra) as s:
         yield s
 
@@ -205,66 +203,53 @@ def test_the_bound_is_the_servers_split_between_the_processes(
             assert status["max_inflight_prompts"] == MAX_INFLIGHT // 2
 
 
-def _tokens_lasting(client: httpx.Client, seconds: float) -> int:
-    """The completion tokens this server generates in about ``seconds`` (at least 1000), from a
-    timed completion of 256."""
-    body = {"model": "seqgpt", "prompt": TEXT, "max_tokens": 256, "ignore_eos": True}
-    started = time.perf_counter()
-    client.post("/v1/completions", json=body).raise_for_status()
-    per_second = 256 / (time.perf_counter() - started)
-    return int(min(MAX_MODEL_LEN - 256, max(1000, per_second * seconds)))
+def _admitted(client: httpx.Client, deadline: float) -> None:
+    """Wait until ``client``'s process has a task prompt in flight."""
+    while client.get("/v1/status").json()["inflight_prompts"] == 0:
+        assert time.monotonic() < deadline, "a classification never reached its process"
+        time.sleep(0.02)
 
 
-def _stream_completion(client: httpx.Client, tokens: int, started: threading.Event) -> int:
-    """Stream a completion of ``tokens``, setting ``started`` at its first token; its completion
-    tokens."""
-    body = {
-        "model": "seqgpt",
-        "prompt": TEXT,
-        "max_tokens": tokens,
-        "ignore_eos": True,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    usage: dict[str, int] = {}
-    with client.stream("POST", "/v1/completions", json=body) as response:
-        assert response.status_code == 200, response.read()
-        for line in response.iter_lines():
-            if line.startswith("data: {"):
-                started.set()
-                usage = json.loads(line.removeprefix("data: ")).get("usage") or usage
-    return usage["completion_tokens"]
+def _await_log(server: ServerProcess, start: int, line: str, count: int) -> None:
+    """Wait until ``line`` is in the server's log ``count`` times after offset ``start``."""
+    assert server.log_path is not None
+    deadline = time.monotonic() + EXIT_TIMEOUT_S
+    while server.log_path.read_text(encoding="utf-8")[start:].count(line) < count:
+        assert time.monotonic() < deadline, f"not {count} x {line!r} in the log"
+        time.sleep(0.05)
 
 
 def test_sigterm_drains_both_processes_and_leaves_nothing(
     server: ServerProcess, pids: tuple[int, int]
 ) -> None:
-    """Last: it stops the module's server. A completion streaming on each process (both have
-    sent a token, neither has ended) is answered in full, then the launcher exits 0 with no
-    process left and a quiet log."""
+    """Last: it stops the module's server. A classification in flight on each process when the
+    stop comes is answered in full, then the launcher exits 0 with no process left and a quiet
+    log. Both are surely in flight, on any machine: the engine is held still (``paused_engine``)
+    from before they are sent until both processes have begun to drain."""
     assert server.log_path is not None
     started = len(server.log_path.read_text(encoding="utf-8"))
+    body = {"text": TEXT, "labels": LABELS}
     with ExitStack() as stack:
-        clients = [_connect(server, pid) for pid in pids]
-        for client in clients:
+        clients = [_connect(server, pid) for pid in pids]  # each sends one classification
+        watchers = [_connect(server, pid) for pid in pids]  # each reads its process's status
+        for client in [*clients, *watchers]:
             stack.callback(client.close)
         pool = stack.enter_context(ThreadPoolExecutor(len(clients)))
-        # Long enough on this machine to be streaming when the stop comes (SIGTERM, then the
-        # launcher's SIGUSR1 to vLLM's processes): on a fast one 1000 tokens had ended by then.
-        tokens = _tokens_lasting(clients[0], STREAM_S)
-        streaming = [threading.Event() for _ in clients]
-        answers = [
-            pool.submit(_stream_completion, client, tokens, event)
-            for client, event in zip(clients, streaming, strict=True)
-        ]
-        for event in streaming:
-            assert event.wait(FIRST_TOKEN_TIMEOUT_S), "a completion never sent its first token"
-        assert not any(answer.done() for answer in answers), "a completion ended before the stop"
-        os.kill(server.pid, signal.SIGTERM)
-        assert [answer.result() for answer in answers] == [tokens] * len(clients)
+        with paused_engine(server):
+            answers = [pool.submit(client.post, "/v1/classify", json=body) for client in clients]
+            deadline = time.monotonic() + EXIT_TIMEOUT_S
+            for watcher in watchers:
+                _admitted(watcher, deadline)
+            assert not any(answer.done() for answer in answers), "answered with the engine held"
+            os.kill(server.pid, signal.SIGTERM)  # the launcher's SIGUSR1 reaches both
+            _await_log(server, started, DRAINING, len(pids))
+        for answer in answers:
+            response = answer.result()
+            assert response.status_code == 200, response.text
+            assert response.json()["label"] in LABELS
     assert server.wait(EXIT_TIMEOUT_S) == 0
     assert server.processes() == []
     stop_log = server.log_path.read_text(encoding="utf-8")[started:]
-    assert stop_log.count("seqgpt: draining 1 requests in flight, then stopping") == 2
+    assert stop_log.count(DRAINING) == len(pids)
     for noise in ["Traceback", "died with exit code", "nanobind: leaked", "resource_tracker"]:
         assert noise not in stop_log, noise

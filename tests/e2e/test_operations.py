@@ -10,7 +10,7 @@ import os
 import signal
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.server import ServerProcess
 from tests.deploy.promql import served_series
-from tests.servers import DTYPE, measure_pace, tiny_server
+from tests.servers import DTYPE, measure_pace, paused_engine, tiny_server
 
 KEY = "operations-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 SECRET = "运维机密QX9"
-BUDGET = 1800  # tokens per extraction prompt: seconds on the tiny model, even on a quiet machine
-# Long enough for those extractions to end inside it on a slow machine too (the stop test waits
+BUDGET = 64  # tokens per extraction prompt: the random model never ends one before it
+# Long enough for the stop test's extractions to end inside it on a slow machine too (it waits
 # for them); the drain ends as soon as they have.
 DRAIN_S = 120
+IN_FLIGHT = 3  # extractions in flight when the stop test's SIGTERM comes
 
 
 @pytest.fixture(scope="module")
@@ -137,35 +138,48 @@ def test_status_says_healthy_model_and_device(http: httpx.Client) -> None:
 # ---------------------------------------------------------------- graceful stop (last)
 
 
+async def _until(probe: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await probe():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.02)
+
+
 async def _stop_under_load(
     ops: ServerProcess, timeout: float
-) -> tuple[list[httpx.Response], list[int], float]:
+) -> tuple[list[httpx.Response], list[int]]:
+    """Three extractions in flight, then SIGTERM; what new requests get while the server drains,
+    and the extractions' answers. The engine is held still (``paused_engine``) from before the
+    extractions are sent until the refusals are in: they are surely in flight, on any machine."""
     async with httpx.AsyncClient(base_url=ops.url, headers=AUTH, timeout=timeout) as client:
-        body = {"text": "张三于2023年5月1日在北京加入阿里巴巴。", "labels": ["人物", "时间"]}
-        inflight = [asyncio.ensure_future(client.post("/v1/extract", json=body)) for _ in range(3)]
-        await asyncio.sleep(0.5)
-        os.kill(ops.pid, signal.SIGTERM)
-        await asyncio.sleep(0.3)
-        refused: list[int] = []
-        while not all(task.done() for task in inflight):
-            try:
-                response = await client.post("/v1/classify", json={"text": "a", "labels": ["x"]})
-            except httpx.TransportError:
-                break
-            refused.append(response.status_code)
-            await asyncio.sleep(0.2)
-        started = time.perf_counter()
-        answered = await asyncio.gather(*inflight)
-        return answered, refused, time.perf_counter() - started
+
+        async def admitted() -> bool:  # one prompt each (one label)
+            return (await client.get("/v1/status")).json()["inflight_prompts"] == IN_FLIGHT
+
+        async def draining() -> bool:  # /health, like any new request, is refused then
+            return (await client.get("/health")).status_code == 503
+
+        body = {"text": "张三于2023年5月1日在北京加入阿里巴巴。", "labels": ["人物"]}
+        with paused_engine(ops):
+            inflight = [
+                asyncio.ensure_future(client.post("/v1/extract", json=body))
+                for _ in range(IN_FLIGHT)
+            ]
+            await _until(admitted, timeout, "the extractions were never admitted")
+            os.kill(ops.pid, signal.SIGTERM)
+            await _until(draining, timeout, "the server never began to drain")
+            new = {"text": "a", "labels": ["x"]}
+            refused = [(await client.post("/v1/classify", json=new)).status_code for _ in range(3)]
+            assert not any(task.done() for task in inflight), "answered with the engine held"
+        return list(await asyncio.gather(*inflight)), refused
 
 
 def test_sigterm_finishes_requests_in_flight_and_refuses_new_ones_until_exit(
     ops: ServerProcess,
 ) -> None:
     pace = measure_pace(ops.url, AUTH)
-    answered, refused, _ = asyncio.run(_stop_under_load(ops, pace(60)))
-    assert [r.status_code for r in answered] == [200, 200, 200]
+    answered, refused = asyncio.run(_stop_under_load(ops, pace(60)))
+    assert [r.status_code for r in answered] == [200] * IN_FLIGHT
     assert all(r.json()["truncated"] for r in answered)  # they ran to their full budget
-    assert refused
-    assert set(refused) == {503}
+    assert refused == [503] * 3
     assert ops.wait(timeout=pace(60)) == 0

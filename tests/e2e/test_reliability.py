@@ -28,7 +28,7 @@ from loadtest.server import ServerProcess
 from serving.http.routes import router
 from serving.http.surface import SERVED_VLLM_PATHS, open_paths
 from serving.ui.auth import LOGIN_PATH, LOGIN_ROUTES
-from tests.servers import Pace, engine_counts, measure_pace, tiny_server
+from tests.servers import Pace, engine_counts, measure_pace, paused_engine, tiny_server
 
 KEYS = ("reliability-key-one", "reliability-key-two")
 AUTH = {"Authorization": f"Bearer {KEYS[1]}"}
@@ -314,19 +314,26 @@ def test_a_client_that_leaves_frees_its_engine_work(
 
 
 def test_a_request_past_the_deadline_is_a_504_and_its_prompts_are_aborted(
-    http: httpx.Client, pace: Pace
+    guarded: ServerProcess, http: httpx.Client, pace: Pace
 ) -> None:
+    """The engine is held still (``paused_engine``) until the 504 is in: the extraction is surely
+    unfinished at its deadline, on any machine (3 x 3,000 tokens in 3 s is a speed, not a rule).
+    """
     _wait_idle(http, pace(IDLE_WATCH_S))
     before = engine_counts(http)
-    started = time.perf_counter()
-    response = http.post("/v1/extract", json={"text": TEXT, "labels": LABELS_13})
-    elapsed = time.perf_counter() - started
+    with paused_engine(guarded):
+        started = time.perf_counter()
+        response = http.post("/v1/extract", json={"text": TEXT, "labels": LABELS_13})
+        elapsed = time.perf_counter() - started
     assert response.status_code == 504, response.text
     assert response.json()["error"]["type"] == "TimeoutError"
     assert TIMEOUT_S <= elapsed < TIMEOUT_S + pace(LATE_504_S), (elapsed, pace)
+    # Sent now, it reaches the engine after the prompts and their aborts: once it is answered,
+    # the counts say what the engine did with them.
+    http.post("/v1/completions", json={**COMPLETION, "max_tokens": 1}).raise_for_status()
     freed_in, after = _wait_idle(http, pace(IDLE_WATCH_S))
     assert freed_in < pace(IDLE_S), (after, pace)
-    assert after["finished"] == before["finished"]
+    assert after["finished"] == before["finished"] + 1  # the 1-token completion alone
     assert after["generated"] - before["generated"] < 3 * BUDGET
 
 
@@ -338,7 +345,8 @@ def test_no_text_label_generation_or_key_reaches_the_logs(
 ) -> None:
     body = {"text": f"{MARKER} 今天股市大涨", "labels": [f"{MARKER}甲", "乙"]}
     assert http.post("/v1/classify", json=body).status_code == 200
-    assert http.post("/v1/extract", json={**body, "labels": ["人物"]}).status_code == 504
+    with paused_engine(guarded):  # surely unfinished at its deadline, on any machine
+        assert http.post("/v1/extract", json={**body, "labels": ["人物"]}).status_code == 504
     assert http.post("/v1/extract", json={**body, "labels": [f"{MARKER}[GEN]"]}).status_code == 400
     completion = {"model": "seqgpt", "prompt": MARKER, "max_tokens": 4}
     assert http.post("/v1/completions", json=completion).status_code == 200

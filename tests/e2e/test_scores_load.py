@@ -8,7 +8,9 @@ everyone else.
 - Scores never starve the rest: while 8 scores clients run (20 labels each), a plain
   classification's median latency stays within 3x its idle one (score reads have a lower
   priority, and yield: 2 of the 160 here are in the engine beside a task prompt, 8 otherwise),
-  and scores clients that leave free the engine within 2 s (times scaled by the machine's pace).
+  and scores clients that leave free the engine: they leave while the engine is held still
+  (``tests.servers.paused_engine``), so their requests are surely in flight whatever the
+  machine's speed, and it is idle within 2 s once it goes on (times the machine's pace).
   On the tiny model the engine's steps cost little beside the processes' Python, so the load
   is 20 labels, not 6: measured here (8 runs of this test's figure each, AVX-512), 0.9-2.0x
   with the default bounds against 3.5-8.3x with none (``SEQGPT_MAX_SCORE_READS=1024``);
@@ -20,6 +22,7 @@ and priority scheduling.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import statistics
 import threading
@@ -34,7 +37,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from loadtest.server import ServerProcess
 from serving.core.forcing import FORCED_TOKENS
-from tests.servers import Pace, engine_counts
+from serving.core.scoring import CPU_SCORE_READS
+from tests.servers import Pace, engine_counts, paused_engine
 
 LABELS = ["体育", "财经", "娱乐", "科技", "政治", "教育"]
 TEXT = "北京时间昨晚，中国女排以3比1战胜巴西队，晋级世界杯决赛。主教练赛后表示，球队顶住了压力。"
@@ -173,26 +177,57 @@ def test_a_plain_classification_is_not_starved_by_scores(
     assert median <= STARVATION * idle, (idle, busy)
 
 
+def _status(http: httpx.Client) -> dict[str, Any]:
+    response = http.get("/v1/status")
+    response.raise_for_status()
+    status: dict[str, Any] = response.json()
+    return status
+
+
+async def _leave(url: str, headers: dict[str, str], body: dict[str, Any]) -> int:
+    """Send ``CLIENTS`` scores requests, leave once the server holds all of them, and return
+    how many were answered first."""
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
+        sent = [asyncio.create_task(client.post("/v1/classify", json=body)) for _ in range(CLIENTS)]
+        deadline = time.monotonic() + 60
+        while (await client.get("/v1/status")).json()["inflight_prompts"] < CLIENTS:
+            assert time.monotonic() < deadline, "the scores requests were never admitted"
+            await asyncio.sleep(0.02)
+        answered = sum(task.done() for task in sent)
+        for task in sent:  # leave: closing a request's connection is what the server sees
+            task.cancel()
+        await asyncio.gather(*sent, return_exceptions=True)
+    return answered
+
+
 def test_scores_clients_that_leave_free_the_engine(
     server: ServerProcess, http: httpx.Client, pace: Pace
 ) -> None:
-    body = {"text": TEXT * 20, "labels": LOAD_LABELS, "scores": True}
-    _wait_idle(http, 30)
-    leavers = []
-
-    def leave() -> None:
-        with httpx.Client(base_url=server.url, headers=http.headers, timeout=0.3) as client:
-            try:
-                client.post("/v1/classify", json=body)
-            except httpx.ReadTimeout:
-                leavers.append(True)
-
-    threads = [threading.Thread(target=leave) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    freed_in = _wait_idle(http, pace(10 * FREED_S))
-    print(f"\n{len(leavers)} scores clients left; engine idle {freed_in:.2f} s later")  # noqa: T201 (the figure, with -s)
-    assert leavers, "every request finished before its client left: the test shows nothing"
+    """Clients leave while their requests are surely in flight: the engine is held still
+    (``paused_engine``) from before they send until every one has left, so none can be
+    answered first, on any machine. Each lets go of its admission, and once the engine goes on it
+    is idle again within ``FREED_S`` (a limit, times the pace), having run few of their reads."""
+    body = {"text": TEXT, "labels": LOAD_LABELS, "scores": True}
+    _wait_idle(http, pace(30))
+    before = engine_counts(http)["finished"]
+    with paused_engine(server):
+        answered = asyncio.run(_leave(server.url, dict(http.headers), body))
+        deadline = time.monotonic() + pace(10 * FREED_S)
+        while _status(http)["inflight_prompts"]:  # every leaving request let go of its prompt
+            assert time.monotonic() < deadline, "a request stayed admitted after its client left"
+            time.sleep(0.02)
+    # A request sent now reaches the engine after every read and abort sent before it: once it
+    # is answered, the counts say what the engine did with them.
+    started = time.perf_counter()
+    completion = {"model": "seqgpt", "prompt": TEXT, "max_tokens": 1}
+    http.post("/v1/completions", json=completion).raise_for_status()
+    _wait_idle(http, pace(10 * FREED_S))
+    freed_in = time.perf_counter() - started
+    ran = engine_counts(http)["finished"] - before - 1  # the probe completion ran to its end
+    print(f"\n{CLIENTS} scores clients left; idle {freed_in:.2f} s later; {ran:.0f} reads ran")  # noqa: T201 (the figure, with -s)
+    assert answered == 0, "a request was answered while the engine was held"
+    # Held still, the engine ends no read: a request holds at most a turn's worth of reads in it
+    # (``ReadTurns``, 8 at once on the CPU backend) until it is cancelled, and its other reads,
+    # waiting their turn, are never sent. Reads outliving their clients would all run (160).
+    assert ran <= CLIENTS * CPU_SCORE_READS, ran
     assert freed_in < pace(FREED_S)

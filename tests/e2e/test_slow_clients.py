@@ -46,13 +46,17 @@ def _api_server(server: ServerProcess) -> psutil.Process:
     return child
 
 
-def _trickle(port: int, path: str, declared: int, first: int, closed: list[float]) -> None:
-    """POST ``path`` declaring ``declared`` bytes, send ``first`` at once, then one byte every
-    second until the server closes the connection; record when it did."""
+def _trickle(
+    port: int, path: str, declared: int, first: int, closed: list[float], sent: threading.Semaphore
+) -> None:
+    """POST ``path`` declaring ``declared`` bytes, send ``first`` at once (then release
+    ``sent``), then one byte every second until the server closes the connection; record when
+    it did."""
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
         head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {declared}\r\n\r\n"
         sock.sendall(head.encode() + b"a" * first)
+        sent.release()
         sock.settimeout(1.0)
         while time.monotonic() - started < 100:
             try:
@@ -69,8 +73,11 @@ def _trickle(port: int, path: str, declared: int, first: int, closed: list[float
         closed.append(time.monotonic() - started)
 
 
-def _start_tricklers(port: int) -> tuple[list[threading.Thread], list[float]]:
+def _start_tricklers(port: int) -> tuple[list[threading.Thread], list[float], threading.Semaphore]:
+    """The trickling threads, the times their connections were closed at, and a semaphore
+    released once per connection that has sent its head and first bytes."""
     closed: list[float] = []
+    sent = threading.Semaphore(0)
     threads = []
     for index in range(CONNECTIONS):
         # Open paths with a body under their 4 KiB and over it (the 2 MB of the finding), and a
@@ -80,16 +87,16 @@ def _start_tricklers(port: int) -> tuple[list[threading.Thread], list[float]]:
             ("/ping", 2_096_000, 2_000_000),
             ("/v1/classify", 2_000_000, 1_000_000),
         ][index % 3]
-        thread = threading.Thread(target=_trickle, args=(port, path, declared, first, closed))
+        thread = threading.Thread(target=_trickle, args=(port, path, declared, first, closed, sent))
         thread.start()
         threads.append(thread)
-    return threads, closed
+    return threads, closed, sent
 
 
 def test_trickling_clients_hold_little_memory_and_are_all_closed(slow: ServerProcess) -> None:
     api = _api_server(slow)
     before = api.memory_info().rss
-    threads, closed = _start_tricklers(slow.port)
+    threads, closed, _ = _start_tricklers(slow.port)
     peak = before
     while any(thread.is_alive() for thread in threads):
         peak = max(peak, api.memory_info().rss)
@@ -106,8 +113,9 @@ def test_trickling_clients_hold_little_memory_and_are_all_closed(slow: ServerPro
 
 def test_trickling_clients_do_not_hold_up_a_drain(slow: ServerProcess) -> None:
     """The last test of the module: it stops the server."""
-    threads, _ = _start_tricklers(slow.port)
-    time.sleep(1)  # every connection is in, each one counted as a request in flight
+    threads, _, sent = _start_tricklers(slow.port)
+    for _ in range(CONNECTIONS):  # every connection is in (a sleep of 1 s guessed it before)
+        assert sent.acquire(timeout=120), "a trickling client could not connect"
     started = time.monotonic()
     os.kill(slow.pid, signal.SIGTERM)
     status = slow.wait(DRAIN_TIMEOUT_S)
