@@ -37,13 +37,11 @@ Websocket requests that fail rule 1 are closed (policy violation).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import json
 import secrets
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Protocol
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -51,6 +49,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.contract.limits import CompletionLimits, completion_limit_error
 from serving.core.errors import ServingError
+from serving.http.bodies import (
+    BodyTooLarge,
+    discard,
+    has_body,
+    json_or_none,
+    read_body,
+    replay_body,
+)
 from serving.http.error_handlers import error_response
 from serving.http.lifecycle import Drain
 from serving.http.surface import OpenRoute
@@ -194,8 +200,8 @@ class Gate:
             return
         try:
             async with asyncio.timeout(self._body_timeout_s):
-                body = await _read_body(receive, limit)
-        except _BodyTooLarge as exc:
+                body = await read_body(receive, limit)
+        except BodyTooLarge as exc:
             await self._too_large(scope, receive, send, limit, body_ended=exc.ended)
             return
         except TimeoutError:  # a client trickling its body: it holds memory and a drain
@@ -212,12 +218,12 @@ class Gate:
             await response(scope, receive, send)
             return
         if path in COMPLETION_PATHS:
-            problem = completion_limit_error(_json_or_none(body), self._limits)
+            problem = completion_limit_error(json_or_none(body), self._limits)
             if problem is not None:
                 message, field = problem
                 await error_response(HTTPStatus.BAD_REQUEST, message, field)(scope, receive, send)
                 return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     async def _draining(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -249,7 +255,7 @@ class Gate:
         body is read and thrown away, for ``linger_s`` at most (nginx's lingering close): a
         client that sends its whole body before it reads then gets the answer, not a reset
         connection. The server reads the body it refuses; it never keeps it."""
-        if body_ended or scope["type"] != "http" or not _has_body(Headers(scope=scope)):
+        if body_ended or scope["type"] != "http" or not has_body(Headers(scope=scope)):
             await response(scope, receive, send)
             return
         # What is left of the body after the linger is not read: the connection cannot serve
@@ -262,76 +268,14 @@ class Gate:
             await send(message)
 
         await response(scope, receive, held)
-        await _discard(receive, self._linger_s)
+        await discard(receive, self._linger_s)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-class _BodyTooLarge(Exception):
-    """The body grew past the limit while it was read (``ended``: its last part came too)."""
-
-    def __init__(self, ended: bool) -> None:
-        super().__init__()
-        self.ended = ended
 
 
 def _preflight(scope: Scope, headers: Headers) -> bool:
     """Whether the request is a CORS preflight (``OPTIONS`` with ``Origin`` and the method)."""
     wanted = {"origin", "access-control-request-method"}
     return scope.get("method") == "OPTIONS" and wanted <= set(headers.keys())
-
-
-def _has_body(headers: Headers) -> bool:
-    """Whether the request declares a body (a length over 0, or chunks)."""
-    declared = headers.get("content-length", "0")
-    return "transfer-encoding" in headers or not declared.isdigit() or int(declared) > 0
-
-
-async def _discard(receive: Receive, seconds: float) -> None:
-    """Read and drop the rest of a body until it ends, the client leaves, or ``seconds`` pass."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            while True:
-                message = await receive()
-                if message["type"] != "http.request" or not message.get("more_body", False):
-                    return
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None if the client left; ``_BodyTooLarge`` past ``limit`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge(ended=not message.get("more_body", False))
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that yields the body read once, then the client's own messages."""
-    pending = True
-
-    async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-def _json_or_none(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return None  # the route itself answers invalid JSON
 
 
 def _presented(headers: Headers) -> bytes | None:
