@@ -5,6 +5,7 @@ gives for its text and labels (over the fake engine; the page itself is in ``tes
 from __future__ import annotations
 
 import asyncio
+import functools
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.contract.limits import CompletionLimits
+from serving.http.status import server_status
 from serving.ui.backend import Backend
 from serving.ui.tabs import PROMPT_EXAMPLES
 from tests.api.fake_engine import FakeCompletions, FakeEngine
@@ -25,7 +27,9 @@ def _backend(client: TestClient, engine: FakeEngine) -> Backend:
     state = client.app.state  # type: ignore[attr-defined]
     completions = FakeCompletions(engine)
     return Backend(
-        SimpleNamespace(seqgpt=state.seqgpt, openai_serving_completion=completions), LIMITS
+        SimpleNamespace(seqgpt=state.seqgpt, openai_serving_completion=completions),
+        LIMITS,
+        functools.partial(server_status, state),
     )
 
 
