@@ -109,9 +109,12 @@ loadtest: setup
 	$(PY) -m loadtest.run $(if $(HOST),--host $(HOST)) $(LOADTEST_ARGS)
 
 # Side-by-side benchmark on the 560M-shaped random checkpoint, its servers compiled as `serve`
-# runs them (loadtest/benchmark/); rewrites BENCHMARKS.md and loadtest/benchmark/plots/.
+# runs them (loadtest/benchmark/); then many tenants on one server (loadtest/tenants_benchmark.py,
+# its own server); rewrites BENCHMARKS.md and loadtest/benchmark/plots/.
 benchmark: setup
 	$(PY) -m loadtest.benchmark $(BENCHMARK_ARGS)
+	$(PY) -m loadtest.tenants_benchmark
+	$(PY) -m loadtest.benchmark.report loadtest/benchmark/plots/benchmark.json
 
 clean:
 	rm -rf $(VENV) .models .pytest_cache .mypy_cache .ruff_cache

@@ -24,6 +24,7 @@ APART = {
     "schema": ROOT / "loadtest" / "results" / "schema.json",
     "scores": ROOT / "loadtest" / "results" / "scores.json",
     "prefill_profile": ROOT / "loadtest" / "results" / "prefill_profile.json",
+    "tenants": ROOT / "loadtest" / "results" / "tenants.json",
 }
 """The committed figures of the programs that measure on their own, rendered in the report."""
 

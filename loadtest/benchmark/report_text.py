@@ -165,6 +165,7 @@ def render(
         "schema": None,
         "scores": None,
         "prefill_profile": None,
+        "tenants": None,
         **(apart or {}),
     }
     return template.render(values, plots=plots, ours_level=ours_level, goals=GOALS, apart=apart)

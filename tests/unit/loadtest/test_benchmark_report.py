@@ -333,3 +333,52 @@ def test_the_prefill_profile_is_a_section_with_its_shares_and_both_rates_against
     assert "**600 GFLOP/s**, 67% of that run's roof (900 GFLOP/s)" in section
     assert "**750 GFLOP/s**, 83% of it" in section
     assert "### 7b." not in render(_results(), plots, "32", {})
+
+
+TENANTS = {
+    "command": "python -m loadtest.tenants_benchmark --size 560m",
+    "commit": "abc1234",
+    "cpu": "AMD EPYC (2 cores), torch kernel set AVX512",
+    "load_average": [0.5, 0.4, 0.3],
+    "model": "560m in bfloat16",
+    "sizes": {"window_s": 60.0, "warm_s": 15.0, "probes": 25},
+    "probe_gap_s": 1.0,
+    "share_clients": 16,
+    "refused_clients": 400,
+    "limited_rpm": 60,
+    "idle": {"p50_ms": 200.0, "p95_ms": 300.0},
+    "cli_batch": {"p50_ms": 300.0, "p95_ms": 600.0, "rows_per_s_alone": 10.0, "rows_per_s": 8.5},
+    "cli_interactive": {
+        "p50_ms": 4000.0,
+        "p95_ms": 9000.0,
+        "rows_per_s_alone": 10.0,
+        "rows_per_s": 9.0,
+    },
+    "batch_route": {"p50_ms": 380.0, "p95_ms": 800.0, "rows_per_s_alone": 12.0, "rows_per_s": 9.0},
+    "shares": [{"weights": [1, 1], "a": 100, "b": 96}, {"weights": [3, 1], "a": 150, "b": 52}],
+    "refusals": {
+        "refused": 3600,
+        "refusal_p50_ms": 4.2,
+        "search_p50_ms": 210.0,
+        "search_ratio": 1.05,
+    },
+}
+for _side in ("cli_batch", "cli_interactive", "batch_route"):
+    TENANTS[_side]["kept"] = TENANTS[_side]["rows_per_s"] / TENANTS[_side]["rows_per_s_alone"]
+for _share in TENANTS["shares"]:
+    _share["a_part"] = _share["a"] / (_share["a"] + _share["b"])
+
+
+def test_the_tenants_figures_are_a_section_with_each_side_against_idle() -> None:
+    names = ["overhead", "baselines", "extraction", "scale", "options"]
+    plots = {name: f"plots/{name}.png" for name in names}
+    section = render(_results(), plots, "32", {"tenants": TENANTS}).split("## 11.")[1]
+    assert "`python -m loadtest.tenants_benchmark --size 560m` at commit abc1234" in section
+    assert "| none (idle) | 200 ms | 1 | 300 ms | 1 |" in section
+    row = "| batch CLI, its default priority (batch) | 300 ms | **1.5** | 600 ms | **2.0** | 10.0"
+    assert row + " | 8.5 | **85 %** |" in section
+    assert "| 3:1 | 150 | 52 | **74 %** |" in section
+    assert "answers 429 at a median of **4.2 ms**" in section
+    assert "**1.05×** its p50 just before" in section
+    text = render(_results(), plots, "32", {})
+    assert "`python -m loadtest.tenants_benchmark` writes" in text.split("## 11.")[1]
