@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from serving.core.service import SeqGPTService
     from serving.core.settings import Settings
     from serving.http.lifecycle import Drain
+    from serving.http.tenancy import Registry
     from serving.ui.auth import UiSessions
 
 __all__ = ["SeqGPTPlugin"]
@@ -68,6 +69,7 @@ class SeqGPTPlugin:
         # Deferred with the routes: only a server that loaded the plugin builds its state.
         from serving.core.settings import Settings
         from serving.http.lifecycle import Drain
+        from serving.http.limits import Limiter
         from serving.http.observe import AuditLog, Observation, configure_request_log, task_metrics
         from serving.ui.auth import UiSessions
 
@@ -81,7 +83,14 @@ class SeqGPTPlugin:
                 getattr(args, "host", None) or "0.0.0.0",
                 getattr(args, "port", ""),
             )
-        ui_sessions = UiSessions(keys, folder=settings.ui_session_dir) if settings.ui else None
+        registry = _registry(keys, settings)  # TenantsFileError: a bad file stops the server
+        state.seqgpt_registry = registry
+        state.seqgpt_limiter = Limiter(_api_processes(args))  # each process its share
+        ui_sessions = (
+            UiSessions(keys, folder=settings.ui_session_dir, registry=registry)
+            if settings.ui
+            else None
+        )
         if ui_sessions is not None and settings.ui_session_dir is None and _api_processes(args) > 1:
             logger.warning(
                 "seqgpt: SEQGPT_UI_SESSION_DIR is not set: a logout from the web UI holds only in "
@@ -102,7 +111,7 @@ class SeqGPTPlugin:
         if settings.request_log:
             configure_request_log()
         if self._app is not None:
-            _secure(self._app, settings, keys, drain, ui_sessions)
+            _secure(self._app, settings, keys, drain, ui_sessions, state)
         if engine_client is None:  # vLLM's render-only server: no engine, no tasks, no UI
             return
         # The service imports vLLM's sampling code: only where an engine runs.
@@ -161,6 +170,14 @@ def _keys(args: Namespace, settings: Settings) -> list[str]:
     return list(dict.fromkeys(key for key in keys if key))
 
 
+def _registry(keys: list[str], settings: Settings) -> Registry:
+    """The server's tenants: its plain keys, its metrics key, the tenants file's."""
+    from serving.http.tenancy import Registry
+
+    metrics = [settings.metrics_key.get_secret_value()] if settings.metrics_key else []
+    return Registry(keys, metrics, settings.tenants_file)
+
+
 def _mount_ui(app: FastAPI, state: State, settings: Settings, *, login: bool) -> None:
     """The web UI at /ui, calling this server's service (imports Gradio: a few seconds)."""
     # Gradio takes seconds to import: only when the UI is on.
@@ -184,6 +201,7 @@ def _secure(
     keys: list[str],
     drain: Drain,
     ui_sessions: UiSessions | None,
+    state: State,
 ) -> None:
     """Prune the routes, install the error handlers and the gate in front of everything."""
     # vLLM's middleware: only once the server runs.
@@ -204,7 +222,6 @@ def _secure(
     gate = functools.partial(
         Gate,
         keys=keys,
-        metrics_keys=[settings.metrics_key.get_secret_value()] if settings.metrics_key else [],
         open_paths=open_paths(settings.public_metrics, also=LOGIN_ROUTES if settings.ui else ()),
         max_body_bytes=settings.max_body_bytes,
         limits=CompletionLimits.from_settings(settings),
@@ -213,6 +230,8 @@ def _secure(
         linger_s=settings.body_linger_s,
         body_timeout_s=settings.body_timeout_s,
         shed=functools.partial(_shed, app.state, TASK_PATHS),
+        registry=state.seqgpt_registry,
+        limiter=state.seqgpt_limiter,
     )
     observer = functools.partial(
         Observer, metrics=task_metrics(), drain=drain, log=settings.request_log
