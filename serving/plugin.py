@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
-import hashlib
 import ipaddress
 import logging
 import signal
@@ -236,11 +235,13 @@ def _secure(
     observer = functools.partial(
         Observer, metrics=task_metrics(), drain=drain, log=settings.request_log
     )
-    # For a middleware stack built from here on: the handlers, every key for vLLM's own check
-    # (on /v1 only, kept as a second lock), and the gate, outermost.
+    # For a middleware stack built from here on: the handlers, every tenant's key for vLLM's own
+    # check (on /v1 only, kept as a second lock: it asks the same registry), and the gate,
+    # outermost.
     install_error_handlers(app)
+    registry = state.seqgpt_registry
     app.user_middleware[:] = [
-        Middleware(AuthenticationMiddleware, tokens=keys)
+        Middleware(_second_lock, tokens=keys, registry=registry)
         if m.cls is AuthenticationMiddleware  # type: ignore[comparison-overlap]
         else m
         for m in app.user_middleware
@@ -255,8 +256,23 @@ def _secure(
         if isinstance(layer, ExceptionMiddleware):
             install_error_handlers(layer)
         elif isinstance(layer, AuthenticationMiddleware):
-            layer.api_tokens = [hashlib.sha256(key.encode()).digest() for key in keys]
+            layer.verify_token = functools.partial(_known_key, registry)  # type: ignore[method-assign]
     app.middleware_stack = observer(gate(app.middleware_stack))
+
+
+def _known_key(registry: Registry, headers: Any) -> bool:
+    """Whether the request's bearer key is any tenant's (vLLM's own check, the second lock)."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and registry.lookup(token.strip()) is not None
+
+
+def _second_lock(app: Any, *, tokens: list[str], registry: Registry) -> Any:
+    """vLLM's ``AuthenticationMiddleware`` asking the tenants registry, not a fixed key list."""
+    from vllm.entrypoints.serve.middleware.authenticate import AuthenticationMiddleware
+
+    lock = AuthenticationMiddleware(app, tokens)
+    lock.verify_token = functools.partial(_known_key, registry)  # type: ignore[method-assign]
+    return lock
 
 
 def _layers(stack: Any) -> Iterator[Any]:

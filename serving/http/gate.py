@@ -151,10 +151,11 @@ class Gate:
             return
         tenant = self._tenant(scope, path, headers)
         needed = self._needed(scope, path, headers)
+        if tenant is not None:  # named in the metrics and the log, even when refused
+            scope.setdefault("state", {})[TENANT_STATE] = tenant
         if tenant is None or not permits(tenant, needed):
             await self._no_entry(scope, receive, send, path, tenant, needed)
             return
-        scope.setdefault("state", {})[TENANT_STATE] = tenant
         limits = self._limiter.of(tenant) if scope["type"] == "http" else None
         if limits is None:
             await self._handle(scope, receive, send, path, headers)
