@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -73,7 +72,8 @@ def _sample(name: str, **labels: str) -> float:
 def _error(response: object, status: int) -> str:
     assert response.status_code == status, response.text  # type: ignore[attr-defined]
     error = response.json()["error"]  # type: ignore[attr-defined]
-    assert set(error) == {"message", "type", "param", "code"} and error["code"] == status
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["code"] == status
     return str(error["message"])
 
 

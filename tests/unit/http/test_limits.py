@@ -45,7 +45,8 @@ def test_a_request_is_refused_while_its_tokens_are_in_debt_and_takes_nothing() -
     limits.charge(150)
     wait = limits.admit()
     assert wait > 0
-    assert limits.requests is not None and limits.requests.level() == pytest.approx(9)
+    assert limits.requests is not None
+    assert limits.requests.level() == pytest.approx(9)
 
 
 @pytest.mark.parametrize(

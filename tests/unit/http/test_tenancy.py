@@ -154,6 +154,10 @@ def test_every_scope_is_needed_for_an_unnamed_route(tmp_path: Path) -> None:
     path.write_text(path.read_text() + _block("some", "k2", '"tasks", "completions"'))
     registry = Registry([], [], path)
     every, some = registry.lookup("k"), registry.lookup("k2")
-    assert every is not None and some is not None
-    assert permits(every, EVERY) and not permits(some, EVERY)
-    assert permits(some, ANY) and permits(some, "tasks") and not permits(some, "metrics")
+    assert every is not None
+    assert some is not None
+    assert permits(every, EVERY)
+    assert not permits(some, EVERY)
+    assert permits(some, ANY)
+    assert permits(some, "tasks")
+    assert not permits(some, "metrics")
