@@ -63,6 +63,7 @@ from starlette.types import Scope
 
 from serving.core.errors import error_body
 from serving.core.tenants import Tenant
+from serving.http.metering import over_limit
 from serving.http.tenancy import Registry
 from serving.ui.revocations import Revocations
 from serving.ui.secret import server_secret
@@ -247,6 +248,10 @@ async def login(request: Request) -> Response:
     if tenant is None:
         message = "密钥不正确 The key is not valid."
         return HTMLResponse(_page(message), status_code=HTTPStatus.UNAUTHORIZED)
+    limits = request.app.state.seqgpt_limiter.of(tenant)  # a login is one of its requests
+    wait = limits.admit() if limits is not None else 0.0
+    if limits is not None and wait > 0:
+        return over_limit(tenant.name, wait, limits)
     cookie = sessions.issue(key)
     if cookie is None:  # a tenant's key without the ui scope
         message = f"The key's tenant {tenant.name!r} may not log in to the web UI (scope 'ui')."

@@ -43,6 +43,11 @@ requests_per_minute = 3
 key_sha256 = "{key_digest(TOKENS)}"
 scopes = ["tasks", "completions"]
 prompt_tokens_per_minute = 1
+
+[tenants.kiosk]
+key_sha256 = "{key_digest("kiosk-key")}"
+scopes = ["ui"]
+requests_per_minute = 1
 """
 
 
@@ -143,3 +148,13 @@ def test_the_login_takes_a_key_with_the_ui_scope(server: TestClient) -> None:
     assert server.get("/ui/", follow_redirects=False).status_code == 200
     server.cookies.clear()
     assert server.get("/ui/", headers=_auth(TASKS), follow_redirects=False).status_code == 403
+
+
+def test_a_login_counts_to_its_tenants_limit(server: TestClient) -> None:
+    server.cookies.clear()
+    first = server.post("/ui/login", data={"key": "kiosk-key"}, follow_redirects=False)
+    assert first.status_code == 303
+    server.cookies.clear()
+    second = server.post("/ui/login", data={"key": "kiosk-key"}, follow_redirects=False)
+    assert "'kiosk'" in _error(second, 429)
+    assert "set-cookie" not in second.headers

@@ -185,6 +185,7 @@ def test_serve_refuses_a_broken_file_at_once(tmp_path: Path, tiny_model: Path) -
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: SEQGPT_TENANTS_FILE: "), done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: SEQGPT_TENANTS_FILE: ")
     assert "key_sha256" in lines[0]
     assert "vllm" not in done.stdout.lower()  # no engine was started
