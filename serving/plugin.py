@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from serving.core.errors import ServingError
     from serving.core.service import SeqGPTService
     from serving.core.settings import Settings
+    from serving.core.tenancy import Registry
     from serving.http.lifecycle import Drain
-    from serving.http.tenancy import Registry
     from serving.ui.auth import UiSessions
 
 __all__ = ["SeqGPTPlugin"]
@@ -66,9 +66,9 @@ class SeqGPTPlugin:
     ) -> None:
         """Build the task service and secure the app, with settings read from the env."""
         # Deferred with the routes: only a server that loaded the plugin builds its state.
+        from serving.core.ratelimits import Limiter
         from serving.core.settings import Settings
         from serving.http.lifecycle import Drain
-        from serving.http.limits import Limiter
         from serving.http.observe import AuditLog, Observation, configure_request_log, task_metrics
         from serving.ui.auth import UiSessions
 
@@ -171,7 +171,8 @@ def _keys(args: Namespace, settings: Settings) -> list[str]:
 
 def _registry(keys: list[str], settings: Settings) -> Registry:
     """The server's tenants: its plain keys, its metrics key, the tenants file's."""
-    from serving.http.tenancy import Registry
+    # Deferred with the routes: only a server that loaded the plugin reads its tenants.
+    from serving.core.tenancy import Registry
 
     metrics = [settings.metrics_key.get_secret_value()] if settings.metrics_key else []
     return Registry(keys, metrics, settings.tenants_file)
@@ -268,6 +269,7 @@ def _known_key(registry: Registry, headers: Any) -> bool:
 
 def _second_lock(app: Any, *, tokens: list[str], registry: Registry) -> Any:
     """vLLM's ``AuthenticationMiddleware`` asking the tenants registry, not a fixed key list."""
+    # vLLM's middleware: only once the server runs.
     from vllm.entrypoints.serve.middleware.authenticate import AuthenticationMiddleware
 
     lock = AuthenticationMiddleware(app, tokens)

@@ -13,7 +13,7 @@ Rules, in order, for every HTTP request:
    preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) is let through,
    since the CORS middleware answers it without running any route; an ``OPTIONS`` without an
    ``Origin`` is no preflight (CORS would hand it on: vLLM's metrics app answers any method).
-   The key names a tenant (``serving.http.tenancy``): the server's plain keys are ``default``
+   The key names a tenant (``serving.core.tenancy``): the server's plain keys are ``default``
    (every scope), ``SEQGPT_METRICS_KEY`` is ``metrics`` (``GET /metrics`` alone), the tenants
    file adds the rest. A valid key outside its tenant's scopes is a 403. On the web UI's paths
    (``/ui`` and below) a browser may instead show the UI's session cookie (``serving.ui.auth``),
@@ -22,7 +22,7 @@ Rules, in order, for every HTTP request:
    tenant is put in ``scope["state"]["seqgpt_tenant"]`` (``request.state.seqgpt_tenant``).
 1b. **Rate.** A tenant with limits takes a request token now, before its body is read, and is
    refused with a 429 and ``Retry-After`` when none is there or its prompt tokens are spent
-   (``serving.http.limits``, ``serving.http.metering``).
+   (``serving.core.ratelimits``, ``serving.http.metering``).
 2. **Size and time.** A body over ``SEQGPT_MAX_BODY_BYTES`` (4 KiB on an open path) is a 413,
    decided from ``Content-Length`` before anything is read, or while reading a body sent without
    one; nothing is parsed. A body still arriving ``SEQGPT_BODY_TIMEOUT_S`` after the request
@@ -53,15 +53,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.contract.limits import CompletionLimits, completion_limit_error
 from serving.core.errors import ServingError
+from serving.core.ratelimits import Limiter
+from serving.core.tenancy import ANY, Registry, permits, scope_of
 from serving.core.tenants import Tenant
 from serving.http.bodies import BodyTooLarge, json_or_none, read_body, refuse, replay_body
 from serving.http.error_handlers import error_response
 from serving.http.lifecycle import Drain
-from serving.http.limits import Limiter
 from serving.http.metering import BODY_BYTES_STATE, metered, over_limit
 from serving.http.observe import TENANT_STATE
 from serving.http.surface import OpenRoute
-from serving.http.tenancy import ANY, Registry, permits, scope_of
 
 __all__ = ["COMPLETION_PATHS", "Gate", "SessionCheck"]
 

@@ -1,5 +1,5 @@
 """What a limited tenant's answer carries and costs: the rate-limit headers, and the prompt tokens
-its work used, charged to its bucket once the answer is sent (``serving.http.limits``).
+its work used, charged to its bucket once the answer is sent (``serving.core.ratelimits``).
 
 The prompt tokens charged:
 
@@ -16,7 +16,6 @@ The prompt tokens charged:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -24,8 +23,8 @@ from http import HTTPStatus
 from starlette.responses import Response
 from starlette.types import Message, Scope, Send
 
+from serving.core.ratelimits import TenantLimits, over_limit_message
 from serving.http.error_handlers import error_response
-from serving.http.limits import TenantLimits
 
 __all__ = ["BODY_BYTES_STATE", "COUNTED_PATHS", "metered", "over_limit"]
 
@@ -39,8 +38,7 @@ _MAX_CAPTURE = 1 << 20
 
 def over_limit(name: str, wait_s: float, limits: TenantLimits) -> Response:
     """The 429 of a tenant over its limit: ``Retry-After`` in whole seconds (at least 1)."""
-    seconds = max(1, math.ceil(wait_s))
-    message = f"Tenant {name!r} is over its rate limit; retry after {seconds} s."
+    message, seconds = over_limit_message(name, wait_s)
     response = error_response(HTTPStatus.TOO_MANY_REQUESTS, message, retry_after=seconds)
     response.raw_headers.extend(limits.headers())
     return response

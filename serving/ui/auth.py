@@ -62,9 +62,9 @@ from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 from serving.core.errors import error_body
+from serving.core.ratelimits import over_limit_message
+from serving.core.tenancy import Registry
 from serving.core.tenants import Tenant
-from serving.http.metering import over_limit
-from serving.http.tenancy import Registry
 from serving.ui.revocations import Revocations
 from serving.ui.secret import server_secret
 
@@ -251,7 +251,12 @@ async def login(request: Request) -> Response:
     limits = request.app.state.seqgpt_limiter.of(tenant)  # a login is one of its requests
     wait = limits.admit() if limits is not None else 0.0
     if limits is not None and wait > 0:
-        return over_limit(tenant.name, wait, limits)
+        message, seconds = over_limit_message(tenant.name, wait)
+        body = error_body(HTTPStatus.TOO_MANY_REQUESTS, message)
+        headers = {"Retry-After": str(seconds)} | {
+            k.decode(): v.decode() for k, v in limits.headers()
+        }
+        return JSONResponse(body, status_code=HTTPStatus.TOO_MANY_REQUESTS, headers=headers)
     cookie = sessions.issue(key)
     if cookie is None:  # a tenant's key without the ui scope
         message = f"The key's tenant {tenant.name!r} may not log in to the web UI (scope 'ui')."

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from serving.core.tenancy import ANY, EVERY, Registry, permits, scope_of
 from serving.core.tenants import TenantsFileError, key_digest
-from serving.http.tenancy import ANY, EVERY, Registry, permits, scope_of
 
 
 class Clock:
@@ -66,14 +66,14 @@ def test_a_broken_file_keeps_the_last_good_set_and_logs_once(
     _write(path, _block("search", "good-key"))
     registry = Registry([], [], path, clock=clock)
     _write(path, "[tenants.search\nbroken")
-    with caplog.at_level(logging.ERROR, "serving.http.tenancy"):
+    with caplog.at_level(logging.ERROR, "serving.core.tenancy"):
         for _ in range(5):
             clock.now += 1.0
             assert registry.lookup("good-key") is not None
     assert len(caplog.records) == 1
     assert "not TOML" in caplog.records[0].getMessage()
     _write(path, _block("search", "good-key", '"tasks"', "requests_per_minute = 0"))  # bad again
-    with caplog.at_level(logging.ERROR, "serving.http.tenancy"):
+    with caplog.at_level(logging.ERROR, "serving.core.tenancy"):
         clock.now += 1.0
         assert registry.lookup("good-key") is not None
     assert len(caplog.records) == 2  # a new bad version: one more line
@@ -86,7 +86,7 @@ def test_a_deleted_file_keeps_the_last_good_set(
     _write(path, _block("search", "good-key"))
     registry = Registry([], [], path, clock=clock)
     path.unlink()
-    with caplog.at_level(logging.ERROR, "serving.http.tenancy"):
+    with caplog.at_level(logging.ERROR, "serving.core.tenancy"):
         for _ in range(3):
             clock.now += 1.0
             assert registry.lookup("good-key") is not None

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from serving.core.tenants import Tenant
 
-__all__ = ["Bucket", "Limiter", "TenantLimits", "duration"]
+__all__ = ["Bucket", "Limiter", "TenantLimits", "duration", "over_limit_message"]
 
 
 class Bucket:
@@ -83,6 +83,12 @@ def duration(seconds: float) -> str:
     if hours:
         return f"{hours}h{minutes}m{secs}s"
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def over_limit_message(name: str, wait_s: float) -> tuple[str, int]:
+    """The 429 sentence for tenant ``name``, and its ``Retry-After`` (whole seconds, 1 or more)."""
+    seconds = max(1, math.ceil(wait_s))
+    return f"Tenant {name!r} is over its rate limit; retry after {seconds} s.", seconds
 
 
 @dataclass

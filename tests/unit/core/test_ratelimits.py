@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from serving.core.ratelimits import Bucket, Limiter, TenantLimits, duration
 from serving.core.tenants import Tenant, key_digest
-from serving.http.limits import Bucket, Limiter, TenantLimits, duration
 
 
 class Clock:
