@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
 import logging
 import secrets
 import time
@@ -65,6 +64,7 @@ from serving.core.errors import error_body
 from serving.core.ratelimits import over_limit_message
 from serving.core.tenancy import Registry
 from serving.core.tenants import Tenant
+from serving.ui.login_page import login_page
 from serving.ui.revocations import Revocations
 from serving.ui.secret import server_secret
 
@@ -226,7 +226,7 @@ async def login_form(request: Request) -> Response:
     """The login form (or the UI itself when no key is configured)."""
     if not _sessions(request).required:
         return RedirectResponse(_ui_url(request), status_code=HTTPStatus.SEE_OTHER)
-    return HTMLResponse(_page(""))
+    return HTMLResponse(login_page(""))
 
 
 @login_router.post(LOGIN_PATH)
@@ -247,8 +247,9 @@ async def login(request: Request) -> Response:
     tenant = sessions.tenant_of(key) if 0 < len(key) <= _MAX_KEY_CHARS else None
     if tenant is None:
         message = "密钥不正确 The key is not valid."
-        return HTMLResponse(_page(message), status_code=HTTPStatus.UNAUTHORIZED)
-    limits = request.app.state.seqgpt_limiter.of(tenant)  # a login is one of its requests
+        return HTMLResponse(login_page(message), status_code=HTTPStatus.UNAUTHORIZED)
+    limiter = getattr(request.app.state, "seqgpt_limiter", None)  # a login is one of its requests
+    limits = limiter.of(tenant) if limiter is not None else None
     wait = limits.admit() if limits is not None else 0.0
     if limits is not None and wait > 0:
         message, seconds = over_limit_message(tenant.name, wait)
@@ -310,31 +311,3 @@ async def logout(request: Request) -> Response:
 def _https(request: Request) -> bool:
     """Whether the request came over HTTPS (uvicorn reads a trusted proxy's X-Forwarded-Proto)."""
     return request.url.scheme == "https"
-
-
-def _page(message: str) -> str:
-    error = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
-    return f"""<!doctype html>
-<html lang="zh"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>SeqGPT 登录 Log in</title>
-<style>
-body {{ font-family: system-ui, sans-serif; background: #f6f7f9; display: grid;
-       place-items: center; min-height: 100vh; margin: 0; }}
-form {{ background: #fff; padding: 2rem; border-radius: 8px; min-width: 20rem;
-       box-shadow: 0 1px 4px rgba(0, 0, 0, .12); }}
-label, input, button {{ display: block; width: 100%; box-sizing: border-box; }}
-input {{ margin: .4rem 0 1rem; padding: .5rem; font-size: 1rem; }}
-button {{ padding: .6rem; font-size: 1rem; background: #ea580c; color: #fff; border: 0;
-         border-radius: 4px; cursor: pointer; }}
-.error {{ color: #b91c1c; }}
-</style></head>
-<body><form method="post" action="login">
-<h1>SeqGPT-560M</h1>
-<p>网页界面需要 API 密钥。 The web UI needs an API key.</p>
-{error}
-<label for="key">API 密钥 API key</label>
-<input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
-<button id="login" type="submit">登录 Log in</button>
-</form></body></html>
-"""
