@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
-import hashlib
 import ipaddress
 import logging
 import signal
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from serving.core.errors import ServingError
     from serving.core.service import SeqGPTService
     from serving.core.settings import Settings
+    from serving.core.tenancy import Registry
     from serving.http.lifecycle import Drain
     from serving.ui.auth import UiSessions
 
@@ -66,6 +66,7 @@ class SeqGPTPlugin:
     ) -> None:
         """Build the task service and secure the app, with settings read from the env."""
         # Deferred with the routes: only a server that loaded the plugin builds its state.
+        from serving.core.ratelimits import Limiter
         from serving.core.settings import Settings
         from serving.http.lifecycle import Drain
         from serving.http.observe import AuditLog, Observation, configure_request_log, task_metrics
@@ -81,7 +82,14 @@ class SeqGPTPlugin:
                 getattr(args, "host", None) or "0.0.0.0",
                 getattr(args, "port", ""),
             )
-        ui_sessions = UiSessions(keys, folder=settings.ui_session_dir) if settings.ui else None
+        registry = _registry(keys, settings)  # TenantsFileError: a bad file stops the server
+        state.seqgpt_registry = registry
+        state.seqgpt_limiter = Limiter(_api_processes(args))  # each process its share
+        ui_sessions = (
+            UiSessions(keys, folder=settings.ui_session_dir, registry=registry)
+            if settings.ui
+            else None
+        )
         if ui_sessions is not None and settings.ui_session_dir is None and _api_processes(args) > 1:
             logger.warning(
                 "seqgpt: SEQGPT_UI_SESSION_DIR is not set: a logout from the web UI holds only in "
@@ -102,7 +110,7 @@ class SeqGPTPlugin:
         if settings.request_log:
             configure_request_log()
         if self._app is not None:
-            _secure(self._app, settings, keys, drain, ui_sessions)
+            _secure(self._app, settings, keys, drain, ui_sessions, state)
         if engine_client is None:  # vLLM's render-only server: no engine, no tasks, no UI
             return
         # The service imports vLLM's sampling code: only where an engine runs.
@@ -161,6 +169,15 @@ def _keys(args: Namespace, settings: Settings) -> list[str]:
     return list(dict.fromkeys(key for key in keys if key))
 
 
+def _registry(keys: list[str], settings: Settings) -> Registry:
+    """The server's tenants: its plain keys, its metrics key, the tenants file's."""
+    # Deferred with the routes: only a server that loaded the plugin reads its tenants.
+    from serving.core.tenancy import Registry
+
+    metrics = [settings.metrics_key.get_secret_value()] if settings.metrics_key else []
+    return Registry(keys, metrics, settings.tenants_file)
+
+
 def _mount_ui(app: FastAPI, state: State, settings: Settings, *, login: bool) -> None:
     """The web UI at /ui, calling this server's service (imports Gradio: a few seconds)."""
     # Gradio takes seconds to import: only when the UI is on.
@@ -184,6 +201,7 @@ def _secure(
     keys: list[str],
     drain: Drain,
     ui_sessions: UiSessions | None,
+    state: State,
 ) -> None:
     """Prune the routes, install the error handlers and the gate in front of everything."""
     # vLLM's middleware: only once the server runs.
@@ -204,7 +222,6 @@ def _secure(
     gate = functools.partial(
         Gate,
         keys=keys,
-        metrics_keys=[settings.metrics_key.get_secret_value()] if settings.metrics_key else [],
         open_paths=open_paths(settings.public_metrics, also=LOGIN_ROUTES if settings.ui else ()),
         max_body_bytes=settings.max_body_bytes,
         limits=CompletionLimits.from_settings(settings),
@@ -213,15 +230,19 @@ def _secure(
         linger_s=settings.body_linger_s,
         body_timeout_s=settings.body_timeout_s,
         shed=functools.partial(_shed, app.state, TASK_PATHS),
+        registry=state.seqgpt_registry,
+        limiter=state.seqgpt_limiter,
     )
     observer = functools.partial(
         Observer, metrics=task_metrics(), drain=drain, log=settings.request_log
     )
-    # For a middleware stack built from here on: the handlers, every key for vLLM's own check
-    # (on /v1 only, kept as a second lock), and the gate, outermost.
+    # For a middleware stack built from here on: the handlers, every tenant's key for vLLM's own
+    # check (on /v1 only, kept as a second lock: it asks the same registry), and the gate,
+    # outermost.
     install_error_handlers(app)
+    registry = state.seqgpt_registry
     app.user_middleware[:] = [
-        Middleware(AuthenticationMiddleware, tokens=keys)
+        Middleware(_second_lock, tokens=keys, registry=registry)
         if m.cls is AuthenticationMiddleware  # type: ignore[comparison-overlap]
         else m
         for m in app.user_middleware
@@ -236,8 +257,24 @@ def _secure(
         if isinstance(layer, ExceptionMiddleware):
             install_error_handlers(layer)
         elif isinstance(layer, AuthenticationMiddleware):
-            layer.api_tokens = [hashlib.sha256(key.encode()).digest() for key in keys]
+            layer.verify_token = functools.partial(_known_key, registry)  # type: ignore[method-assign]
     app.middleware_stack = observer(gate(app.middleware_stack))
+
+
+def _known_key(registry: Registry, headers: Any) -> bool:
+    """Whether the request's bearer key is any tenant's (vLLM's own check, the second lock)."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and registry.lookup(token.strip()) is not None
+
+
+def _second_lock(app: Any, *, tokens: list[str], registry: Registry) -> Any:
+    """vLLM's ``AuthenticationMiddleware`` asking the tenants registry, not a fixed key list."""
+    # vLLM's middleware: only once the server runs.
+    from vllm.entrypoints.serve.middleware.authenticate import AuthenticationMiddleware
+
+    lock = AuthenticationMiddleware(app, tokens)
+    lock.verify_token = functools.partial(_known_key, registry)  # type: ignore[method-assign]
+    return lock
 
 
 def _layers(stack: Any) -> Iterator[Any]:

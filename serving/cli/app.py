@@ -1,6 +1,7 @@
 """The ``seqgpt-serve`` command: ``serve`` (the launcher), ``status``, ``classify`` and
 ``extract`` (batch jobs over a file: ``serving.cli.batch``), ``eval`` (a batch job scored against
-gold answers: ``serving.cli.evaluate``) and ``make-test-model``.
+gold answers: ``serving.cli.evaluate``), ``tenants new`` (a key for the tenants file:
+``serving.cli.tenants``) and ``make-test-model``.
 
 Every user error is one line on stderr saying what to do, with exit status 2.
 """
@@ -19,6 +20,7 @@ from serving.cli.batch import add_batch_commands
 from serving.cli.common import fail, hide_keys_in_argv
 from serving.cli.evaluate import add_eval_command
 from serving.cli.options import API_KEY_FILE, read_key_file
+from serving.cli.tenants import add_tenants_commands
 from serving.process.server import DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL, SERVED_MODEL_NAME
 
 __all__ = ["app", "main"]
@@ -26,7 +28,7 @@ __all__ = ["app", "main"]
 APP_HELP = (
     "Serve the zero-shot NLU model SeqGPT-560M on vLLM (serve), say how a running server is "
     "doing (status), run it over every row of a file (classify, extract), score it on "
-    "labelled rows (eval), or write a "
+    "labelled rows (eval), make a tenant's key (tenants new), or write a "
     "random-weight checkpoint with its architecture for offline "
     "tests and demos (make-test-model)."
 )
@@ -81,6 +83,7 @@ app = typer.Typer(
 )
 add_batch_commands(app)
 add_eval_command(app)
+add_tenants_commands(app)
 
 
 @app.command(

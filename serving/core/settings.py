@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     Prometheus: a scraper then holds no key to the API. The API keys still open ``/metrics``.
     Environment only, like every key (the launcher passes it through, never on a command line)."""
 
+    tenants_file: Path | None = None
+    """A TOML file of named tenants (``serving.core.tenants``): each a key's SHA-256 (never a
+    key), its scopes, its rate limits, weight and priority. Re-read within seconds when it
+    changes; a file that turns bad keeps the last good set. With it set, a key is always
+    needed (``docs/operations.md``, ``seqgpt-serve tenants new``)."""
+
     public_metrics: bool = False
     """Serve ``/metrics`` without the API key (``/health`` and ``/ping`` always are)."""
 

@@ -25,6 +25,7 @@ import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -43,6 +44,7 @@ __all__ = [
     "is_batch",
     "key_digest",
     "parse_tenants",
+    "read_tenants_file",
 ]
 
 ScopeName = Literal["tasks", "completions", "metrics", "ui"]
@@ -57,6 +59,8 @@ METRICS_TENANT = "metrics"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 """A tenant's name: a metric label value, a log field, a TOML key (lowercase, no dots)."""
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_FILE_BYTES = 1 << 20
+"""Largest tenants file read (a file is read on the event loop when it changes: keep it small)."""
 
 
 class TenantsFileError(ValueError):
@@ -151,3 +155,24 @@ def parse_tenants(text: str) -> dict[str, Tenant]:
             f"the names {DEFAULT_TENANT!r} and {METRICS_TENANT!r} belong to the server's own keys"
         )
     return tenants
+
+
+def read_tenants_file(path: Path) -> dict[str, Tenant]:
+    """The tenants of the file at ``path``; ``TenantsFileError`` with one line if it cannot be
+    read or used (missing, unreadable, over ``MAX_FILE_BYTES``, not UTF-8, or refused by
+    ``parse_tenants``)."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise TenantsFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise TenantsFileError(f"{path} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TenantsFileError(f"{path} is not UTF-8 text") from None
+    try:
+        return parse_tenants(text)
+    except TenantsFileError as exc:
+        raise TenantsFileError(f"{path}: {exc}") from None

@@ -13,9 +13,18 @@ import json
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.types import Message, Receive
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["BodyTooLarge", "discard", "has_body", "json_or_none", "read_body", "replay_body"]
+__all__ = [
+    "BodyTooLarge",
+    "discard",
+    "has_body",
+    "json_or_none",
+    "read_body",
+    "refuse",
+    "replay_body",
+]
 
 
 class BodyTooLarge(Exception):
@@ -79,3 +88,33 @@ def json_or_none(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError):
         return None  # the route itself answers invalid JSON
+
+
+async def refuse(
+    response: Response,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    linger_s: float,
+    *,
+    body_ended: bool = False,
+) -> None:
+    """Answer with ``response`` and hold the exchange open while the rest of the request's
+    body is read and thrown away, for ``linger_s`` at most (nginx's lingering close): a
+    client that sends its whole body before it reads then gets the answer, not a reset
+    connection. The server reads the body it refuses; it never keeps it."""
+    if body_ended or scope["type"] != "http" or not has_body(Headers(scope=scope)):
+        await response(scope, receive, send)
+        return
+    # What is left of the body after the linger is not read: the connection cannot serve
+    # another request after it.
+    response.headers["Connection"] = "close"
+
+    async def held(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            message = {**message, "more_body": True}
+        await send(message)
+
+    await response(scope, receive, held)
+    await discard(receive, linger_s)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})

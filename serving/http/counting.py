@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 
 from serving.core.results import TaskResult
-from serving.http.observe import Observation, record_result
+from serving.http.observe import Observation, record_result, tenant_label
 
 __all__ = ["account", "facts"]
 
@@ -29,6 +29,7 @@ def account(
     found = facts(request)
     found["labels"] = sum(len(g.labels) for g in result.generations if g.window == 0)
     found["prompts"] = found.get("prompts", 0) + len(result.generations)
+    found["prompt_tokens"] = found.get("prompt_tokens", 0) + result.prompt_tokens  # its limit
     found["windows"] = found.get("windows", 0) + result.windows
     found["truncated"] = found.get("truncated", False) or result.truncated
     observation: Observation = request.app.state.seqgpt_observation
@@ -38,6 +39,7 @@ def account(
         observation.audit.record(
             {
                 "request_id": f"{request_id}{item}",
+                "tenant": tenant_label(request.scope),
                 "task": result.task,
                 "text": text,
                 "labels": labels,

@@ -13,10 +13,16 @@ Rules, in order, for every HTTP request:
    preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) is let through,
    since the CORS middleware answers it without running any route; an ``OPTIONS`` without an
    ``Origin`` is no preflight (CORS would hand it on: vLLM's metrics app answers any method).
-   ``SEQGPT_METRICS_KEY`` opens ``GET /metrics`` only: shown anywhere else it is a 403.
-   On the web UI's paths (``/ui`` and below) a browser may instead show the UI's session
-   cookie (``serving.ui.auth``), which is worth nothing on any other path; a browser asking for
-   the UI page without either is redirected to the UI's login form. Otherwise: 401.
+   The key names a tenant (``serving.core.tenancy``): the server's plain keys are ``default``
+   (every scope), ``SEQGPT_METRICS_KEY`` is ``metrics`` (``GET /metrics`` alone), the tenants
+   file adds the rest. A valid key outside its tenant's scopes is a 403. On the web UI's paths
+   (``/ui`` and below) a browser may instead show the UI's session cookie (``serving.ui.auth``),
+   which names its tenant and is worth nothing on any other path; a browser asking for the UI
+   page without either is redirected to the UI's login form. Otherwise: 401. The request's
+   tenant is put in ``scope["state"]["seqgpt_tenant"]`` (``request.state.seqgpt_tenant``).
+1b. **Rate.** A tenant with limits takes a request token now, before its body is read, and is
+   refused with a 429 and ``Retry-After`` when none is there or its prompt tokens are spent
+   (``serving.core.ratelimits``, ``serving.http.metering``).
 2. **Size and time.** A body over ``SEQGPT_MAX_BODY_BYTES`` (4 KiB on an open path) is a 413,
    decided from ``Content-Length`` before anything is read, or while reading a body sent without
    one; nothing is parsed. A body still arriving ``SEQGPT_BODY_TIMEOUT_S`` after the request
@@ -37,28 +43,24 @@ Websocket requests that fail rule 1 are closed (policy violation).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import secrets
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Protocol
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.contract.limits import CompletionLimits, completion_limit_error
 from serving.core.errors import ServingError
-from serving.http.bodies import (
-    BodyTooLarge,
-    discard,
-    has_body,
-    json_or_none,
-    read_body,
-    replay_body,
-)
+from serving.core.ratelimits import Limiter
+from serving.core.tenancy import ANY, Registry, permits, scope_of
+from serving.core.tenants import Tenant
+from serving.http.bodies import BodyTooLarge, json_or_none, read_body, refuse, replay_body
 from serving.http.error_handlers import error_response
 from serving.http.lifecycle import Drain
+from serving.http.metering import BODY_BYTES_STATE, metered, over_limit
+from serving.http.observe import TENANT_STATE
 from serving.http.surface import OpenRoute
 
 __all__ = ["COMPLETION_PATHS", "Gate", "SessionCheck"]
@@ -66,8 +68,7 @@ __all__ = ["COMPLETION_PATHS", "Gate", "SessionCheck"]
 COMPLETION_PATHS = frozenset({"/v1/completions", "/v1/chat/completions", "/invocations"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _UNAUTHORIZED = "A valid API key is required: send the header 'Authorization: Bearer <key>'."
-_METRICS_ONLY = "This key opens GET /metrics only; send an API key for this route."
-_METRICS_METHODS = frozenset({"GET", "HEAD"})
+_OUT_OF_SCOPE = "This key's tenant {name!r} may not use this route (it needs the {scope!r} scope)."
 _POLICY_VIOLATION = 1008
 _GOING_AWAY = 1001
 METRICS_PATH = "/metrics"
@@ -79,8 +80,8 @@ class SessionCheck(Protocol):
     """A second credential on some paths: the web UI's session cookie (``serving.ui.auth``,
     handed in by the plugin, so this layer never imports the UI)."""
 
-    def admits(self, path: str, headers: Headers) -> bool:
-        """Whether the request for ``path`` carries a session valid there."""
+    def session_tenant(self, path: str, headers: Headers) -> Tenant | None:
+        """The tenant of the session the request for ``path`` carries, if one valid there."""
 
     def login_redirect(self, scope: Scope, path: str) -> ASGIApp | None:
         """For a browser asking for a page without a session: where to send it, else None."""
@@ -103,6 +104,8 @@ class Gate:
         linger_s: float = 10.0,
         body_timeout_s: float = 60.0,
         shed: Callable[[str], ServingError | None] | None = None,
+        registry: Registry | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.app = app
         self._shed = shed
@@ -110,8 +113,8 @@ class Gate:
         self._body_timeout_s = body_timeout_s
         self._drain = drain
         self._ui = ui
-        self._key_hashes = [_digest(key) for key in keys if key]
-        self._metrics_hashes = [_digest(key) for key in metrics_keys if key]
+        self._registry = registry or Registry(keys, metrics_keys)
+        self._limiter = limiter or Limiter()
         self._open_routes = frozenset(open_paths)
         self._open_methods: dict[str, set[str]] = {}
         for method, open_path in self._open_routes:
@@ -146,22 +149,52 @@ class Gate:
             response.headers["Allow"] = allow
             await self._refuse(response, scope, receive, send)
             return
-        if not self._allowed(scope, path, headers):
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
-                return
-            if _matches(_presented(headers), self._metrics_hashes):  # a scraper's key, astray
-                response = error_response(HTTPStatus.FORBIDDEN, _METRICS_ONLY)
-                await self._refuse(response, scope, receive, send)
-                return
-            login = self._ui.login_redirect(scope, path) if self._ui is not None else None
-            if login is not None:
-                await login(scope, receive, send)
-                return
-            response = error_response(HTTPStatus.UNAUTHORIZED, _UNAUTHORIZED)
-            response.headers["WWW-Authenticate"] = "Bearer"
-            await self._refuse(response, scope, receive, send)
+        tenant = self._tenant(scope, path, headers)
+        needed = self._needed(scope, path, headers)
+        if tenant is not None:  # named in the metrics and the log, even when refused
+            scope.setdefault("state", {})[TENANT_STATE] = tenant
+        if tenant is None or not permits(tenant, needed):
+            await self._no_entry(scope, receive, send, path, tenant, needed)
             return
+        limits = self._limiter.of(tenant) if scope["type"] == "http" else None
+        if limits is None:
+            await self._handle(scope, receive, send, path, headers)
+            return
+        wait = limits.admit()
+        if wait > 0:
+            await self._refuse(over_limit(tenant.name, wait, limits), scope, receive, send)
+            return
+        async with metered(scope, send, limits, path) as metered_send:
+            await self._handle(scope, receive, metered_send, path, headers)
+
+    async def _no_entry(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path: str,
+        tenant: Tenant | None,
+        needed: str,
+    ) -> None:
+        """Refuse a request without a valid credential (401), or outside its scopes (403)."""
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
+            return
+        if tenant is not None:
+            message = _OUT_OF_SCOPE.format(name=tenant.name, scope=needed)
+            await self._refuse(error_response(HTTPStatus.FORBIDDEN, message), scope, receive, send)
+            return
+        login = self._ui.login_redirect(scope, path) if self._ui is not None else None
+        if login is not None:
+            await login(scope, receive, send)
+            return
+        response = error_response(HTTPStatus.UNAUTHORIZED, _UNAUTHORIZED)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        await self._refuse(response, scope, receive, send)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, path: str, headers: Headers
+    ) -> None:
         if scope["type"] == "http" and scope["method"] in _BODY_METHODS:
             await self._with_body(scope, receive, send, path, headers)
             return
@@ -174,18 +207,24 @@ class Gate:
             return None
         return None if _preflight(scope, headers) else ", ".join(sorted(methods))
 
-    def _allowed(self, scope: Scope, path: str, headers: Headers) -> bool:
-        if not self._key_hashes or (scope.get("method"), path) in self._open_routes:
-            return True
+    def _needed(self, scope: Scope, path: str, headers: Headers) -> str:
+        """The scope a request needs (an open route or a CORS preflight: any key's)."""
+        if (scope.get("method"), path) in self._open_routes or _preflight(scope, headers):
+            return ANY
+        return scope_of(str(scope.get("method", "GET")), path)
+
+    def _tenant(self, scope: Scope, path: str, headers: Headers) -> Tenant | None:
+        """The request's tenant: its key's, its UI session's, the default one where no key is
+        needed; None when it shows no valid credential where one is needed."""
+        registry = self._registry
+        tenant = registry.lookup(_bearer(headers))
+        if tenant is not None:
+            return tenant
+        if not registry.required or (scope.get("method"), path) in self._open_routes:
+            return registry.default
         if _preflight(scope, headers):
-            return True  # a CORS preflight: the CORS middleware answers it, no route runs
-        presented = _presented(headers)
-        if _matches(presented, self._key_hashes):
-            return True
-        metrics = path == METRICS_PATH and scope.get("method") in _METRICS_METHODS
-        if metrics and _matches(presented, self._metrics_hashes):
-            return True
-        return self._ui is not None and self._ui.admits(path, headers)
+            return registry.default  # a CORS preflight: the CORS middleware answers it
+        return self._ui.session_tenant(path, headers) if self._ui is not None else None
 
     async def _with_body(
         self, scope: Scope, receive: Receive, send: Send, path: str, headers: Headers
@@ -212,6 +251,7 @@ class Gate:
             return
         if body is None:  # the client left while sending
             return
+        scope.setdefault("state", {})[BODY_BYTES_STATE] = len(body)
         refusal = self._shed(path) if self._shed is not None else None
         if refusal is not None:
             response = error_response(refusal.status, str(refusal), retry_after=refusal.retry_after)
@@ -251,25 +291,8 @@ class Gate:
         *,
         body_ended: bool = False,
     ) -> None:
-        """Answer with ``response`` and hold the exchange open while the rest of the request's
-        body is read and thrown away, for ``linger_s`` at most (nginx's lingering close): a
-        client that sends its whole body before it reads then gets the answer, not a reset
-        connection. The server reads the body it refuses; it never keeps it."""
-        if body_ended or scope["type"] != "http" or not has_body(Headers(scope=scope)):
-            await response(scope, receive, send)
-            return
-        # What is left of the body after the linger is not read: the connection cannot serve
-        # another request after it.
-        response.headers["Connection"] = "close"
-
-        async def held(message: Message) -> None:
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                message = {**message, "more_body": True}
-            await send(message)
-
-        await response(scope, receive, held)
-        await discard(receive, self._linger_s)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        """Answer with ``response``, then read and drop the rest of the body (``refuse``)."""
+        await refuse(response, scope, receive, send, self._linger_s, body_ended=body_ended)
 
 
 def _preflight(scope: Scope, headers: Headers) -> bool:
@@ -278,20 +301,7 @@ def _preflight(scope: Scope, headers: Headers) -> bool:
     return scope.get("method") == "OPTIONS" and wanted <= set(headers.keys())
 
 
-def _presented(headers: Headers) -> bytes | None:
-    """The digest of the bearer token the request sends, if it sends one."""
+def _bearer(headers: Headers) -> str | None:
+    """The bearer token the request sends, if it sends one."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
-    return _digest(token.strip()) if scheme.lower() == "bearer" else None
-
-
-def _matches(presented: bytes | None, key_hashes: list[bytes]) -> bool:
-    """Whether ``presented`` is one of the keys, compared with every one: constant time in the
-    key (one list per kind of key; named tenants with scopes would be one list of pairs)."""
-    matched = False
-    for key_hash in key_hashes:
-        matched |= presented is not None and secrets.compare_digest(presented, key_hash)
-    return matched
-
-
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+    return token.strip() if scheme.lower() == "bearer" else None

@@ -6,13 +6,15 @@ request, and the opt-in audit log.
   requests by task and status, latency by task, labels and prompts per request, answers that
   named nothing of the set, ungrounded values, truncated answers, rejections by reason. Only
   counters and histograms, which vLLM's multi-process collection (``--api-server-count N > 1``)
-  sums over the API processes: no gauge of ours would need a ``multiprocess_mode``.
+  sums over the API processes: no gauge of ours would need a ``multiprocess_mode``. Requests,
+  latency and rejections are also by ``tenant``: the tenants file's names, ``default``,
+  ``metrics``, and ``-`` for a request refused before it showed a valid key.
 - **Request ids.** Every task response carries ``X-Request-Id``: the client's, when it sent a
   sane one (``[A-Za-z0-9._:-]``, at most 128 characters), else a new one. The service uses it
   as the prefix of its engine request ids.
 - **Request log.** One JSON line per task request on stderr (``SEQGPT_REQUEST_LOG``): time, id,
-  task, the API process that answered (pid), status, latency, label count, text length, prompts,
-  truncation. Never the text, a label, a generation or a key.
+  task, tenant (its name), the API process that answered (pid), status, latency, label count,
+  text length, prompts, truncation. Never the text, a label, a generation or a key.
 - **Audit log.** Off unless ``SEQGPT_AUDIT_LOG`` names a file: JSONL with the text, labels,
   prompts, raw generations and result of every answered task request, rotated by size, written
   by a background thread. It holds user data, so it is private whatever the umask: each file
@@ -51,6 +53,7 @@ __all__ = [
     "configure_request_log",
     "record_result",
     "task_metrics",
+    "tenant_label",
 ]
 
 TASK_PATHS = {
@@ -60,10 +63,14 @@ TASK_PATHS = {
     "/v1/extract/batch": "extract",
 }
 REQUEST_ID_HEADER = "x-request-id"
+TENANT_STATE = "seqgpt_tenant"
+"""Where the gate puts the request's ``Tenant`` (``scope["state"]``)."""
+NO_TENANT = "-"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _REJECTIONS: dict[int, str] = {
     HTTPStatus.BAD_REQUEST: "invalid_input",
     HTTPStatus.UNAUTHORIZED: "unauthorized",
+    HTTPStatus.FORBIDDEN: "forbidden",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "too_large",
     HTTPStatus.TOO_MANY_REQUESTS: "overloaded",
     HTTPStatus.SERVICE_UNAVAILABLE: "queue_full",
@@ -92,8 +99,14 @@ def task_metrics() -> TaskMetrics:
     """The process's metrics, registered once (at startup, never at import)."""
     task = ["task"]
     return TaskMetrics(
-        requests=Counter("seqgpt_requests", "Task requests by task and status.", [*task, "status"]),
-        duration=Histogram("seqgpt_request_duration_seconds", "Task request latency.", task),
+        requests=Counter(
+            "seqgpt_requests",
+            "Task requests by task, status and tenant.",
+            [*task, "status", "tenant"],
+        ),
+        duration=Histogram(
+            "seqgpt_request_duration_seconds", "Task request latency.", [*task, "tenant"]
+        ),
         labels=Histogram("seqgpt_labels_per_request", "Labels per request.", task, buckets=_COUNTS),
         prompts=Histogram(
             "seqgpt_prompts_per_request", "Prompts per request.", task, buckets=_COUNTS
@@ -101,7 +114,9 @@ def task_metrics() -> TaskMetrics:
         unparsed=Counter("seqgpt_unparsed_answers", "Answers naming no label of the set.", task),
         ungrounded=Counter("seqgpt_ungrounded_values", "Values not found in the text.", task),
         truncated=Counter("seqgpt_truncated_answers", "Answers cut at the token budget.", task),
-        rejections=Counter("seqgpt_rejections", "Requests refused, by reason.", ["reason"]),
+        rejections=Counter(
+            "seqgpt_rejections", "Requests refused, by reason and tenant.", ["reason", "tenant"]
+        ),
     )
 
 
@@ -127,6 +142,13 @@ def record_result(metrics: TaskMetrics, task: str, generations: Sequence[Any], v
         unparsed = 0 if value else 1
     if unparsed:
         metrics.unparsed.labels(task).inc(unparsed)
+
+
+def tenant_label(scope: Scope) -> str:
+    """The request's tenant as a label and log field: its name, ``-`` before the gate named one
+    (a refused key). Bounded by the tenants file's names and the server's own two."""
+    tenant = scope.get("state", {}).get(TENANT_STATE)
+    return str(tenant.name) if tenant is not None else NO_TENANT
 
 
 def request_id_of(headers: Headers) -> str:
@@ -173,16 +195,18 @@ class Observer:
         reason = _REJECTIONS.get(status) if status >= 400 else None  # 499 is no HTTPStatus
         if reason == "queue_full" and self._drain.draining:
             reason = "draining"
+        tenant = tenant_label(scope)
         if reason is not None:
-            self._metrics.rejections.labels(reason).inc()
+            self._metrics.rejections.labels(reason, tenant).inc()
         if task is None:
             return
         facts = scope["state"].get("seqgpt", {})
         task = facts.get("task", task)
-        self._metrics.requests.labels(task, str(status)).inc()
-        self._metrics.duration.labels(task).observe(elapsed)
+        self._metrics.requests.labels(task, str(status), tenant).inc()
+        self._metrics.duration.labels(task, tenant).observe(elapsed)
         if self._log:
             line = {"time": _now(), "request_id": scope["state"]["request_id"], "task": task}
+            line["tenant"] = tenant
             line["pid"] = os.getpid()  # with several API processes: the one that answered
             line |= {"status": status, "latency_ms": round(elapsed * 1000, 1)}
             sizes = ("labels", "text_chars", "prompts", "windows", "truncated")

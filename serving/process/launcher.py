@@ -29,6 +29,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping, MutableMapping
 from importlib import metadata
+from pathlib import Path
 
 from serving.process.lifeline import LIFELINE
 
@@ -41,6 +42,7 @@ __all__ = [
     "server_command",
     "server_env",
     "settings_errors",
+    "tenants_errors",
 ]
 
 PLUGIN_NAME = "seqgpt"
@@ -131,12 +133,26 @@ def settings_errors(env: Mapping[str, str]) -> list[str]:
 
     try:
         with _environ(env):
-            Settings()
+            settings = Settings()
     except SettingsError as exc:  # a value that does not even parse (JSON for a list …)
         return [f"error: {exc}"]
     except ValidationError as exc:
         lines = (_error_line(error["loc"], error["msg"], env) for error in exc.errors())
         return list(dict.fromkeys(lines))
+    return tenants_errors(settings.tenants_file)
+
+
+def tenants_errors(path: Path | None) -> list[str]:
+    """The one line saying why the tenants file at ``path`` cannot be used (none: it can)."""
+    # The tenants model: only for the check, like the settings.
+    from serving.core.tenants import TenantsFileError, read_tenants_file
+
+    if path is None:
+        return []
+    try:
+        read_tenants_file(path)
+    except TenantsFileError as exc:
+        return [f"error: SEQGPT_TENANTS_FILE: {exc}"]
     return []
 
 

@@ -6,13 +6,23 @@ second credential on the UI's paths only:
 - ``GET /ui/login`` serves a small form of our own (no Gradio); ``POST /ui/login`` with one of
   the server's keys sets the cookie ``seqgpt_ui`` and redirects to ``/ui/``. A wrong key gets
   the form again with a 401. The login page is the one open path under ``/ui``.
-- The cookie is ``<expiry>.<session>.<HMAC-SHA256(key, "seqgpt-ui:<expiry>.<session>")>``, the
-  session a random 128-bit id: it holds no key, cannot be forged without one, expires after
-  ``SESSION_S`` seconds, and dies with its key (rotating the key logs every browser out). It is
+- The cookie is ``<expiry>.<session>.<HMAC-SHA256(secret, "seqgpt-ui:<expiry>.<session>.<d>")>``,
+  the session a random 128-bit id and ``d`` the SHA-256 of the key that logged in, so the cookie
+  names its tenant (the server finds it by checking the signature against each tenant's
+  digest) and dies with its key (rotating a key logs its browsers out). The secret is the
+  server's own, never a key and never the digest the tenants file holds (anyone who reads the
+  file could then forge a cookie): 32 random bytes in ``SEQGPT_UI_SESSION_DIR/ui-secret``
+  (``0600``), made by the first API process and read by the others (``seqgpt-serve serve``
+  always sets the folder); without the folder, one derived from the server's plain keys, or a
+  random one per process when there is none. It holds no key and cannot be forged without the
+  secret; it expires after ``SESSION_S`` seconds. It is
   ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page can send it, so no
   cross-site request forgery), ``Path=/ui``, and ``Secure`` when the request came over HTTPS:
   uvicorn, which vLLM runs with proxy headers on, takes the scheme from ``X-Forwarded-Proto``
   when the peer is a trusted proxy (its ``FORWARDED_ALLOW_IPS``, by default ``127.0.0.1,::1``).
+- Logging in takes a key whose tenant has the ``ui`` scope: another valid key gets a 403 in the
+  common error body, a wrong one the form again with a 401. A session whose tenant loses the
+  ``ui`` scope (the tenants file changed) is refused like none.
 - ``GET`` or ``POST /ui/logout`` ends the session on the server, not only in this browser: its id
   joins the list of ended sessions that every API process of the server reads
   (``serving.ui.revocations``, which says why a shared file and how it stays small), so the same
@@ -35,7 +45,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
 import logging
 import secrets
 import time
@@ -52,7 +61,12 @@ from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 from serving.core.errors import error_body
+from serving.core.ratelimits import over_limit_message
+from serving.core.tenancy import Registry
+from serving.core.tenants import Tenant
+from serving.ui.login_page import login_page
 from serving.ui.revocations import Revocations
+from serving.ui.secret import server_secret
 
 __all__ = [
     "COOKIE",
@@ -87,52 +101,67 @@ def is_ui_path(path: str) -> bool:
 
 
 class UiSessions:
-    """Issues, checks and ends the UI's session cookies for a set of API keys; ended sessions
-    are kept in ``folder``, shared with the server's other API processes (None: this one's)."""
+    """Issues, checks and ends the UI's session cookies for the tenants of ``registry`` (else
+    the plain ``keys``); ended sessions and the signing secret are kept in ``folder``, shared
+    with the server's other API processes (None: this one's)."""
 
     def __init__(
-        self, keys: Iterable[str], lifetime_s: int = SESSION_S, folder: Path | None = None
+        self,
+        keys: Iterable[str] = (),
+        lifetime_s: int = SESSION_S,
+        folder: Path | None = None,
+        *,
+        registry: Registry | None = None,
     ) -> None:
-        self._keys = [key.encode("utf-8", "surrogatepass") for key in keys if key]
+        keys = [key for key in keys if key]
+        self._registry = registry or Registry(keys)
         self._lifetime_s = lifetime_s
         self._ended = Revocations(folder, lifetime_s)
+        self._secret = server_secret(folder, keys)
 
     @property
     def required(self) -> bool:
         """Whether a key is configured, so the UI needs a login."""
-        return bool(self._keys)
+        return self._registry.required
+
+    def tenant_of(self, key: str) -> Tenant | None:
+        """The tenant whose key ``key`` is (None: no tenant's)."""
+        return self._registry.lookup(key)
 
     def issue(self, key: str, now: float | None = None) -> str | None:
-        """A cookie value for a new session if ``key`` is one of the keys, else None."""
-        presented = key.encode("utf-8", "surrogatepass")
-        matched = None
-        for known in self._keys:  # compare with every key: constant time in the key
-            if hmac.compare_digest(presented, known):
-                matched = known
-        if matched is None:
+        """A cookie value for a new session if ``key`` is a key with the ``ui`` scope, else None."""
+        tenant = self._registry.lookup(key)
+        if tenant is None or "ui" not in tenant.scopes:
             return None
         expiry = int(now if now is not None else time.time()) + self._lifetime_s
         session = secrets.token_hex(_SESSION_HEX // 2)
-        return f"{expiry}.{session}.{_sign(matched, expiry, session)}"
+        return f"{expiry}.{session}.{self._sign(tenant.key_sha256, expiry, session)}"
 
     def valid(self, cookie: str, now: float | None = None) -> bool:
-        """Whether ``cookie`` was issued for one of the keys, has not expired and was not ended."""
+        """Whether ``cookie`` was issued for a key the server knows, has not expired and was
+        not ended."""
+        return self.tenant_of_cookie(cookie, now) is not None
+
+    def tenant_of_cookie(self, cookie: str, now: float | None = None) -> Tenant | None:
+        """The tenant of a valid, unexpired, not ended ``cookie`` whose tenant still has the
+        ``ui`` scope, else None."""
         signed = self._signed(cookie, now)
-        return signed is not None and not self._ended.ended(*signed, now=now)
+        if signed is None or self._ended.ended(signed[0], signed[1], now=now):
+            return None
+        return signed[2] if "ui" in signed[2].scopes else None
 
     def end(self, cookie: str, now: float | None = None) -> bool:
         """End the session of a valid ``cookie`` for every API process; whether there was one.
         ``OSError`` if the end cannot be recorded (the session then stays valid)."""
         signed = self._signed(cookie, now)
-        if signed is None or self._ended.ended(*signed, now=now):
+        if signed is None or self._ended.ended(signed[0], signed[1], now=now):
             return False
-        session, expiry = signed
-        self._ended.end(session, expiry, now)
+        self._ended.end(signed[0], signed[1], now)
         return True
 
-    def _signed(self, cookie: str, now: float | None) -> tuple[str, int] | None:
-        """The session and expiry of ``cookie`` if one of the keys signed it and it has not
-        expired (ended or not), else None."""
+    def _signed(self, cookie: str, now: float | None) -> tuple[str, int, Tenant] | None:
+        """The session, expiry and tenant of ``cookie`` if it is signed for a tenant's key and
+        has not expired (ended or not), else None."""
         expiry_text, _, rest = cookie.partition(".")
         session, _, signature = rest.partition(".")
         if not expiry_text.isascii() or not expiry_text.isdigit() or len(expiry_text) > 12:
@@ -143,17 +172,28 @@ class UiSessions:
         if expiry <= (now if now is not None else time.time()):
             return None
         presented = signature.encode("utf-8", "surrogatepass")
-        matched = False
-        for known in self._keys:
-            matched |= hmac.compare_digest(presented, _sign(known, expiry, session).encode())
-        return (session, expiry) if matched else None
+        found: Tenant | None = None
+        for key_hash, tenant in self._registry.entries():  # every one: constant time
+            expected = self._sign(key_hash.hex(), expiry, session).encode()
+            if hmac.compare_digest(presented, expected):
+                found = tenant
+        return (session, expiry, found) if found is not None else None
+
+    def _sign(self, key_sha256: str, expiry: int, session: str) -> str:
+        message = f"{_CONTEXT}{expiry}.{session}.{key_sha256}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def session_tenant(self, path: str, headers: Headers) -> Tenant | None:
+        """The tenant of the valid UI cookie a request for ``path`` carries, if it may use it
+        there (under ``/ui`` only)."""
+        if not is_ui_path(path):
+            return None
+        cookie = cookie_parser(headers.get("cookie", "")).get(COOKIE)
+        return self.tenant_of_cookie(cookie) if cookie is not None else None
 
     def admits(self, path: str, headers: Headers) -> bool:
         """Whether a request for ``path`` carries a valid UI cookie and may use it there."""
-        if not is_ui_path(path):
-            return False
-        cookie = cookie_parser(headers.get("cookie", "")).get(COOKIE)
-        return cookie is not None and self.valid(cookie)
+        return self.session_tenant(path, headers) is not None
 
     def login_redirect(self, scope: Scope, path: str) -> Response | None:
         """For a browser asking for the UI page without a session: a redirect to the login."""
@@ -163,11 +203,6 @@ class UiSessions:
             return None
         root = str(scope.get("root_path", ""))
         return RedirectResponse(root + LOGIN_PATH, status_code=HTTPStatus.SEE_OTHER)
-
-
-def _sign(key: bytes, expiry: int, session: str) -> str:
-    message = f"{_CONTEXT}{expiry}.{session}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 login_router = APIRouter(include_in_schema=False)
@@ -191,7 +226,7 @@ async def login_form(request: Request) -> Response:
     """The login form (or the UI itself when no key is configured)."""
     if not _sessions(request).required:
         return RedirectResponse(_ui_url(request), status_code=HTTPStatus.SEE_OTHER)
-    return HTMLResponse(_page(""))
+    return HTMLResponse(login_page(""))
 
 
 @login_router.post(LOGIN_PATH)
@@ -209,10 +244,25 @@ async def login(request: Request) -> Response:
     except ValueError:  # more fields than a login form has
         form = {}
     key = (form.get("key") or [""])[0].strip()
-    cookie = sessions.issue(key) if 0 < len(key) <= _MAX_KEY_CHARS else None
-    if cookie is None:
+    tenant = sessions.tenant_of(key) if 0 < len(key) <= _MAX_KEY_CHARS else None
+    if tenant is None:
         message = "密钥不正确 The key is not valid."
-        return HTMLResponse(_page(message), status_code=HTTPStatus.UNAUTHORIZED)
+        return HTMLResponse(login_page(message), status_code=HTTPStatus.UNAUTHORIZED)
+    limiter = getattr(request.app.state, "seqgpt_limiter", None)  # a login is one of its requests
+    limits = limiter.of(tenant) if limiter is not None else None
+    wait = limits.admit() if limits is not None else 0.0
+    if limits is not None and wait > 0:
+        message, seconds = over_limit_message(tenant.name, wait)
+        body = error_body(HTTPStatus.TOO_MANY_REQUESTS, message)
+        headers = {"Retry-After": str(seconds)} | {
+            k.decode(): v.decode() for k, v in limits.headers()
+        }
+        return JSONResponse(body, status_code=HTTPStatus.TOO_MANY_REQUESTS, headers=headers)
+    cookie = sessions.issue(key)
+    if cookie is None:  # a tenant's key without the ui scope
+        message = f"The key's tenant {tenant.name!r} may not log in to the web UI (scope 'ui')."
+        body = error_body(HTTPStatus.FORBIDDEN, message, "key")
+        return JSONResponse(body, status_code=HTTPStatus.FORBIDDEN)
     response = RedirectResponse(_ui_url(request), status_code=HTTPStatus.SEE_OTHER)
     response.set_cookie(
         COOKIE,
@@ -261,31 +311,3 @@ async def logout(request: Request) -> Response:
 def _https(request: Request) -> bool:
     """Whether the request came over HTTPS (uvicorn reads a trusted proxy's X-Forwarded-Proto)."""
     return request.url.scheme == "https"
-
-
-def _page(message: str) -> str:
-    error = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
-    return f"""<!doctype html>
-<html lang="zh"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>SeqGPT 登录 Log in</title>
-<style>
-body {{ font-family: system-ui, sans-serif; background: #f6f7f9; display: grid;
-       place-items: center; min-height: 100vh; margin: 0; }}
-form {{ background: #fff; padding: 2rem; border-radius: 8px; min-width: 20rem;
-       box-shadow: 0 1px 4px rgba(0, 0, 0, .12); }}
-label, input, button {{ display: block; width: 100%; box-sizing: border-box; }}
-input {{ margin: .4rem 0 1rem; padding: .5rem; font-size: 1rem; }}
-button {{ padding: .6rem; font-size: 1rem; background: #ea580c; color: #fff; border: 0;
-         border-radius: 4px; cursor: pointer; }}
-.error {{ color: #b91c1c; }}
-</style></head>
-<body><form method="post" action="login">
-<h1>SeqGPT-560M</h1>
-<p>网页界面需要 API 密钥。 The web UI needs an API key.</p>
-{error}
-<label for="key">API 密钥 API key</label>
-<input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
-<button id="login" type="submit">登录 Log in</button>
-</form></body></html>
-"""

@@ -83,12 +83,13 @@ def test_the_metrics_key_only_reads_metrics() -> None:
 def test_the_metrics_key_opens_nothing_else(server: TestClient, method: str, path: str) -> None:
     response = server.request(method, path, headers=SCRAPER, json={}, follow_redirects=False)
     _refused(response, 403)
-    assert "/metrics" in response.json()["error"]["message"]
+    assert "tenant 'metrics'" in response.json()["error"]["message"]  # it says whose key it is
 
 
 def test_the_metrics_key_does_not_log_into_the_ui(server: TestClient) -> None:
     response = server.post("/ui/login", data={"key": METRICS_KEY}, follow_redirects=False)
-    assert response.status_code == 401
+    assert response.status_code == 403  # a valid key without the ui scope
+    assert response.json()["error"]["code"] == 403
     assert "set-cookie" not in response.headers
 
 

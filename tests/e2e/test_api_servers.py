@@ -117,8 +117,9 @@ def _environ(pid: int) -> dict[str, str]:
 
 
 def _classify_count(metrics: str) -> float:
+    prefix = 'seqgpt_requests_total{status="200",task="classify",tenant="default"}'
     for line in metrics.splitlines():
-        if line.startswith('seqgpt_requests_total{status="200",task="classify"}'):
+        if line.startswith(prefix):
             return float(line.split()[-1])
     return 0.0
 

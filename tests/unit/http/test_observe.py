@@ -33,7 +33,7 @@ def test_a_499_is_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO):
         asyncio.run(observer(scope, receive, send))
     assert sent[0]["status"] == 499
-    assert metrics.requests.labels("extract", "499")._value.get() == 1
+    assert metrics.requests.labels("extract", "499", "-")._value.get() == 1
     messages = [record.getMessage() for record in caplog.records]
     lines = [json.loads(message) for message in messages if '"status": 499' in message]
     assert [(line["task"], line["status"]) for line in lines] == [("extract", 499)]
