@@ -207,7 +207,7 @@ def _secure(
     from serving.http.error_handlers import install_error_handlers
     from serving.http.gate import Gate
     from serving.http.observe import Observer, task_metrics
-    from serving.http.routes import TASK_PATHS, router
+    from serving.http.routes import router
     from serving.http.surface import open_paths, prune_routes
     from serving.ui.auth import LOGIN_ROUTES, login_router
 

@@ -51,8 +51,8 @@ import functools
 import math
 import uuid
 from collections.abc import Coroutine, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from vllm.sampling_params import SamplingParams
@@ -247,9 +247,7 @@ class SeqGPTService:
                 return await self._runner.scored(
                     task, submissions, labels_ids, request_id, batch=batch
                 )
-            generations = await self._runner.generations(
-                spec, submissions, request_id, batch=batch
-            )
+            generations = await self._runner.generations(spec, submissions, request_id, batch=batch)
         return TaskResult(task, generations, spec.combine(generations), windows=windows)
 
     def check_schema(self, raw: Any, decoding: str = "fast", labels: Any = None) -> Schema:

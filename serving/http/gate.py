@@ -26,8 +26,9 @@ Rules, in order, for every HTTP request:
 Every refusal here (401, 413, 503 while draining) reaches its client: the answer is sent, then the
 rest of the body is read and dropped for up to ``SEQGPT_BODY_LINGER_S`` before the exchange ends.
 3. **Load.** When a refusal does not depend on the body (``shed``: the task routes while the
-   service's in-flight bound has no room for the tenant and level asking), it is answered as soon as the body is read, before it is
-   parsed or routed: shedding load costs less than any request.
+   service's in-flight bound has no room for the tenant and level asking), it is answered as
+   soon as the body is read, before it is parsed or routed: shedding load costs less than any
+   request.
 4. **Completion limits.** On the completion routes, ``max_tokens``, ``n``, ``best_of``,
    ``logprobs`` and ``top_logprobs`` over the server's limits are a 400.
 

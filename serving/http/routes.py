@@ -107,8 +107,8 @@ async def _single(
     if isinstance(asked, Schema):
         result = await service.run_schema(body.text, asked, request_id=request_id, who=who)
     else:
-        options = _options(body)
-        result = await service.run(task, body.text, asked, request_id=request_id, who=who, **options)
+        options = _options(body) | {"request_id": request_id, "who": who}
+        result = await service.run(task, body.text, asked, **options)
     return _answered(request, body, body.text, result)
 
 

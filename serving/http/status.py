@@ -1,9 +1,10 @@
 """The status document filled in a server: ``GET /v1/status`` and the web UI's status light.
 
 The engine's health, dtype and queue (vLLM's own gauges, from this process's Prometheus
-registry), the CPU, and this API process's prompts in flight (per tenant and level), its share of the bound and whether
-it drains. The document itself is ``serving.contract.status.StatusResponse``; the plugin hands the
-web UI this function, as it hands the gate the UI's session check.
+registry), the CPU, and this API process's prompts in flight (per tenant and level), its share
+of the bound and whether it drains. The document itself is
+``serving.contract.status.StatusResponse``; the plugin hands the web UI this function, as it
+hands the gate the UI's session check.
 """
 
 from __future__ import annotations

@@ -80,7 +80,8 @@ def test_beside_interactive_work_batch_prompts_take_busy_turns_in_arrival_order(
         engine.go.set()
         await asyncio.gather(search, *batch)
         assert _names(engine) == ["s", "b0", "b1", "b2", "b3"]
-        assert service.inflight == 0 and service.batch_turns.holding == 0
+        assert service.inflight == 0
+        assert service.batch_turns.holding == 0
 
     asyncio.run(run())
 
@@ -116,7 +117,8 @@ def test_a_batch_request_cancelled_while_waiting_frees_its_place_and_its_hold() 
         with pytest.raises(asyncio.CancelledError):
             await left
         assert _names(engine) == ["b0", "b2"]
-        assert service.batch_turns.holding == 0 and service.holding() == {}
+        assert service.batch_turns.holding == 0
+        assert service.holding() == {}
 
     asyncio.run(run())
 
@@ -131,7 +133,8 @@ def test_engine_requests_carry_their_levels_priority(
 ) -> None:
     service = _service(engine)
     asyncio.run(service.run("classify", "今天的比赛", LABELS, scores=scores, who=who))
-    assert engine.calls and {call.priority for call in engine.calls} == {priority}
+    assert engine.calls
+    assert {call.priority for call in engine.calls} == {priority}
 
 
 def _post(client: TestClient, path: str, headers: dict[str, str] | None = None) -> Any:
@@ -163,5 +166,6 @@ def test_a_bad_priority_header_is_a_400_naming_it(client: TestClient, engine: Fa
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["param"] == "X-SeqGPT-Priority"
-    assert "interactive, batch" in error["message"] and "'urgent'" in error["message"]
+    assert "interactive, batch" in error["message"]
+    assert "'urgent'" in error["message"]
     assert engine.calls == []

@@ -114,7 +114,8 @@ def test_batch_work_leaves_a_reserve_for_interactive_requests() -> None:
     batch = Who("a", batch=True)
     assert _fill(admission, batch, []) == BOUND * 3 // 4
     refusal = admission.refusal_now(batch)
-    assert refusal is not None and "Batch work may hold 12" in str(refusal)
+    assert refusal is not None
+    assert "Batch work may hold 12" in str(refusal)
     assert _fill(admission, Who("a"), []) == BOUND // 4  # the same tenant's interactive work
     assert admission.holding() == {"a": {"interactive": 4, "batch": 12}}
 
@@ -123,12 +124,14 @@ def test_a_batch_request_alone_may_take_the_whole_bound() -> None:
     admission = Admission(BOUND, 8, clock=Clock())
     with admission.held(BOUND, Who("a", batch=True)) as held:
         assert held.prompts == BOUND
-    assert admission.inflight == 0 and admission.holding() == {}
+    assert admission.inflight == 0
+    assert admission.holding() == {}
 
 
 def test_the_default_tenant_and_the_old_message_when_the_bound_is_full() -> None:
     admission = Admission(4, 8)
     with admission.held(4):
         refusal = admission.refusal_now()
-        assert refusal is not None and "limit of 4 prompts in flight" in str(refusal)
+        assert refusal is not None
+        assert "limit of 4 prompts in flight" in str(refusal)
         assert admission.holding() == {"default": {"interactive": 4, "batch": 0}}
