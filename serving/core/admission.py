@@ -14,11 +14,16 @@ Sharing, after Kubernetes' API Priority and Fairness (assured shares, borrowing 
   weight over the active tenants' weights. A request is admitted if, after it, the free room
   still covers every *other* active tenant's unused share (the reservation), even if that takes
   its own tenant past its share: idle capacity goes to whoever is active (work-conserving), and a
-  tenant that comes back gets its share as the others' requests end.
-- **Two levels.** Batch work (``Who.batch``) may hold at most the bound less
-  ``INTERACTIVE_RESERVE`` of it while other batch work is held, so an interactive request is
-  not refused because batch work took every prompt (a batch request alone is always admitted
-  if it fits the bound, so a large one is never refused for ever).
+  tenant that comes back gets its share as the others' requests end. A tenant holding nothing is
+  admitted whenever its request fits the free room, so a request larger than its tenant's share
+  is never refused for ever.
+- **Two levels.** While interactive work is active (interactive prompts held, or an interactive
+  request refused within ``ACTIVE_S``), batch work (``Who.batch``) may hold at most the bound
+  less ``INTERACTIVE_RESERVE`` of it beside other batch work, so interactive requests find room
+  beside a batch job; with no interactive work, batch work borrows the whole bound (a batch job
+  alone keeps the whole server, and a batch request alone is admitted whenever it fits). So an
+  interactive request after a quiet spell may find the bound full of batch work once: its 429
+  makes interactive work active, and its retry finds the reserve as batch prompts end.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ __all__ = ["ACTIVE_S", "INTERACTIVE_RESERVE", "LEVELS", "Admission", "Held"]
 ACTIVE_S = 1.0
 """How long a refused tenant counts as active (its unused share reserved for its retry)."""
 INTERACTIVE_RESERVE = 0.25
-"""The part of the bound batch work may not take while other batch work is held."""
+"""The part of the bound batch work leaves free beside other batch work while interactive work is
+active."""
 LEVELS = ("interactive", "batch")
 
 
@@ -71,8 +77,11 @@ class Admission:
         """The weight each tenant last came with."""
         self._refused: dict[str, float] = {}
         """When each tenant was last refused."""
+        self._interactive_refused = -math.inf
+        """When an interactive request was last refused."""
         self.batch_limit = max(1, max_inflight - math.ceil(max_inflight * INTERACTIVE_RESERVE))
-        """The most prompts batch work holds while other batch work is held."""
+        """The most prompts batch work holds beside other batch work while interactive work is
+        active."""
 
     def holding(self) -> dict[str, dict[str, int]]:
         """Prompts held now per tenant and level (tenants holding none left out)."""
@@ -95,8 +104,17 @@ class Admission:
         return problem
 
     def _note_refused(self, who: Who) -> None:
-        self._refused[who.tenant] = self._clock()
+        now = self._clock()
+        self._refused[who.tenant] = now
         self._weights[who.tenant] = who.weight
+        if not who.batch:
+            self._interactive_refused = now
+
+    def _interactive_active(self) -> bool:
+        """Whether batch work keeps the reserve free: interactive prompts are held, or an
+        interactive request was refused within ``ACTIVE_S`` (its retry comes)."""
+        recent = self._clock() - self._interactive_refused <= ACTIVE_S
+        return recent or self.level_inflight("interactive") > 0
 
     def _overloaded(self) -> Overloaded:
         return Overloaded(
@@ -129,16 +147,17 @@ class Admission:
         after = self.inflight + more
         if after > self.max_inflight:
             return self._overloaded()
-        if self.max_inflight - after < self._reserved(who.tenant, who.weight):
+        mine = self._tenant_held(who.tenant)
+        if mine and self.max_inflight - after < self._reserved(who.tenant, who.weight):
             return Overloaded(
                 f"The server's {self.max_inflight} prompts in flight are shared among the "
                 f"tenants using it, and tenant {who.tenant!r} holds its share; retry in a moment."
             )
         batch = self.level_inflight("batch")
-        if who.batch and batch and batch + more > self.batch_limit:
+        if who.batch and batch and batch + more > self.batch_limit and self._interactive_active():
             return Overloaded(
                 f"Batch work may hold {self.batch_limit} of the server's {self.max_inflight} "
-                "prompts in flight while interactive requests may come; retry in a moment."
+                "prompts in flight while interactive requests come; retry in a moment."
             )
         return None
 

@@ -26,11 +26,12 @@ Two ways to read it, chosen once per engine (``Scorer.for_engine``):
   only the rows from the last prompt token on are needed here, so the cache is read and
   ``num_cached_tokens`` checked: a read whose hit reached past ``P`` runs again without it.
 
-Every read has priority ``SCORE_PRIORITY``: under ``--scheduling-policy priority`` (the launcher's
-default) the engine takes waiting task requests (priority 0) before waiting score reads. But a
-step runs every request the engine holds, so reads also yield (``ReadTurns``): while a task prompt
-is in the engine, at most ``busy`` reads are (the others wait in this process, in order); with
-none, reads fill the engine.
+Every read has priority ``SCORE_PRIORITY`` (a batch request's reads 3, ``serving.core.turns``):
+under ``--scheduling-policy priority`` (the launcher's default) the engine takes waiting task
+requests (priority 0) before waiting score reads. But a step runs every request the engine holds,
+so reads also yield (``ReadTurns``, a ``serving.core.turns.Turns``): while a task prompt is in the
+engine, at most ``busy`` reads are (the others wait in this process, in order); with none, reads
+fill the engine. A batch request's read holds one of the service's batch turns too.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from serving.core.service import SeqGPTService
 from serving.core.settings import Settings
 from serving.core.tenants import Who
 from serving.core.turns import Turns
+from serving.plugin import _shed
 from tests.api.fake_engine import CharTokenizer, FakeEngine
 
 LABELS = ["财经", "体育", "娱乐"]
@@ -169,3 +171,32 @@ def test_a_bad_priority_header_is_a_400_naming_it(client: TestClient, engine: Fa
     assert "interactive, batch" in error["message"]
     assert "'urgent'" in error["message"]
     assert engine.calls == []
+
+
+class _Asked:
+    """A service's ``refusal_now`` that records who asks (and refuses none)."""
+
+    def __init__(self) -> None:
+        self.whos: list[Who | None] = []
+
+    def refusal_now(self, who: Who | None = None) -> None:
+        self.whos.append(who)
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "asked"),
+    [
+        ("/v1/classify", [], [Who("default", 1.0, False)]),
+        ("/v1/classify", [(b"x-seqgpt-priority", b"batch")], [Who("default", 1.0, True)]),
+        ("/v1/extract/batch", [], [Who("default", 1.0, True)]),
+        ("/v1/classify", [(b"x-seqgpt-priority", b"soon")], []),  # the route's 400
+        ("/v1/completions", [], []),  # not a task route
+    ],
+)
+def test_the_gates_shed_asks_for_whom_the_request_is(
+    path: str, headers: list[tuple[bytes, bytes]], asked: list[Who]
+) -> None:
+    service = _Asked()
+    scope = {"type": "http", "path": path, "headers": headers, "state": {}}
+    assert _shed(SimpleNamespace(seqgpt=service), scope) is None  # type: ignore[arg-type]
+    assert service.whos == asked

@@ -109,15 +109,39 @@ def test_a_refused_tenant_stays_active_for_its_retry() -> None:
     assert admission.refusal_now(Who("a")) is None  # b did not come back: a may take them
 
 
-def test_batch_work_leaves_a_reserve_for_interactive_requests() -> None:
+def test_a_tenant_holding_nothing_may_send_a_request_larger_than_its_share() -> None:
     admission = Admission(BOUND, 8, clock=Clock())
+    with admission.held(2, Who("b")):
+        assert admission.refusal_now(Who("a")) is None
+        refused = pytest.raises(Overloaded, match="tenant 'a' holds its share")
+        with admission.held(12, Who("a")), refused:  # a's share is 8: never admitted else
+            admission.check_room(1, Who("a"))
+
+
+def test_batch_work_leaves_a_reserve_while_interactive_work_is_there() -> None:
+    clock = Clock()
+    admission = Admission(BOUND, 8, clock=clock)
     batch = Who("a", batch=True)
-    assert _fill(admission, batch, []) == BOUND * 3 // 4
-    refusal = admission.refusal_now(batch)
-    assert refusal is not None
-    assert "Batch work may hold 12" in str(refusal)
-    assert _fill(admission, Who("a"), []) == BOUND // 4  # the same tenant's interactive work
-    assert admission.holding() == {"a": {"interactive": 4, "batch": 12}}
+    with admission.held(1, Who("a")):  # an interactive request in flight
+        assert _fill(admission, batch, []) == BOUND * 3 // 4
+        refusal = admission.refusal_now(batch)
+        assert refusal is not None
+        assert "Batch work may hold 12" in str(refusal)
+        assert _fill(admission, Who("a"), []) == BOUND // 4 - 1  # the same tenant's
+        assert admission.holding() == {"a": {"interactive": 4, "batch": 12}}
+
+
+def test_with_no_interactive_work_batch_borrows_the_reserve_until_one_is_refused() -> None:
+    clock = Clock()
+    admission = Admission(BOUND, 8, clock=clock)
+    batch = Who("a", batch=True)
+    holds: list[Held] = []
+    assert _fill(admission, batch, holds) == BOUND
+    assert admission.refusal_now(Who("a")) is not None  # the first interactive request: 429
+    for held in holds[:8]:  # batch work ends; more comes, but only up to 3/4 of the bound
+        _end(admission, held)
+    assert _fill(admission, batch, []) == BOUND * 3 // 4 - BOUND // 2
+    assert _fill(admission, Who("a"), []) == BOUND // 4  # the retry finds the reserve
 
 
 def test_a_batch_request_alone_may_take_the_whole_bound() -> None:
