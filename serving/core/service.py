@@ -21,6 +21,10 @@ Guarantees, in the order they are applied:
   its windows' count (429 or 413 then, if they do not fit); a long text that needs more
   windows than could ever be admitted is refused once its tokens are counted (one read of the
   text), before it is split or any prompt of it is tokenized.
+- Each request is for a ``Who`` (its tenant, weight and level, from the HTTP layer): the bound
+  is shared by weight among the active tenants, and batch work yields to interactive work
+  (``serving.core.admission``); a batch request's prompts take turns in the engine (fewer while
+  an interactive request is held) and go at a lower engine priority (``serving.core.turns``).
 - Planning never holds the event loop for long: a request that tokenizes more than
   ``_INLINE_PLAN_CHARS`` characters (its text once per prompt of a window) is planned in the
   service's planning threads (Hugging Face's fast tokenizers release the GIL while they encode),
