@@ -28,6 +28,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 
 if TYPE_CHECKING:
+    from starlette.types import Scope
     from vllm.engine.protocol import EngineClient
 
     from serving.core.errors import ServingError
@@ -125,10 +126,23 @@ class SeqGPTPlugin:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, drain.start, state)
 
 
-def _shed(state: State, task_paths: frozenset[str], path: str) -> ServingError | None:
-    """The refusal a task request gets now whatever its body (the service's bound is full)."""
+def _shed(state: State, scope: Scope) -> ServingError | None:
+    """The refusal a task request gets now whatever its body (the service's bound has no room
+    for its tenant and level); a bad priority header is left to the route's 400."""
+    # Where a gate runs, the routes (and vLLM) are loaded already.
+    from serving.core.errors import InvalidInputError
+    from serving.http.routes import BATCH_PATHS, TASK_PATHS
+    from serving.http.who import who_of
+
     service: SeqGPTService | None = getattr(state, "seqgpt", None)
-    return service.refusal_now() if service is not None and path in task_paths else None
+    path = scope["path"].removeprefix(scope.get("root_path", ""))  # as the gate reads it
+    if service is None or path not in TASK_PATHS:
+        return None
+    try:
+        who = who_of(scope, batch_route=path in BATCH_PATHS)
+    except InvalidInputError:
+        return None
+    return service.refusal_now(who)
 
 
 def _log_like_vllm() -> None:
@@ -211,7 +225,7 @@ def _secure(
     from serving.http.error_handlers import install_error_handlers
     from serving.http.gate import Gate
     from serving.http.observe import Observer, task_metrics
-    from serving.http.routes import TASK_PATHS, router
+    from serving.http.routes import router
     from serving.http.surface import open_paths, prune_routes
     from serving.ui.auth import LOGIN_ROUTES, login_router
 
@@ -229,7 +243,7 @@ def _secure(
         ui=ui_sessions,
         linger_s=settings.body_linger_s,
         body_timeout_s=settings.body_timeout_s,
-        shed=functools.partial(_shed, app.state, TASK_PATHS),
+        shed=functools.partial(_shed, app.state),
         registry=state.seqgpt_registry,
         limiter=state.seqgpt_limiter,
     )

@@ -1,8 +1,9 @@
 """The remote engine of a batch run: a seqgpt-serve server (or a Kubernetes Service of them).
 
-Each row is one ``POST /v1/classify`` or ``/v1/extract``, sent by the Python client
-(``serving.client.AsyncSeqGPTClient``: one for the run, its pool sized to the rows the caller keeps
-in flight). What an answer means:
+Each row is one ``POST /v1/classify`` or ``/v1/extract`` with ``X-SeqGPT-Priority: batch`` (the
+server lets interactive requests go first; ``--priority interactive`` sends rows as such), sent by
+the Python client (``serving.client.AsyncSeqGPTClient``: one for the run, its pool sized to the
+rows the caller keeps in flight). What an answer means:
 
 - 200: the row's answer.
 - 429, 502, 503, and failures to connect or to read an answer: the server is busy or passing
@@ -47,18 +48,25 @@ _TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 
 
 def http_source(
-    url: str, api_key: str | None, concurrency: int | None
+    url: str, api_key: str | None, concurrency: int | None, priority: str = "batch"
 ) -> Callable[[], contextlib.AbstractAsyncContextManager[HttpAnswerer]]:
-    """What ``run_batch`` starts: a client of the server at ``url``."""
-    return lambda: http_answerer(url, api_key, concurrency or DEFAULT_CONCURRENCY)
+    """What ``run_batch`` starts: a client of the server at ``url``, its rows sent as
+    ``priority`` work (batch: they yield to interactive requests)."""
+    size = concurrency or DEFAULT_CONCURRENCY
+    return lambda: http_answerer(url, api_key, size, priority=priority)
 
 
 @contextlib.asynccontextmanager
 async def http_answerer(
-    url: str, api_key: str | None, concurrency: int, give_up_after_s: float = GIVE_UP_AFTER_S
+    url: str,
+    api_key: str | None,
+    concurrency: int,
+    give_up_after_s: float = GIVE_UP_AFTER_S,
+    priority: str = "batch",
 ) -> AsyncIterator[HttpAnswerer]:
     """An answerer on the server at ``url``, checked to answer ``/health`` first."""
-    async with batch_client(url, api_key, concurrency, give_up_after_s) as client:
+    client = batch_client(url, api_key, concurrency, give_up_after_s, priority=priority)
+    async with client:
         await _check_reachable(client, url)
         yield HttpAnswerer(client)
 
@@ -69,10 +77,11 @@ def batch_client(
     concurrency: int,
     give_up_after_s: float = GIVE_UP_AFTER_S,
     transport: httpx.AsyncBaseTransport | None = None,
+    priority: str = "batch",
 ) -> AsyncSeqGPTClient:
     """The run's client: 429, 502, 503 and failed connections retried for ``give_up_after_s``
     under the client's one retry budget, shared by all rows (``transport``: a test's stand-in
-    server)."""
+    server); every row says ``X-SeqGPT-Priority: priority`` (batch by default)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     return AsyncSeqGPTClient(
         url,
@@ -84,6 +93,7 @@ def batch_client(
         retry_transport_errors=True,
         limits=limits,
         transport=transport,
+        priority=priority,
     )
 
 

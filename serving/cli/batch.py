@@ -125,12 +125,7 @@ def run_job(
     model, url, max_row_bytes = run.model, run.url, run.max_row_bytes
     if (model is None) == (url is None):
         fail("pass --model DIR (vLLM in this process) or --url URL (a running server), one of them")
-    flags = {name: value for name, value in (run.engine or {}).items() if value is not None}
-    if url is not None and flags:
-        given = ", ".join("--" + name.replace("_", "-") for name in flags)
-        fail(f"{given} set the in-process engine: use them with --model, not --url")
-    if url is not None and not url.startswith(("http://", "https://")):
-        fail(f"--url must start with http:// or https://, not {url!r}")
+    flags = _check_where(run)
     if flags.get("dtype", "auto") not in _DTYPES:
         fail(f"--dtype must be one of {', '.join(_DTYPES)}, not {flags['dtype']!r}")
     if url is None:
@@ -145,13 +140,33 @@ def run_job(
         max_row_bytes = default_max_row_bytes(Settings().max_text_chars)
     if url is not None:
         options = (labels, url, run.api_key, run.concurrency, max_row_bytes, schema)
-        return _batch_remote(task, input_file, output, *options, own_labels=own_labels)
+        priority = run.priority or "batch"
+        return _batch_remote(
+            task, input_file, output, *options, own_labels=own_labels, priority=priority
+        )
     # vLLM reads its log level when it is imported, in the child.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     job: dict[str, Any] = {"task": task, "input": str(input_file), "output": str(output)}
     job |= {"labels": labels, "concurrency": run.concurrency, "max_row_bytes": max_row_bytes}
     job |= {"schema": schema, "own_labels": own_labels}
     return run_in_child(job, model or "", flags)
+
+
+def _check_where(run: RunOptions) -> dict[str, Any]:
+    """Fail on options of the other way to run (--model's with --url, --url's with --model);
+    the in-process engine's flags that are set."""
+    url = run.url
+    flags = {name: value for name, value in (run.engine or {}).items() if value is not None}
+    if url is not None and flags:
+        given = ", ".join("--" + name.replace("_", "-") for name in flags)
+        fail(f"{given} set the in-process engine: use them with --model, not --url")
+    if url is None and run.priority is not None:
+        fail("--priority ranks the rows a server is sent: use it with --url, not --model")
+    if run.priority not in (None, "batch", "interactive"):
+        fail(f"--priority must be batch or interactive, not {run.priority!r}")
+    if url is not None and not url.startswith(("http://", "https://")):
+        fail(f"--url must start with http:// or https://, not {url!r}")
+    return flags
 
 
 def _batch_remote(
@@ -165,10 +180,11 @@ def _batch_remote(
     max_row_bytes: int,
     schema: dict[str, Any] | None = None,
     own_labels: bool = True,
+    priority: str = "batch",
 ) -> int:
     # the batch job and its engines: only when a job runs, not for --help.
     from serving.batch.job import BatchJob, run_batch
     from serving.batch.remote import http_source
 
     job = BatchJob(task, input_file, output, labels, concurrency, max_row_bytes, schema, own_labels)
-    return run_batch(job, http_source(url, api_key, concurrency))
+    return run_batch(job, http_source(url, api_key, concurrency, priority))

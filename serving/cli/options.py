@@ -92,6 +92,15 @@ CONCURRENCY = Annotated[
     int | None,
     typer.Option(min=1, help="Rows in flight (default: the engine's max-num-seqs; 64 with --url)."),
 ]
+PRIORITY = Annotated[
+    str | None,
+    typer.Option(
+        metavar="LEVEL",
+        help="--url: how the server ranks the rows: batch (the default: they yield to "
+        "interactive requests) or interactive.",
+        show_default=False,
+    ),
+]
 MAX_ROW_BYTES = Annotated[
     int | None,
     typer.Option(
@@ -145,6 +154,8 @@ class RunOptions:
     max_row_bytes: int | None = None
     engine: dict[str, Any] | None = None
     """The in-process engine's flags (dtype, max_model_len, max_num_seqs, enforce_eager)."""
+    priority: str | None = None
+    """``X-SeqGPT-Priority`` of the rows sent to a server (unset: batch)."""
 
 
 def read_key_file(path: Path) -> str:
@@ -165,6 +176,7 @@ def _run_options(
     api_key: API_KEY = None,
     api_key_file: API_KEY_FILE = None,
     concurrency: CONCURRENCY = None,
+    priority: PRIORITY = None,
     max_row_bytes: MAX_ROW_BYTES = None,
     dtype: DTYPE = None,
     max_model_len: MAX_MODEL_LEN = None,
@@ -176,7 +188,7 @@ def _run_options(
         api_key = read_key_file(api_key_file)
     engine = {"dtype": dtype, "max_model_len": max_model_len, "max_num_seqs": max_num_seqs}
     engine["enforce_eager"] = enforce_eager
-    return RunOptions(model, url, api_key, concurrency, max_row_bytes, engine)
+    return RunOptions(model, url, api_key, concurrency, max_row_bytes, engine, priority)
 
 
 _SHARED = list(inspect.signature(_run_options, eval_str=True).parameters.values())

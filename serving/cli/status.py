@@ -1,7 +1,9 @@
 """``seqgpt-serve status``: how a running server is doing, in one line for a person.
 
 It asks the server's ``GET /v1/status`` (behind the key) for its health, model, device, dtype
-(and CPU, on the CPU backend) and the requests running and waiting in the engine. A server
+(and CPU, on the CPU backend) and the requests running and waiting in the engine; when the
+answering API process holds task prompts, more lines show them per level (interactive, batch)
+and per tenant. A server
 without that route (it answers 404) is asked the same with what every vLLM server has:
 ``/health`` (open), ``/v1/models`` (the model) and ``/metrics`` (``vllm:num_requests_running``
 and ``vllm:num_requests_waiting``); its device is then reported as "unknown", its dtype not.
@@ -57,6 +59,11 @@ class ServerStatus:
     cpu: str | None = None
     problem: str = ""
     """Why it is not healthy, for people (empty when the server gave no reason)."""
+    inflight: int | None = None
+    max_inflight: int | None = None
+    batch_waiting: int = 0
+    tenants: tuple[tuple[str, int, int], ...] = ()
+    """Per tenant holding prompts: its name, interactive and batch prompts in flight."""
 
 
 class _Down(Exception):
@@ -105,6 +112,25 @@ def _from_status_route(body: dict[str, Any]) -> ServerStatus | None:
         draining=body.get("draining") is True,
         dtype=_text(body.get("dtype")),
         cpu=_text(body.get("cpu")),
+        inflight=_int(body.get("inflight_prompts")),
+        max_inflight=_int(body.get("max_inflight_prompts")),
+        batch_waiting=_int(body.get("batch_prompts_waiting")) or 0,
+        tenants=_tenants(body.get("inflight_by_tenant")),
+    )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _tenants(value: Any) -> tuple[tuple[str, int, int], ...]:
+    """The ``inflight_by_tenant`` of a status answer, by name (left out if malformed)."""
+    if not isinstance(value, dict):
+        return ()
+    return tuple(
+        (str(name), _int(levels.get("interactive")) or 0, _int(levels.get("batch")) or 0)
+        for name, levels in sorted(value.items())
+        if isinstance(levels, dict)
     )
 
 
@@ -181,7 +207,8 @@ def _count(value: int | None) -> str:
 
 def status_line(url: str, status: ServerStatus) -> str:
     """One line for a person: up or not, model, device (and CPU), dtype, requests running and
-    waiting."""
+    waiting; then, if the answering process holds task prompts, a line of them per level and
+    one per tenant."""
     state = "draining" if status.draining else "up" if status.healthy else "unhealthy"
     device = status.device
     if device == "cpu" and status.cpu:
@@ -192,7 +219,24 @@ def status_line(url: str, status: ServerStatus) -> str:
         f"{state}: {status.model or 'model unknown'} on {device} at {url}, "
         f"{_count(status.running)} requests running, {_count(status.waiting)} waiting"
     )
-    return f"{line} ({status.problem})" if status.problem else line
+    line = f"{line} ({status.problem})" if status.problem else line
+    return "\n".join([line, *_load_lines(status)])
+
+
+def _load_lines(status: ServerStatus) -> list[str]:
+    """The answering process's prompts in flight per tenant and level, when it holds any."""
+    if not status.tenants:
+        return []
+    interactive = sum(t[1] for t in status.tenants)
+    batch = sum(t[2] for t in status.tenants)
+    of = f" of {status.max_inflight}" if status.max_inflight is not None else ""
+    waiting = f"; {status.batch_waiting} batch waiting a turn" if status.batch_waiting else ""
+    lines = [
+        f"  in flight: {interactive + batch}{of} prompts ({interactive} interactive, "
+        f"{batch} batch{waiting})"
+    ]
+    lines += [f"  tenant {name}: {i} interactive, {b} batch" for name, i, b in status.tenants]
+    return lines
 
 
 def run(

@@ -56,18 +56,21 @@ class AsyncSeqGPTClient:
         retry_budget: RetryBudget | None = None,
         limits: httpx.Limits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        priority: str | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         """``api_key`` goes as ``Authorization: Bearer``; ``timeout`` (seconds or an
         ``httpx.Timeout``) bounds each send; ``max_retries`` and ``max_retry_seconds`` bound the
         retries of a 429 or 503 (``retry_statuses``), and ``retry_budget`` (made for this client
-        unless given) the retries of all its calls; ``transport`` and ``sleep`` are for tests."""
+        unless given) the retries of all its calls; ``priority`` (``"interactive"`` or ``"batch"``)
+        goes as ``X-SeqGPT-Priority`` on every call (batch work yields to interactive work; unset,
+        none is sent: interactive); ``transport`` and ``sleep`` are for tests."""
         self.retry = retry_policy(
             max_retries, max_retry_seconds, retry_statuses, retry_transport_errors
         )
         self.retry_budget = retry_budget or RetryBudget()
         self._sleep = sleep or _sleep
-        options = client_options(base_url, api_key, timeout, limits, transport)
+        options = client_options(base_url, api_key, timeout, limits, transport, priority)
         self._http = httpx.AsyncClient(**options)
 
     @property

@@ -21,6 +21,8 @@ from serving.client.retry import RETRY_STATUSES, RetryPolicy
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "PRIORITIES",
+    "PRIORITY_HEADER",
     "Labels",
     "batch_body",
     "client_options",
@@ -35,6 +37,10 @@ __all__ = [
 # default) with a 504 body; the client waits a little longer, so that body is what it reads.
 DEFAULT_TIMEOUT = httpx.Timeout(130.0, connect=10.0)
 
+PRIORITY_HEADER = "X-SeqGPT-Priority"
+PRIORITIES = ("interactive", "batch")
+"""What a call's work is to the server: interactive (the default) or batch, which yields to
+interactive work (a tenant whose priority is batch stays batch whatever it sends)."""
 Labels = Sequence[str] | str
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -45,11 +51,19 @@ def client_options(
     timeout: float | httpx.Timeout | None,
     limits: httpx.Limits | None,
     transport: Any,
+    priority: str | None = None,
 ) -> dict[str, Any]:
-    """The keyword arguments of the httpx client under either client."""
+    """The keyword arguments of the httpx client under either client (``priority``: sent as
+    ``X-SeqGPT-Priority`` on every call; None sends none, and the server takes interactive)."""
     headers = {"User-Agent": f"seqgpt-serve-client/{__version__}"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
+    if priority is not None:
+        if priority not in PRIORITIES:
+            raise ValueError(
+                f"priority is one of {', '.join(PRIORITIES)} (or None), not {priority!r}"
+            )
+        headers[PRIORITY_HEADER] = priority
     options: dict[str, Any] = {
         "base_url": base_url.rstrip("/"),
         "headers": headers,

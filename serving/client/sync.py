@@ -56,18 +56,23 @@ class SeqGPTClient:
         retry_budget: RetryBudget | None = None,
         limits: httpx.Limits | None = None,
         transport: httpx.BaseTransport | None = None,
+        priority: str | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         """``api_key`` goes as ``Authorization: Bearer``; ``timeout`` (seconds or an
         ``httpx.Timeout``) bounds each send; ``max_retries`` and ``max_retry_seconds`` bound the
         retries of a 429 or 503 (``retry_statuses``), and ``retry_budget`` (made for this client
-        unless given) the retries of all its calls; ``transport`` and ``sleep`` are for tests."""
+        unless given) the retries of all its calls; ``priority`` (``"interactive"`` or ``"batch"``)
+        goes as ``X-SeqGPT-Priority`` on every call (batch work yields to interactive work; unset,
+        none is sent: interactive); ``transport`` and ``sleep`` are for tests."""
         self.retry = retry_policy(
             max_retries, max_retry_seconds, retry_statuses, retry_transport_errors
         )
         self.retry_budget = retry_budget or RetryBudget()
         self._sleep = sleep or time.sleep
-        self._http = httpx.Client(**client_options(base_url, api_key, timeout, limits, transport))
+        self._http = httpx.Client(
+            **client_options(base_url, api_key, timeout, limits, transport, priority)
+        )
 
     @property
     def base_url(self) -> httpx.URL:

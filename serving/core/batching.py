@@ -17,6 +17,7 @@ from serving.core.errors import InvalidInputError
 from serving.core.results import TaskResult
 from serving.core.schema import Schema
 from serving.core.service import SeqGPTService
+from serving.core.tenants import Who
 
 __all__ = ["batch_runs"]
 
@@ -31,9 +32,10 @@ def batch_runs(
     request_id: str = "batch",
     scores: bool = False,
     decoding: str = "fast",
+    who: Who | None = None,
 ) -> list[Callable[[], Awaitable[TaskResult]]]:
-    """The checked batch's runs, one per text, not started (item ``i``'s engine requests are
-    named ``{request_id}.{i}``); ``schema``: an extraction's tree instead of labels."""
+    """The checked batch's runs for ``who``, one per text, not started (item ``i``'s engine
+    requests are named ``{request_id}.{i}``); ``schema``: an extraction's tree instead of labels."""
     limit = service.max_batch_items
     if not texts or len(texts) > limit:
         message = f"A batch holds 1 to {limit} texts; {len(texts)} were sent."
@@ -41,17 +43,17 @@ def batch_runs(
     ids = [f"{request_id}.{index}" for index in range(len(texts))]
     asked = service.schema_or_labels(labels, schema, decoding)
     if isinstance(asked, Schema):
-        service.check_schema_room(asked)
-        run_schema = functools.partial(service.run_schema, schema=asked)
+        service.check_schema_room(asked, who)
+        run_schema = functools.partial(service.run_schema, schema=asked, who=who)
         return [
             functools.partial(run_schema, t, request_id=i) for t, i in zip(texts, ids, strict=True)
         ]
     checked = service.checks.labels(asked)
     service.check_options(task, scores, decoding)
-    service.check_room(task, checked, scores, decoding)
+    service.check_room(task, checked, scores, decoding, who)
 
     async def run(text: str, item_id: str) -> TaskResult:
         service.checks.text(text)
-        return await service.run_checked(task, text, checked, item_id, scores, decoding)
+        return await service.run_checked(task, text, checked, item_id, scores, decoding, who)
 
     return [functools.partial(run, t, i) for t, i in zip(texts, ids, strict=True)]

@@ -1,6 +1,8 @@
 """A planned request's prompts on the engine: all at once, under the request's one deadline.
 
-A prompt is decoded greedily under its label constraint or by SeqGPT's beam search
+Batch work (``batch=True``) is submitted at batch priority (``serving.core.turns``) and each of
+its prompts and score reads takes a turn of the service's batch turns first, so that it yields to
+interactive work. A prompt is decoded greedily under its label constraint or by SeqGPT's beam search
 (``serving.core.reference``) and parsed on its own; a scored classification reads every label
 instead (``serving.core.scoring``) and decodes nothing. The first failure cancels the request's
 other prompts (closing a ``generate`` iterator aborts its request in the engine) and decides the
@@ -10,6 +12,7 @@ error: the engine's and the service's errors keep their status, anything else is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,6 +28,7 @@ from serving.core.reference import ReferenceDecoder
 from serving.core.results import Generation, TaskResult
 from serving.core.scoring import ReadTurns, Scorer, normalise
 from serving.core.tasks import TaskSpec
+from serving.core.turns import Turns, engine_priority
 
 if TYPE_CHECKING:
     # vLLM's engine seam, as vLLM types it (a type only: no import at run time).
@@ -39,9 +43,15 @@ class Runner:
     """Runs the submissions of one request on a vLLM engine client."""
 
     def __init__(
-        self, engine: EngineClient, tokenizer: Tokenizer, timeout_s: float, turns: ReadTurns
+        self,
+        engine: EngineClient,
+        tokenizer: Tokenizer,
+        timeout_s: float,
+        turns: ReadTurns,
+        batch_turns: Turns,
     ) -> None:
         self._engine = engine
+        self.batch_turns = batch_turns
         self._timeout_s = timeout_s
         self._reference = ReferenceDecoder(engine, tokenizer)
         eos = tokenizer.eos_token_id  # type: ignore[attr-defined]
@@ -55,13 +65,25 @@ class Runner:
             turns.idle,
             turns.busy,
         )
+        logger.info(
+            "seqgpt batch work: %d prompts in the engine at once, %d beside interactive work",
+            batch_turns.idle,
+            batch_turns.busy,
+        )
 
     async def generations(
-        self, spec: TaskSpec, submissions: Sequence[Submission], request_id: str, first: int = 0
+        self,
+        spec: TaskSpec,
+        submissions: Sequence[Submission],
+        request_id: str,
+        first: int = 0,
+        *,
+        batch: bool = False,
     ) -> list[Generation]:
         """Every submission decoded and parsed; engine ids ``{request_id}-{first + i}``."""
         work = [
-            self._generate(spec, s, f"{request_id}-{first + i}") for i, s in enumerate(submissions)
+            self._generate(spec, s, f"{request_id}-{first + i}", batch)
+            for i, s in enumerate(submissions)
         ]
         return await self.gather(work, request_id)
 
@@ -71,14 +93,17 @@ class Runner:
         submissions: Sequence[Submission],
         labels_ids: Sequence[list[int]],
         request_id: str,
+        *,
+        batch: bool = False,
     ) -> TaskResult:
         """Every label's score, one engine read per label (and window); the label is the best
         one. Over windows, a label's score is the mean of its windows' normalised scores."""
         labels = submissions[0].plan.labels
         windows = len(submissions)
         ids = [request_id] if windows == 1 else [f"{request_id}-w{i}" for i in range(windows)]
+        turns = self.batch_turns if batch else None
         scoring = [
-            self._scorer.label_logprobs(s.token_ids, labels_ids, rid)
+            self._scorer.label_logprobs(s.token_ids, labels_ids, rid, turns)
             for s, rid in zip(submissions, ids, strict=True)
         ]
         per_window = [normalise(lp) for lp in await self.gather(scoring, request_id)]
@@ -127,15 +152,18 @@ class Runner:
         return [t.result() for t in tasks]
 
     async def _generate(
-        self, spec: TaskSpec, submission: Submission, request_id: str
+        self, spec: TaskSpec, submission: Submission, request_id: str, batch: bool
     ) -> Generation:
         plan = submission.plan
-        with self._scorer.turns.task():  # score reads yield to it
-            if submission.reference:
+        async with contextlib.AsyncExitStack() as turns:
+            if batch:  # batch work yields to interactive work (serving.core.turns)
+                await turns.enter_async_context(self.batch_turns.turn())
+            turns.enter_context(self._scorer.turns.task())  # score reads yield to it
+            if submission.reference:  # vLLM's beam search takes no priority
                 budget = submission.params.max_tokens or 0
                 completion = await self._reference.decode(submission.token_ids, budget, request_id)
             else:
-                completion = await self._greedy(submission, request_id)
+                completion = await self._greedy(submission, request_id, batch)
         finish_reason = completion.finish_reason
         complete = finish_reason != "length"
         return Generation(
@@ -150,13 +178,15 @@ class Runner:
             offset=submission.offset,
         )
 
-    async def _greedy(self, submission: Submission, request_id: str) -> Any:
+    async def _greedy(self, submission: Submission, request_id: str, batch: bool) -> Any:
         # A TokensPrompt, not vLLM's rendered tokens_input: vLLM then processes the input in an
         # executor thread, not on the event loop, where a burst of 128 admitted prompts held
         # every refusal behind it (tests/e2e/test_admission.py: median 429 1.5 s against 0.4 s).
         prompt = TokensPrompt(prompt_token_ids=submission.token_ids)
         final: RequestOutput | None = None
-        async for output in self._engine.generate(prompt, submission.params, request_id):
+        priority = engine_priority(batch=batch)
+        generate = self._engine.generate(prompt, submission.params, request_id, priority=priority)
+        async for output in generate:
             final = output
         if final is None or not final.outputs:
             raise RuntimeError(f"engine returned no output for {request_id}")

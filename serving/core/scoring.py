@@ -26,11 +26,12 @@ Two ways to read it, chosen once per engine (``Scorer.for_engine``):
   only the rows from the last prompt token on are needed here, so the cache is read and
   ``num_cached_tokens`` checked: a read whose hit reached past ``P`` runs again without it.
 
-Every read has priority ``SCORE_PRIORITY``: under ``--scheduling-policy priority`` (the launcher's
-default) the engine takes waiting task requests (priority 0) before waiting score reads. But a
-step runs every request the engine holds, so reads also yield (``ReadTurns``): while a task prompt
-is in the engine, at most ``busy`` reads are (the others wait in this process, in order); with
-none, reads fill the engine.
+Every read has priority ``SCORE_PRIORITY`` (a batch request's reads 3, ``serving.core.turns``):
+under ``--scheduling-policy priority`` (the launcher's default) the engine takes waiting task
+requests (priority 0) before waiting score reads. But a step runs every request the engine holds,
+so reads also yield (``ReadTurns``, a ``serving.core.turns.Turns``): while a task prompt is in the
+engine, at most ``busy`` reads are (the others wait in this process, in order); with none, reads
+fill the engine. A batch request's read holds one of the service's batch turns too.
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from vllm.inputs import TokensPrompt
@@ -49,6 +49,7 @@ from vllm.sampling_params import RequestOutputKind, SamplingParams
 
 from serving.core.forcing import FORCED_TOKENS, is_registered
 from serving.core.settings import Settings
+from serving.core.turns import SCORE_PRIORITY, Turns, engine_priority
 
 if TYPE_CHECKING:
     # vLLM's engine seam, as vLLM types it (a type only: no import at run time).
@@ -63,9 +64,6 @@ __all__ = [
     "normalise",
 ]
 
-SCORE_PRIORITY = 1
-"""The engine priority of score reads (vLLM schedules lower values first; task prompts have 0)."""
-
 CPU_SCORE_READS = 8
 CPU_SCORE_READS_BUSY = 2
 """Score reads in the engine at once on the CPU backend, and beside a task prompt. Each read in
@@ -77,11 +75,15 @@ c=16: no bound 16.4x and 0.62; 16/4 4.8x and 0.58; 16/1 4.8x; 8/8 3.7x and 0.54;
 
 
 async def _last(
-    engine: EngineClient, token_ids: list[int], params: SamplingParams, request_id: str
+    engine: EngineClient,
+    token_ids: list[int],
+    params: SamplingParams,
+    request_id: str,
+    priority: int = SCORE_PRIORITY,
 ) -> Any:
     final: RequestOutput | None = None
     prompt = TokensPrompt(prompt_token_ids=token_ids)  # processed off the event loop
-    async for output in engine.generate(prompt, params, request_id, priority=SCORE_PRIORITY):
+    async for output in engine.generate(prompt, params, request_id, priority=priority):
         final = output
     if final is None or not final.outputs:
         raise RuntimeError(f"engine returned no output for {request_id}")
@@ -112,17 +114,9 @@ def _prompt_params(eos_token_id: int, read_cache: bool) -> SamplingParams:
     )
 
 
-class ReadTurns:
-    """Turns for score reads: at most ``busy`` in the engine while a task prompt is there, at
-    most ``idle`` otherwise; waiting reads go in arrival order. One event loop, no locks."""
-
-    def __init__(self, *, busy: int, idle: int) -> None:
-        self.busy, self.idle = busy, idle
-        self.reads = 0
-        """Reads holding a turn (in the engine)."""
-        self.tasks = 0
-        """Task prompts in the engine."""
-        self._waiting: deque[asyncio.Future[None]] = deque()
+class ReadTurns(Turns):
+    """Turns for score reads (``serving.core.turns``): at most ``busy`` in the engine while a task
+    prompt is there, at most ``idle`` otherwise; waiting reads go in arrival order."""
 
     @classmethod
     def for_device(cls, settings: Settings, max_seqs: int) -> ReadTurns:
@@ -133,46 +127,23 @@ class ReadTurns:
         busy = settings.max_score_reads_busy or (CPU_SCORE_READS_BUSY if cpu else idle)
         return cls(busy=min(busy, idle), idle=idle)
 
-    def _room(self) -> bool:
-        return self.reads < (self.busy if self.tasks else self.idle)
+    @property
+    def reads(self) -> int:
+        """Reads holding a turn (in the engine)."""
+        return self.holding
 
-    def _hand_over(self) -> None:
-        while self._waiting and self._room():
-            waiter = self._waiting.popleft()
-            if not waiter.done():  # a cancelled waiter has left
-                waiter.set_result(None)
-                self.reads += 1
+    @property
+    def tasks(self) -> int:
+        """Task prompts in the engine."""
+        return self.others
 
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[None]:
+    def read(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold a turn for one read."""
-        if self._room() and not self._waiting:
-            self.reads += 1
-        else:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiting.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():  # handed a turn, then cancelled
-                    self.reads -= 1
-                    self._hand_over()
-                raise
-        try:
-            yield
-        finally:
-            self.reads -= 1
-            self._hand_over()
+        return self.turn()
 
-    @contextlib.contextmanager
-    def task(self) -> Iterator[None]:
+    def task(self) -> contextlib.AbstractContextManager[None]:
         """A task prompt in the engine: reads get ``busy`` turns until the last one leaves."""
-        self.tasks += 1
-        try:
-            yield
-        finally:
-            self.tasks -= 1
-            self._hand_over()
+        return self.busy_while()
 
 
 class Scorer:
@@ -195,37 +166,55 @@ class Scorer:
         return cls(engine, eos_token_id, forced=is_registered(processors), turns=turns)
 
     async def label_logprobs(
-        self, prompt_ids: list[int], labels_ids: Sequence[list[int]], request_id: str
+        self,
+        prompt_ids: list[int],
+        labels_ids: Sequence[list[int]],
+        request_id: str,
+        batch: Turns | None = None,
     ) -> list[float]:
-        """``log p(label)`` for every label, in order; the reads submitted together."""
+        """``log p(label)`` for every label, in order; the reads submitted together. Batch work
+        (``batch``: the service's batch turns) reads at batch priority, each read holding a batch
+        turn too."""
         async with asyncio.TaskGroup() as group:
             reads = [
-                group.create_task(self._read(prompt_ids, ids, f"{request_id}-{i}"))
+                group.create_task(self._read(prompt_ids, ids, f"{request_id}-{i}", batch))
                 for i, ids in enumerate(labels_ids)
             ]
         return [r.result() for r in reads]
 
-    async def _read(self, prompt_ids: list[int], label_ids: list[int], rid: str) -> float:
-        async with self.turns.read():  # a turn among the reads of every scored request
+    async def _read(
+        self, prompt_ids: list[int], label_ids: list[int], rid: str, batch: Turns | None
+    ) -> float:
+        priority = engine_priority(batch=batch is not None, score=True)
+        async with contextlib.AsyncExitStack() as turns:
+            if batch is not None:  # a batch turn first, then a read's: one order, no deadlock
+                await turns.enter_async_context(batch.turn())
+            await turns.enter_async_context(self.turns.read())  # among every scored request's
             read = self._forced_read if self.forced else self._prompt_read
-            return await read(prompt_ids, label_ids, rid)
+            return await read(prompt_ids, label_ids, rid, priority)
 
-    async def _forced_read(self, prompt_ids: list[int], label_ids: list[int], rid: str) -> float:
+    async def _forced_read(
+        self, prompt_ids: list[int], label_ids: list[int], rid: str, priority: int
+    ) -> float:
         forced = [*label_ids, self._eos]
-        output = (await _last(self._engine, prompt_ids, _forced_params(forced), rid)).outputs[0]
+        params = _forced_params(forced)
+        output = (await _last(self._engine, prompt_ids, params, rid, priority)).outputs[0]
         generated = list(output.token_ids)
         if generated != forced or output.logprobs is None:
             raise RuntimeError(f"forced read {rid} generated {generated}, not {forced}")
         steps = zip(output.logprobs, forced, strict=True)
         return float(sum(step[token].logprob for step, token in steps))
 
-    async def _prompt_read(self, prompt_ids: list[int], label_ids: list[int], rid: str) -> float:
+    async def _prompt_read(
+        self, prompt_ids: list[int], label_ids: list[int], rid: str, priority: int
+    ) -> float:
         token_ids = prompt_ids + label_ids
-        final = await _last(self._engine, token_ids, _prompt_params(self._eos, True), rid)
+        params = _prompt_params(self._eos, True)
+        final = await _last(self._engine, token_ids, params, rid, priority)
         if (final.num_cached_tokens or 0) >= len(prompt_ids):
             # The rows of the label tokens were read from the cache, not computed: run it again.
             params = _prompt_params(self._eos, False)
-            final = await _last(self._engine, token_ids, params, f"{rid}-again")
+            final = await _last(self._engine, token_ids, params, f"{rid}-again", priority)
         rows = final.prompt_logprobs
         if rows is None:
             raise RuntimeError(f"engine returned no prompt log-probabilities for {rid}")

@@ -21,6 +21,10 @@ Guarantees, in the order they are applied:
   its windows' count (429 or 413 then, if they do not fit); a long text that needs more
   windows than could ever be admitted is refused once its tokens are counted (one read of the
   text), before it is split or any prompt of it is tokenized.
+- Each request is for a ``Who`` (its tenant, weight and level, from the HTTP layer): the bound
+  is shared by weight among the active tenants, and batch work yields to interactive work
+  (``serving.core.admission``); a batch request's prompts take turns in the engine (fewer while
+  an interactive request is held) and go at a lower engine priority (``serving.core.turns``).
 - Planning never holds the event loop for long: a request that tokenizes more than
   ``_INLINE_PLAN_CHARS`` characters (its text once per prompt of a window) is planned in the
   service's planning threads (Hugging Face's fast tokenizers release the GIL while they encode),
@@ -50,13 +54,14 @@ import asyncio
 import functools
 import math
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from vllm.sampling_params import SamplingParams
 
-from serving.core.admission import Admission
+from serving.core.admission import Admission, Held
 from serving.core.checks import InputChecks
 from serving.core.errors import InvalidInputError, Overloaded
 from serving.core.planning import Planner, Submission, Tokenizer
@@ -67,6 +72,8 @@ from serving.core.schema import Schema, parse_schema, prompts_per_window, walk
 from serving.core.scoring import CPU_SCORE_READS, CPU_SCORE_READS_BUSY, ReadTurns
 from serving.core.settings import Settings
 from serving.core.tasks import TASKS, TaskSpec
+from serving.core.tenants import Who
+from serving.core.turns import CPU_BATCH_PROMPTS_BUSY, Turns, batch_turns
 
 if TYPE_CHECKING:
     # vLLM's engine seam, as vLLM types it (a type only: no import at run time).
@@ -95,11 +102,13 @@ class SeqGPTService:
         max_model_len: int,
         max_inflight: int,
         score_turns: ReadTurns | None = None,
+        batch: Turns | None = None,
     ) -> None:
         self._settings = settings
         self._admission = Admission(max_inflight, settings.schema_max_entities)
         turns = score_turns or ReadTurns(busy=CPU_SCORE_READS_BUSY, idle=CPU_SCORE_READS)
-        self._runner = Runner(engine, tokenizer, settings.request_timeout_s, turns)
+        batch = batch or Turns(busy=CPU_BATCH_PROMPTS_BUSY, idle=max_inflight)
+        self._runner = Runner(engine, tokenizer, settings.request_timeout_s, turns, batch)
         special_tokens = getattr(tokenizer, "all_special_tokens", ())
         self.checks = InputChecks(settings, special_tokens, max_model_len)
         self.planner = Planner(tokenizer, settings, self.checks, self._admission.check_bound)
@@ -138,6 +147,9 @@ class SeqGPTService:
             max_model_len=engine.model_config.max_model_len,
             max_inflight=max_inflight,
             score_turns=ReadTurns.for_device(settings, max_seqs),
+            batch=batch_turns(
+                settings.max_batch_prompts, settings.max_batch_prompts_busy, max_inflight
+            ),
         )
 
     @property
@@ -145,10 +157,31 @@ class SeqGPTService:
         """Task prompts admitted and not finished yet."""
         return self._admission.inflight
 
-    def refusal_now(self) -> Overloaded | None:
-        """The 429 every task request gets now, whatever its body (the bound is full: each
-        needs a prompt at least), else None. The gate asks it before a body is parsed."""
-        return self._admission.refusal_now()
+    def refusal_now(self, who: Who | None = None) -> Overloaded | None:
+        """The 429 a task request for ``who`` gets now, whatever its body (no room for the one
+        prompt each needs at least), else None. The gate asks it before a body is parsed."""
+        return self._admission.refusal_now(who)
+
+    def holding(self) -> dict[str, dict[str, int]]:
+        """Task prompts held now per tenant and level (``interactive``, ``batch``)."""
+        return self._admission.holding()
+
+    @property
+    def batch_turns(self) -> Turns:
+        """Batch prompts' turns in the engine (``serving.core.turns``)."""
+        return self._runner.batch_turns
+
+    @contextmanager
+    def _held(self, prompts: int, who: Who | None, param: str = "text") -> Iterator[Held]:
+        """``Admission.held``; an interactive request's hold also keeps batch work to its busy
+        turns until it ends."""
+        who = who or Who()
+        with self._admission.held(prompts, who, param) as held:
+            if who.batch:
+                yield held
+                return
+            with self._runner.batch_turns.busy_while():
+                yield held
 
     @property
     def max_batch_items(self) -> int:
@@ -179,8 +212,10 @@ class SeqGPTService:
         request_id: str | None = None,
         scores: bool = False,
         decoding: str = "fast",
+        who: Who | None = None,
     ) -> TaskResult:
-        """Run one registered task: all its prompts concurrently, each parsed on its own.
+        """Run one registered task for ``who`` (unset: the default tenant's interactive work):
+        all its prompts concurrently, each parsed on its own.
 
         The engine request ids start with ``request_id`` (the client's X-Request-Id, when sent);
         a random part follows, since two clients may send the same id.
@@ -188,7 +223,7 @@ class SeqGPTService:
         self.check_options(task, scores, decoding)
         self.checks.text(text)  # the text's error before the labels'
         checked = self.checks.labels(labels)
-        return await self.run_checked(task, text, checked, request_id, scores, decoding)
+        return await self.run_checked(task, text, checked, request_id, scores, decoding, who)
 
     async def run_checked(
         self,
@@ -198,21 +233,25 @@ class SeqGPTService:
         request_id: str | None,
         scores: bool,
         decoding: str,
+        who: Who | None = None,
     ) -> TaskResult:
         """``run`` of a checked text (``checks.text``), labels (``checks.labels``) and options
         (``check_options``): a batch checks its labels and options once for all its texts."""
         spec = TASKS[task]
         reference = decoding == "reference"
         per_window = self._per_window(spec, labels, scores, reference)
-        with self._admission.held(per_window) as held:  # 413 or 429 before any tokenization
+        batch = who is not None and who.batch
+        with self._held(per_window, who) as held:  # 413 or 429 before any tokenization
             submissions = await self._plan(spec, text, labels, reference, per_window)
             windows = submissions[-1].window + 1
             self._admission.hold(held, per_window * windows, windows)
             request_id = f"{request_id or 'seqgpt-' + task}-{uuid.uuid4().hex[:12]}"
             if scores:
                 labels_ids = [self.planner.encode_label(x) for x in submissions[0].plan.labels]
-                return await self._runner.scored(task, submissions, labels_ids, request_id)
-            generations = await self._runner.generations(spec, submissions, request_id)
+                return await self._runner.scored(
+                    task, submissions, labels_ids, request_id, batch=batch
+                )
+            generations = await self._runner.generations(spec, submissions, request_id, batch=batch)
         return TaskResult(task, generations, spec.combine(generations), windows=windows)
 
     def check_schema(self, raw: Any, decoding: str = "fast", labels: Any = None) -> Schema:
@@ -249,12 +288,12 @@ class SeqGPTService:
         settings = self._settings
         return prompts_per_window(schema, settings.chunk_size, settings.schema_max_entities)
 
-    def check_schema_room(self, schema: Schema) -> None:
+    def check_schema_room(self, schema: Schema, who: Who | None = None) -> None:
         """``check_room`` for a schema tree: 413 or 429 from its count alone."""
-        self._admission.check_room(self.schema_prompts(schema), param="schema")
+        self._admission.check_room(self.schema_prompts(schema), who, param="schema")
 
     async def run_schema(
-        self, text: str, schema: Schema, *, request_id: str | None = None
+        self, text: str, schema: Schema, *, request_id: str | None = None, who: Who | None = None
     ) -> TaskResult:
         """Extract ``schema``'s tree from ``text`` (``serving.core.schema``): the whole tree's
         prompts admitted up front from counts, each level's extractions run at once."""
@@ -272,13 +311,15 @@ class SeqGPTService:
             grown = per_window * windows if first else max(held.prompts, sum(sent))
             self._admission.hold(held, grown, windows)
             first_id = sum(sent) - len(submissions)
-            generations = await self._runner.generations(spec, submissions, request_id, first_id)
+            generations = await self._runner.generations(
+                spec, submissions, request_id, first_id, batch=who is not None and who.batch
+            )
             return spec.combine(generations), generations
 
         def gather(work: list[Coroutine[Any, Any, Any]]) -> Any:
             return self._runner.gather(work, request_id)
 
-        with self._admission.held(per_window, param="schema") as held:  # 413/429 up front
+        with self._held(per_window, who, param="schema") as held:  # 413/429 up front
             limit = self._settings.schema_max_entities
             tree = walk(
                 schema, schema.fields, extract, gather, max_entities=limit, valid=self._valid
@@ -295,12 +336,14 @@ class SeqGPTService:
             return False
         return True
 
-    def check_room(self, task: str, labels: list[str], scores: bool, decoding: str) -> None:
+    def check_room(
+        self, task: str, labels: list[str], scores: bool, decoding: str, who: Who | None = None
+    ) -> None:
         """Refuse a request with ``labels`` that could never be admitted (413), or that the
         bound has no room for now (429), from counts alone: a batch asks this once, so a batch
         none of whose texts could start is one refusal."""
         per_window = self._per_window(TASKS[task], labels, scores, decoding == "reference")
-        self._admission.check_room(per_window)
+        self._admission.check_room(per_window, who)
 
     def _per_window(self, spec: TaskSpec, labels: list[str], scores: bool, reference: bool) -> int:
         """The prompts one window of a request holds in flight: a scored classification reads

@@ -87,6 +87,20 @@ class Settings(BaseSettings):
     ``max_score_reads`` elsewhere (an accelerator runs a step of many reads in about the time of
     one)."""
 
+    max_batch_prompts: int | None = Field(default=None, ge=1)
+    """Prompts of batch work (the ``/batch`` routes, ``X-SeqGPT-Priority: batch``, a batch
+    tenant's requests) in the engine at once, per API process, while no interactive request is
+    held; more wait their turn in the API server, in order. Unset: the whole in-flight bound
+    (batch work gets the whole server when nothing interactive is there)."""
+
+    max_batch_prompts_busy: int | None = Field(default=None, ge=1)
+    """The same bound while an interactive request is held (admitted, waiting or running): it
+    trades the batch job's throughput meanwhile for the interactive request's latency, since
+    each batch prompt in the engine lengthens the interactive prompt's steps. Unset: 1 on the
+    CPU backend, where a step costs about its prompt tokens; ``max_batch_prompts`` elsewhere
+    (an accelerator runs a step of many prompts in about the time of one; the engine's priority
+    queue still puts interactive prompts first)."""
+
     request_timeout_s: float = Field(default=120.0, gt=0, le=24 * 3600)
     """A task request running longer gets a 504 and its prompts are aborted in the engine."""
 

@@ -32,8 +32,9 @@ Rules, in order, for every HTTP request:
 Every refusal here (401, 413, 503 while draining) reaches its client: the answer is sent, then the
 rest of the body is read and dropped for up to ``SEQGPT_BODY_LINGER_S`` before the exchange ends.
 3. **Load.** When a refusal does not depend on the body (``shed``: the task routes while the
-   service's in-flight bound is full), it is answered as soon as the body is read, before it is
-   parsed or routed: shedding load costs less than any request.
+   service's in-flight bound has no room for the tenant and level asking), it is answered as
+   soon as the body is read, before it is parsed or routed: shedding load costs less than any
+   request.
 4. **Completion limits.** On the completion routes, ``max_tokens``, ``n``, ``best_of``,
    ``logprobs`` and ``top_logprobs`` over the server's limits are a 400.
 
@@ -103,7 +104,7 @@ class Gate:
         ui: SessionCheck | None = None,
         linger_s: float = 10.0,
         body_timeout_s: float = 60.0,
-        shed: Callable[[str], ServingError | None] | None = None,
+        shed: Callable[[Scope], ServingError | None] | None = None,
         registry: Registry | None = None,
         limiter: Limiter | None = None,
     ) -> None:
@@ -252,7 +253,7 @@ class Gate:
         if body is None:  # the client left while sending
             return
         scope.setdefault("state", {})[BODY_BYTES_STATE] = len(body)
-        refusal = self._shed(path) if self._shed is not None else None
+        refusal = self._shed(scope) if self._shed is not None else None  # who asks, on which path
         if refusal is not None:
             response = error_response(refusal.status, str(refusal), retry_after=refusal.retry_after)
             await response(scope, receive, send)

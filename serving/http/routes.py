@@ -36,8 +36,9 @@ from serving.core.schema import Schema
 from serving.core.service import SeqGPTService
 from serving.http.counting import account, facts
 from serving.http.status import server_status
+from serving.http.who import who_of
 
-__all__ = ["TASK_PATHS", "router"]
+__all__ = ["BATCH_PATHS", "TASK_PATHS", "router"]
 
 _ERRORS = {
     400: "Invalid input: the message names the field (param) and what is wrong.",
@@ -99,13 +100,15 @@ async def _single(
     request: Request, task: str, body: ClassifyRequest | ExtractRequest
 ) -> ClassifyResponse | ExtractResponse:
     facts(request).update(task=task, text_chars=len(body.text))
+    who = who_of(request.scope)
     request_id = getattr(request.state, "request_id", None)
     service = _service(request)
     asked = _asked_for(service, body)
     if isinstance(asked, Schema):
-        result = await service.run_schema(body.text, asked, request_id=request_id)
+        result = await service.run_schema(body.text, asked, request_id=request_id, who=who)
     else:
-        result = await service.run(task, body.text, asked, request_id=request_id, **_options(body))
+        options = _options(body) | {"request_id": request_id, "who": who}
+        result = await service.run(task, body.text, asked, **options)
     return _answered(request, body, body.text, result)
 
 
@@ -115,7 +118,8 @@ async def _batch(
     """Every text at once: the batch is checked once, then each text fails alone
     (``serving.core.batching``)."""
     request_id = getattr(request.state, "request_id", None) or "batch"
-    options = _options(body) | {"schema": getattr(body, "schema_", None)}
+    who = who_of(request.scope, batch_route=True)
+    options = _options(body) | {"schema": getattr(body, "schema_", None), "who": who}
     runs = batch_runs(
         _service(request), task, body.texts, body.labels, request_id=request_id, **options
     )
@@ -183,3 +187,5 @@ async def status(raw_request: Request) -> StatusResponse:
 
 TASK_PATHS = frozenset(route.path for route in router.routes if "POST" in route.methods)  # type: ignore[attr-defined]
 """The routes whose requests the service admits under its in-flight bound."""
+BATCH_PATHS = frozenset(path for path in TASK_PATHS if path.endswith("/batch"))
+"""The task routes whose work is batch work whoever sends it."""

@@ -438,3 +438,26 @@ def test_a_report_is_written_again_over_its_own(engine: FakeEngine, tmp_path: Pa
     assert _eval(rows, report, *options) == 0  # resumed: every row done, the report rewritten
     assert {name: (report / name).read_bytes() for name in REPORT_FILES} == first
     assert sorted(p.name for p in report.iterdir()) == sorted([*REPORT_FILES, "predictions.jsonl"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "priority"), [((), "batch"), (("--priority", "interactive"), "interactive")]
+)
+def test_eval_sends_its_rows_as_batch_work_unless_told(
+    engine: FakeEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    extra: tuple[str, ...],
+    priority: str,
+) -> None:
+    runner = EngineAnswerer(build_service(engine, Settings(ui=False)), batch_size=4)
+    asked: list[tuple[Any, ...]] = []
+
+    def source(*args: Any) -> Callable[[], Any]:
+        asked.append(args)
+        return lambda: contextlib.nullcontext(runner)
+
+    monkeypatch.setattr("serving.batch.remote.http_source", source)
+    rows = _write(tmp_path / "news.jsonl", CLASSIFY_ROWS)
+    assert _eval(rows, tmp_path / "r", "--task", "classify", "--labels", LABELS, *extra) == 0
+    assert [args[-1] for args in asked] == [priority]

@@ -252,3 +252,23 @@ def test_help_says_what_each_exit_status_means(capsys: pytest.CaptureFixture[str
         assert f"{code} " in help_text
         assert meaning in help_text
     assert "VLLM_API_KEY" in help_text
+
+
+def test_prompts_in_flight_are_shown_per_level_and_tenant(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    body = {
+        **STATUS,
+        "inflight_by_tenant": {
+            "search": {"interactive": 2, "batch": 0},
+            "data": {"interactive": 0, "batch": 3},
+        },
+        "batch_prompts_waiting": 2,
+    }
+    assert check(fake_server({"/v1/status": httpx.Response(200, json=body)})) == EXIT_HEALTHY
+    out, _ = capsys.readouterr()
+    assert out.splitlines()[1:] == [
+        "  in flight: 5 of 512 prompts (2 interactive, 3 batch; 2 batch waiting a turn)",
+        "  tenant data: 0 interactive, 3 batch",
+        "  tenant search: 2 interactive, 0 batch",
+    ]

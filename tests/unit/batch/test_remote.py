@@ -62,6 +62,7 @@ def test_a_200_is_the_answer_and_the_request_is_the_rest_call() -> None:
     assert (sent.method, sent.url.path) == ("POST", "/v1/classify")
     assert json.loads(sent.content) == {"text": "今天", "labels": ["a", "b"]}
     assert sent.headers["X-Request-Id"] == "batch-r1"
+    assert sent.headers["X-SeqGPT-Priority"] == "batch"  # rows yield to interactive requests
 
 
 def test_extraction_and_multi_label_go_to_their_routes() -> None:

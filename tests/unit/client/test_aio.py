@@ -95,3 +95,14 @@ def test_errors_are_raised_as_in_the_blocking_client() -> None:
     with pytest.raises(SeqGPTConnectionError) as dropped:
         asyncio.run(client.classify("t", ["a"]))
     assert dropped.value.type == "ConnectTimeout"
+
+
+def test_priority_goes_as_a_header() -> None:
+    client, sent, _ = _client([httpx.Response(200, json=CLASSIFIED)], priority="interactive")
+
+    async def main() -> None:
+        async with client:
+            await client.classify("今天", ["a"])
+
+    asyncio.run(main())
+    assert sent[0].headers["X-SeqGPT-Priority"] == "interactive"

@@ -310,3 +310,20 @@ def test_the_context_manager_closes_the_connections() -> None:
     ) as client:
         assert client.base_url == httpx.URL("http://server")
     assert client._http.is_closed
+
+
+def test_priority_goes_as_a_header_on_every_call_and_none_by_default(
+    serve: Callable[..., tuple[SeqGPTClient, Server]],
+) -> None:
+    client, server = serve([httpx.Response(200, json=CLASSIFIED)] * 2, priority="batch")
+    client.classify("今天", ["a"])
+    client.classify("明天", ["a"])
+    assert [r.headers["X-SeqGPT-Priority"] for r in server.sent] == ["batch", "batch"]
+    plain, server = serve([httpx.Response(200, json=CLASSIFIED)])
+    plain.classify("今天", ["a"])
+    assert "X-SeqGPT-Priority" not in server.sent[0].headers
+
+
+def test_an_unknown_priority_is_refused_when_the_client_is_made() -> None:
+    with pytest.raises(ValueError, match="priority is one of interactive, batch"):
+        SeqGPTClient("http://server", priority="urgent")

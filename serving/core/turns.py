@@ -1,0 +1,124 @@
+"""Turns in the engine: how many of one kind of work it holds at once, fewer while other work is
+there.
+
+On the CPU backend an engine step runs every request the engine holds and costs about its
+prompt tokens, so each request of a yielding kind (score reads, batch work) that is in the engine
+lengthens the steps of the work it should yield to; and vLLM does not take a running request
+out for a waiting one of higher priority. So the yielding kind takes turns in the API process:
+at most ``busy`` of it in the engine while the work it yields to is there (``busy_while``), at
+most ``idle`` otherwise; the others wait here in arrival order, and a waiter whose request is
+cancelled leaves the queue (or gives back the turn it was just handed).
+
+``serving.core.scoring``'s ``ReadTurns`` are score reads yielding to task prompts in the engine;
+the service's batch turns are batch prompts yielding to interactive requests it holds. One event
+loop, no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+
+__all__ = [
+    "BATCH_PRIORITY",
+    "CPU_BATCH_PROMPTS_BUSY",
+    "SCORE_PRIORITY",
+    "TASK_PRIORITY",
+    "Turns",
+    "batch_turns",
+    "engine_priority",
+]
+
+
+class Turns:
+    """At most ``busy`` turns held while other work is there (``busy_while``), ``idle`` otherwise;
+    waiters served in arrival order."""
+
+    def __init__(self, *, busy: int, idle: int) -> None:
+        self.busy, self.idle = busy, idle
+        self.holding = 0
+        """Turns held (work of this kind in the engine)."""
+        self.others = 0
+        """The work this kind yields to, there now (``busy_while`` blocks)."""
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """Work waiting for a turn (cancelled waiters may still be counted until handed over)."""
+        return sum(not waiter.done() for waiter in self._waiting)
+
+    def _room(self) -> bool:
+        return self.holding < (self.busy if self.others else self.idle)
+
+    def _hand_over(self) -> None:
+        while self._waiting and self._room():
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # a cancelled waiter has left
+                waiter.set_result(None)
+                self.holding += 1
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold a turn for one piece of work (wait for it, in order, if there is none now)."""
+        if self._room() and not self._waiting:
+            self.holding += 1
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():  # handed a turn, then cancelled
+                    self.holding -= 1
+                    self._hand_over()
+                raise
+        try:
+            yield
+        finally:
+            self.holding -= 1
+            self._hand_over()
+
+    @contextlib.contextmanager
+    def busy_while(self) -> Iterator[None]:
+        """Work this kind yields to is there: ``busy`` turns until the last such block ends."""
+        self.others += 1
+        try:
+            yield
+        finally:
+            self.others -= 1
+            self._hand_over()
+
+
+TASK_PRIORITY = 0
+"""The engine priority of an interactive task prompt (vLLM schedules lower values first)."""
+SCORE_PRIORITY = 1
+"""The engine priority of an interactive request's score reads: after waiting task prompts."""
+BATCH_PRIORITY = 2
+"""Added for batch work: its task prompts (2) and score reads (3) come after every interactive
+request the engine has waiting."""
+
+
+def engine_priority(*, batch: bool, score: bool = False) -> int:
+    """The priority an engine request is submitted with (``--scheduling-policy priority``)."""
+    return (BATCH_PRIORITY if batch else TASK_PRIORITY) + (SCORE_PRIORITY if score else 0)
+
+
+CPU_BATCH_PROMPTS_BUSY = 1
+"""Batch prompts in the engine beside interactive work on the CPU backend: an engine step costs
+about its prompt tokens there, so each batch prompt beside an interactive one adds about one
+prompt's prefill to its steps (one: at most about twice its idle latency, the issue's goal);
+while nothing interactive is there, batch work takes the whole bound."""
+
+
+def batch_turns(max_batch: int | None, max_batch_busy: int | None, bound: int) -> Turns:
+    """The batch turns the settings give (``SEQGPT_MAX_BATCH_PROMPTS``, ``_BUSY``), else the whole
+    ``bound`` while nothing interactive is held and, beside interactive work, the CPU backend's
+    ``CPU_BATCH_PROMPTS_BUSY`` (elsewhere the idle bound)."""
+    # vLLM: only where an engine runs, as the service that asks.
+    from vllm.platforms import current_platform
+
+    idle = max_batch or bound
+    busy = max_batch_busy or (CPU_BATCH_PROMPTS_BUSY if current_platform.is_cpu() else idle)
+    return Turns(busy=min(busy, idle), idle=idle)
