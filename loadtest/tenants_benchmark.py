@@ -11,12 +11,13 @@ side in one run:
   while two clients post ``/v1/classify/batch`` of 64 texts in a loop. The batch side's rows/s
   over the probes' window is counted by the server (``seqgpt_requests_total{tenant="data"}``)
   against the same work alone;
-- **fair shares**: tenants ``a`` and ``b`` each run ``SHARE_CLIENTS`` closed-loop clients for a
-  window, with weights 1:1, then 3:1 (the file rewritten: the server reloads it); each tenant's
-  part of the completions;
-- **refusals**: ``REFUSED_CLIENTS`` clients of the tenant ``limited`` (60 requests a minute) each
-  send a request a second; the 429's median latency, and meanwhile ``search``'s latency against
-  its baseline.
+- **fair shares**: tenants ``a`` and ``b`` each run more closed-loop clients than the server's
+  in-flight bound (``SHARE_OVERLOAD`` times it: both are refused, 429, and retry after its
+  ``Retry-After``), with weights 1:1, then 3:1 (the file rewritten: the server reloads it); each
+  tenant's part of the requests answered in a window after the bound has filled;
+- **refusals**: ``REFUSED_CLIENTS`` clients of the tenant ``limited`` (60 requests a minute), in
+  ``REFUSED_PROCESSES`` processes of their own, each send a request a second; the 429's median
+  latency, and meanwhile ``search``'s latency against its baseline.
 
     python -m loadtest.tenants_benchmark                    # 560M shape, about 15 minutes
     python -m loadtest.tenants_benchmark --size tiny --quick
@@ -58,8 +59,9 @@ TEXT = "北京时间昨晚，中国女排以3比1战胜巴西队，晋级世界�
 PROBE_GAP_S = 1.0
 BATCH_ROWS = 20_000
 BATCH_ITEMS = 64
-SHARE_CLIENTS = 16
+SHARE_OVERLOAD = 1.5
 REFUSED_CLIENTS = 400
+REFUSED_PROCESSES = 4
 LIMITED_RPM = 60
 TENANTS = ("search", "data", "a", "b", "limited")
 
@@ -73,8 +75,8 @@ class Sizes:
     probes: int
 
 
-FULL = Sizes(window_s=60.0, warm_s=15.0, probes=25)
-QUICK = Sizes(window_s=6.0, warm_s=2.0, probes=3)
+FULL = Sizes(window_s=60.0, warm_s=30.0, probes=25)
+QUICK = Sizes(window_s=6.0, warm_s=3.0, probes=3)
 
 
 class Tenants:
@@ -103,22 +105,32 @@ class Tenants:
         return {"Authorization": f"Bearer {self.keys[name]}"}
 
 
-def _classify(http: httpx.Client) -> float:
-    started = time.perf_counter()
-    http.post("/v1/classify", json={"text": TEXT, "labels": LABELS}).raise_for_status()
-    return time.perf_counter() - started
+def _classify(http: httpx.Client) -> tuple[float, int]:
+    """One classification's latency until it is answered, a 429 sent again after its
+    ``Retry-After`` as a client does (the wait counts), and the 429s it got."""
+    started, refused = time.perf_counter(), 0
+    while True:
+        response = http.post("/v1/classify", json={"text": TEXT, "labels": LABELS})
+        if response.status_code != 429:
+            response.raise_for_status()
+            return time.perf_counter() - started, refused
+        refused += 1
+        time.sleep(float(response.headers.get("retry-after", "1")))
 
 
 def probe(url: str, headers: dict[str, str], count: int, gap_s: float) -> dict[str, float]:
-    """``count`` classifications one at a time, ``gap_s`` apart: their p50 and p95 (ms)."""
+    """``count`` classifications one at a time, ``gap_s`` apart: their p50 and p95 (ms), and
+    the 429s they got."""
     with httpx.Client(base_url=url, headers=headers, timeout=600) as http:
-        latencies = []
+        answers = []
         for _ in range(count):
-            latencies.append(_classify(http))
+            answers.append(_classify(http))
             time.sleep(gap_s)
+    latencies = [latency for latency, _ in answers]
     return {
         "p50_ms": float(np.percentile(latencies, 50)) * 1000,
         "p95_ms": float(np.percentile(latencies, 95)) * 1000,
+        "refused": sum(refused for _, refused in answers),
     }
 
 
@@ -196,17 +208,27 @@ def under_batch(url: str, tenants: Tenants, sizes: Sizes, load: Any, rate: Any) 
     return {**latency, "rows_per_s_alone": alone, "rows_per_s": busy, "kept": busy / alone}
 
 
-async def _closed_loop(url: str, headers: dict[str, str], clients: int, window_s: float) -> int:
+async def _closed_loop(
+    url: str, headers: dict[str, str], clients: int, start: float, end: float
+) -> int:
+    """``clients`` clients sending classifications back to back until ``end`` (a 429 waits its
+    ``Retry-After``); the answers that arrived between ``start`` and ``end``."""
     done = 0
-    deadline = time.monotonic() + window_s
     limits = httpx.Limits(max_connections=clients)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600, limits=limits) as http:
 
         async def client() -> None:
             nonlocal done
-            while time.monotonic() < deadline:
-                response = await http.post("/v1/classify", json={"text": TEXT, "labels": LABELS})
-                if response.status_code == 200:
+            while time.monotonic() < end:
+                try:
+                    response = await http.post(
+                        "/v1/classify",
+                        json={"text": TEXT, "labels": LABELS},
+                        timeout=end - time.monotonic(),
+                    )
+                except httpx.TimeoutException:
+                    return
+                if response.status_code == 200 and start <= time.monotonic() <= end:
                     done += 1
                 elif response.status_code == 429:
                     await asyncio.sleep(float(response.headers.get("retry-after", "1")))
@@ -216,16 +238,18 @@ async def _closed_loop(url: str, headers: dict[str, str], clients: int, window_s
 
 
 def shares(
-    url: str, tenants: Tenants, sizes: Sizes, weights: tuple[float, float]
+    url: str, tenants: Tenants, sizes: Sizes, weights: tuple[float, float], bound: int
 ) -> dict[str, Any]:
-    """Tenants ``a`` and ``b`` saturating the server at once: each one's part."""
+    """Tenants ``a`` and ``b`` each with more clients than the in-flight bound: each one's part
+    of the answers in the window after ``warm_s``."""
     tenants.write(*weights)
     time.sleep(6.0)  # the server re-reads a changed file within 5 s
+    clients = max(2, int(SHARE_OVERLOAD * bound))
+    start = time.monotonic() + sizes.warm_s
+    end = start + sizes.window_s
 
     def run(name: str, out: list[int]) -> None:
-        out.append(
-            asyncio.run(_closed_loop(url, tenants.headers(name), SHARE_CLIENTS, sizes.window_s))
-        )
+        out.append(asyncio.run(_closed_loop(url, tenants.headers(name), clients, start, end)))
 
     counts: dict[str, list[int]] = {"a": [], "b": []}
     threads = [threading.Thread(target=run, args=(n, counts[n])) for n in counts]
@@ -234,7 +258,13 @@ def shares(
     for thread in threads:
         thread.join()
     a, b = counts["a"][0], counts["b"][0]
-    return {"weights": list(weights), "a": a, "b": b, "a_part": a / max(1, a + b)}
+    return {
+        "weights": list(weights),
+        "clients": clients,
+        "a": a,
+        "b": b,
+        "a_part": a / max(1, a + b),
+    }
 
 
 def _refused(url: str, key: str, clients: int, window_s: float, out: Any) -> None:
@@ -268,14 +298,18 @@ def _refused(url: str, key: str, clients: int, window_s: float, out: Any) -> Non
 def refusals(url: str, tenants: Tenants, sizes: Sizes) -> dict[str, float]:
     """The over-limit tenant's 429 latency, and ``search``'s latency meanwhile ÷ before."""
     baseline = probe(url, tenants.headers("search"), sizes.probes, PROBE_GAP_S)
-    results: Any = multiprocessing.get_context("spawn").Queue()
-    args = (url, tenants.keys["limited"], REFUSED_CLIENTS, sizes.window_s + sizes.warm_s, results)
-    flood = multiprocessing.get_context("spawn").Process(target=_refused, args=args)
-    flood.start()
+    spawn = multiprocessing.get_context("spawn")
+    results: Any = spawn.Queue()
+    each = REFUSED_CLIENTS // REFUSED_PROCESSES
+    args = (url, tenants.keys["limited"], each, sizes.window_s + sizes.warm_s, results)
+    floods = [spawn.Process(target=_refused, args=args) for _ in range(REFUSED_PROCESSES)]
+    for flood in floods:
+        flood.start()
     time.sleep(sizes.warm_s)
     busy = probe(url, tenants.headers("search"), sizes.probes, PROBE_GAP_S)
-    latencies = results.get()
-    flood.join()
+    latencies = [latency for _ in floods for latency in results.get()]
+    for flood in floods:
+        flood.join()
     return {
         "refused": len(latencies),
         "refusal_p50_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
@@ -303,14 +337,18 @@ def main(argv: list[str] | None = None) -> None:
     key_file.write_text(tenants.keys["data"] + "\n", encoding="utf-8")
     key_file.chmod(0o600)
     env = {"SEQGPT_TENANTS_FILE": str(tenants.path)}
+    if args.quick:  # a smaller bound, still above the batch CLI's 64 rows in flight, so that
+        # fewer clients fill it (the full run keeps the product's)
+        env["SEQGPT_MAX_INFLIGHT"] = "96"
     log = folder / "server.log"
     figures: dict[str, Any] = {}
     with ServerProcess(
         model, api_key=tenants.admin, env=env, log_path=log, enforce_eager=args.quick
     ) as server:
         url = server.url
-        status = httpx.get(f"{url}/v1/status", headers={"Authorization": f"Bearer {tenants.admin}"})
-        dtype = status.json()["dtype"]
+        admin = {"Authorization": f"Bearer {tenants.admin}"}
+        status = httpx.get(f"{url}/v1/status", headers=admin).json()
+        dtype, bound = status["dtype"], status["max_inflight_prompts"]
         _classify(httpx.Client(base_url=url, headers=tenants.headers("search"), timeout=600))
         figures["idle"] = probe(url, tenants.headers("search"), sizes.probes, PROBE_GAP_S)
         print("idle", figures["idle"], flush=True)
@@ -325,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         posters = batch_posters(url, tenants.headers("data"))
         figures["batch_route"] = under_batch(url, tenants, sizes, posters, lambda done: done[0])
         print("batch route", figures["batch_route"], flush=True)
-        figures["shares"] = [shares(url, tenants, sizes, w) for w in ((1, 1), (3, 1))]
+        figures["shares"] = [shares(url, tenants, sizes, w, bound) for w in ((1, 1), (3, 1))]
         print("shares", figures["shares"], flush=True)
         figures["refusals"] = refusals(url, tenants, sizes)
         print("refusals", figures["refusals"], flush=True)
@@ -335,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
         "model": f"{args.size} in {dtype}",
         "sizes": dataclasses.asdict(sizes),
         "probe_gap_s": PROBE_GAP_S,
-        "share_clients": SHARE_CLIENTS,
+        "bound": bound,
         "refused_clients": REFUSED_CLIENTS,
         "limited_rpm": LIMITED_RPM,
         **figures,

@@ -28,6 +28,7 @@ def test_tenants_benchmark_measures_every_side_and_its_figures_render(
         assert figures[side]["rows_per_s_alone"] > 0, side  # the batch side did work
         assert figures[side]["p50_ms"] > 0, side
     assert [m["weights"] for m in figures["shares"]] == [[1, 1], [3, 1]]
+    assert all(m["clients"] > figures["bound"] for m in figures["shares"])  # over the bound
     assert all(m["a"] > 0 and m["b"] > 0 for m in figures["shares"])
     assert figures["refusals"]["refused"] > 0  # the over-limit tenant was refused
     assert "torch kernel set" in figures["cpu"]

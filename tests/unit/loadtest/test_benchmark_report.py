@@ -343,7 +343,7 @@ TENANTS = {
     "model": "560m in bfloat16",
     "sizes": {"window_s": 60.0, "warm_s": 15.0, "probes": 25},
     "probe_gap_s": 1.0,
-    "share_clients": 16,
+    "bound": 256,
     "refused_clients": 400,
     "limited_rpm": 60,
     "idle": {"p50_ms": 200.0, "p95_ms": 300.0},
@@ -355,7 +355,10 @@ TENANTS = {
         "rows_per_s": 9.0,
     },
     "batch_route": {"p50_ms": 380.0, "p95_ms": 800.0, "rows_per_s_alone": 12.0, "rows_per_s": 9.0},
-    "shares": [{"weights": [1, 1], "a": 100, "b": 96}, {"weights": [3, 1], "a": 150, "b": 52}],
+    "shares": [
+        {"weights": [1, 1], "clients": 384, "a": 100, "b": 96},
+        {"weights": [3, 1], "clients": 384, "a": 150, "b": 52},
+    ],
     "refusals": {
         "refused": 3600,
         "refusal_p50_ms": 4.2,
@@ -378,6 +381,8 @@ def test_the_tenants_figures_are_a_section_with_each_side_against_idle() -> None
     row = "| batch CLI, its default priority (batch) | 300 ms | **1.5** | 600 ms | **2.0** | 10.0"
     assert row + " | 8.5 | **85 %** |" in section
     assert "| 3:1 | 150 | 52 | **74 %** |" in section
+    assert "in-flight bound (256 prompts): two tenants, each with more" in section
+    assert "(384 each: both are refused" in section
     assert "answers 429 at a median of **4.2 ms**" in section
     assert "**1.05×** its p50 just before" in section
     text = render(_results(), plots, "32", {})
