@@ -92,9 +92,8 @@ class Settings(BaseSettings):
     tenant's requests) in the engine at once, per API process, while no interactive request is
     held; more wait their turn in the API server, in order. Batch prompts in the engine when an
     interactive request comes stay there, so this trades the interactive request's wait for the
-    batch job's throughput. Unset: 8 on the CPU backend (560M shape: a classification beside 2
-    batch clients 2.7x its idle latency, against 25x with no bound, at the same batch rows/s);
-    the whole in-flight bound elsewhere."""
+    batch job's throughput (``serving.core.turns.CPU_BATCH_PROMPTS`` has the measurements).
+    Unset: 16 on the CPU backend; the whole in-flight bound elsewhere."""
 
     max_batch_prompts_busy: int | None = Field(default=None, ge=1)
     """The same bound while an interactive request is held (admitted, waiting or running): it

@@ -106,16 +106,18 @@ def engine_priority(*, batch: bool, score: bool = False) -> int:
     return (BATCH_PRIORITY if batch else TASK_PRIORITY) + (SCORE_PRIORITY if score else 0)
 
 
-CPU_BATCH_PROMPTS = 8
+CPU_BATCH_PROMPTS = 16
 CPU_BATCH_PROMPTS_BUSY = 1
 """Batch prompts in the engine at once on the CPU backend, and beside interactive work. An
 engine step costs about its prompt tokens there, and batch prompts already in the engine when an
 interactive request comes stay there (vLLM does not take a running request out), so the idle
-bound decides the interactive request's wait and the busy bound its steps. A 6-label
-classification, one at a time, while 2 clients post /v1/classify/batch of 64 texts in a loop,
-560M shape, eager, 2 busy shared cores (ad-hoc runs, one each), its median ÷ idle: whole
-bound/whole bound 24.8x (the whole bound idle, busy 1: 29.5x); 16/1 3.8x; 8/1 2.7x; 4/1 1.7x.
-The batch clients' rows/s alone (60 s each, one session): whole bound 14.9, 8: 14.9, 4: 5.3."""
+bound decides the interactive request's wait and the busy bound its steps, and too small an idle
+bound starves the batch job. Ad-hoc runs, one each, 560M shape, eager, on 2 cores other work
+shared (load average 2-8: noisy), a 6-label classification's median ÷ its idle one, and the
+batch rows/s alone: 2 clients posting /v1/classify/batch of 64 texts in a loop: no bounds 24.8x;
+16/1 3.8x; 8/1 2.7x; 4/1 1.7x; rows/s no bound 14.9, 8: 14.9, 4: 5.3. 64 rows in flight with
+``X-SeqGPT-Priority: batch`` (the batch CLI): no bounds 6.4-14.6x, 13.8-17.3 rows/s; 16/1 5.4x,
+11.2 rows/s; 8/1 1.1-6.2x, 3.2-7.5 rows/s. To be tuned with the benchmark."""
 
 
 def batch_turns(max_batch: int | None, max_batch_busy: int | None, bound: int) -> Turns:
