@@ -73,7 +73,7 @@ from serving.core.scoring import CPU_SCORE_READS, CPU_SCORE_READS_BUSY, ReadTurn
 from serving.core.settings import Settings
 from serving.core.tasks import TASKS, TaskSpec
 from serving.core.tenants import Who
-from serving.core.turns import CPU_BATCH_PROMPTS_BUSY, Turns, batch_turns
+from serving.core.turns import CPU_BATCH_PROMPTS, CPU_BATCH_PROMPTS_BUSY, Turns, batch_turns
 
 if TYPE_CHECKING:
     # vLLM's engine seam, as vLLM types it (a type only: no import at run time).
@@ -107,7 +107,7 @@ class SeqGPTService:
         self._settings = settings
         self._admission = Admission(max_inflight, settings.schema_max_entities)
         turns = score_turns or ReadTurns(busy=CPU_SCORE_READS_BUSY, idle=CPU_SCORE_READS)
-        batch = batch or Turns(busy=CPU_BATCH_PROMPTS_BUSY, idle=max_inflight)
+        batch = batch or Turns(busy=CPU_BATCH_PROMPTS_BUSY, idle=CPU_BATCH_PROMPTS)
         self._runner = Runner(engine, tokenizer, settings.request_timeout_s, turns, batch)
         special_tokens = getattr(tokenizer, "all_special_tokens", ())
         self.checks = InputChecks(settings, special_tokens, max_model_len)

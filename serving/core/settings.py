@@ -90,8 +90,10 @@ class Settings(BaseSettings):
     max_batch_prompts: int | None = Field(default=None, ge=1)
     """Prompts of batch work (the ``/batch`` routes, ``X-SeqGPT-Priority: batch``, a batch
     tenant's requests) in the engine at once, per API process, while no interactive request is
-    held; more wait their turn in the API server, in order. Unset: the whole in-flight bound
-    (batch work gets the whole server when nothing interactive is there)."""
+    held; more wait their turn in the API server, in order. Batch prompts in the engine when an
+    interactive request comes stay there, so this trades the interactive request's wait for the
+    batch job's throughput (``serving.core.turns.CPU_BATCH_PROMPTS`` has the measurements).
+    Unset: 16 on the CPU backend; the whole in-flight bound elsewhere."""
 
     max_batch_prompts_busy: int | None = Field(default=None, ge=1)
     """The same bound while an interactive request is held (admitted, waiting or running): it
