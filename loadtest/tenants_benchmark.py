@@ -327,6 +327,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, help="Checkpoint folder (default .models/SIZE).")
     parser.add_argument("--quick", action="store_true", help="Short windows, eager (tests).")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--env",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="Server settings to try, e.g. SEQGPT_MAX_BATCH_PROMPTS=8 (recorded with the figures).",
+    )
     args = parser.parse_args(argv)
     before = machine_facts()
     sizes = QUICK if args.quick else FULL
@@ -340,6 +347,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:  # a smaller bound, still above the batch CLI's 64 rows in flight, so that
         # fewer clients fill it (the full run keeps the product's)
         env["SEQGPT_MAX_INFLIGHT"] = "96"
+    settings = dict(item.split("=", 1) for item in args.env)
+    env |= settings
     log = folder / "server.log"
     figures: dict[str, Any] = {}
     with ServerProcess(
@@ -368,9 +377,11 @@ def main(argv: list[str] | None = None) -> None:
         figures["refusals"] = refusals(url, tenants, sizes)
         print("refusals", figures["refusals"], flush=True)
     command = f"python -m loadtest.tenants_benchmark --size {args.size}" + " --quick" * args.quick
+    command += "".join(f" --env {item}" for item in args.env)
     report = {
         **provenance(command, before),
         "model": f"{args.size} in {dtype}",
+        "settings": settings,
         "sizes": dataclasses.asdict(sizes),
         "probe_gap_s": PROBE_GAP_S,
         "bound": bound,
