@@ -228,6 +228,8 @@ async def _closed_loop(
                     )
                 except httpx.TimeoutException:
                     return
+                except httpx.TransportError:  # a refusal with a body closes its connection
+                    continue
                 if response.status_code == 200 and start <= time.monotonic() <= end:
                     done += 1
                 elif response.status_code == 429:
