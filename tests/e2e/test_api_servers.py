@@ -36,6 +36,8 @@ LABELS = ["财经", "体育", "娱乐"]
 TEXT = "今天上证指数收涨1.2%，券商板块领涨。"
 EXIT_TIMEOUT_S = 90.0
 CONNECT_TRIES = 30
+STARTED = "Application startup complete."
+READY_TIMEOUT_S = 240.0
 DRAINING = "seqgpt: draining 1 requests in flight, then stopping"
 
 
@@ -49,7 +51,19 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log = tmp_path_factory.mktemp("api-servers") / "server.log"
     extra = ("--api-server-count", "2")
     with tiny_server(tiny_model, api_key=API_KEY, env=env, log_path=log, extra_args=extra) as s:
+        _wait_for_both_started(log)
         yield s
+
+
+def _wait_for_both_started(log: Path) -> None:
+    """Until both API processes have logged uvicorn's "startup complete": ``/health`` answers as
+    soon as one of them does, and a machine under load may start the other seconds later (every
+    connection then goes to the first)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while log.read_text(encoding="utf-8", errors="replace").count(STARTED) < 2:
+        if time.monotonic() > deadline:
+            pytest.fail(f"both API processes did not start within {READY_TIMEOUT_S:g} s")
+        time.sleep(0.2)
 
 
 def _pid(client: httpx.Client) -> int:
